@@ -1,0 +1,234 @@
+// The public API: the C allocation calls on top of a thread's Heap, creating a heap and attaching to one,
+// and typed-array helpers for JS users. Pointers are byte offsets into the memory; 0 is NULL.
+
+import { checkHeap } from './check.js';
+import { HeapContext, initHeader, openHeap } from './context.js';
+import { badArgument, doubleFree } from './errors.js';
+import { checkSize, Heap } from './heap.js';
+import { Layout as L } from './layout.js';
+import { HeapMemory, MemoryError } from './memory.js';
+import { MEDIUM_MAX } from './sizeclass.js';
+import { heapStats } from './stats.js';
+import type { AttachOptions, CheckResult, CreateOptions, HeapStats, LinearMemory } from './types.js';
+
+/** posixMemalign's error codes (as in C's errno.h). */
+export const EINVAL = 22;
+export const ENOMEM = 12;
+
+/** The page size valloc and pvalloc align to. */
+export const VALLOC_ALIGNMENT = 4096;
+const MAX_SIZE = 2 ** 32 - 1;
+
+type TypedArrayConstructor<T> = {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+/**
+ * One thread's handle on a webmalloc heap. Make the heap with {@link createAllocator}; every other worker
+ * (or the same thread again) joins it with {@link attach}. An instance must be used by one thread only.
+ */
+export class Allocator extends Heap {
+  /** The memory under the heap, as given or created. Send it to workers to attach there. */
+  get memory(): LinearMemory {
+    return this.mem.memory;
+  }
+
+  /** A byte view of the whole memory as it is now (take it again after allocating: the memory may grow). */
+  get u8(): Uint8Array {
+    this.mem.refresh();
+    return this.mem.u8;
+  }
+
+  /** The heap's `start` rounded up to 64 KiB: the lowest byte the heap uses. */
+  get heapBase(): number {
+    return this.base;
+  }
+
+  /** `n * size` zeroed bytes; 0 when the product overflows or cannot be met. */
+  calloc(n: number, size: number): number {
+    checkCount(n);
+    checkSize(size);
+    const total = n * size;
+    if (total > MAX_SIZE) return 0;
+    return this.zalloc(total);
+  }
+
+  /** `size` zeroed bytes; 0 when the size cannot be met. */
+  zalloc(size: number): number {
+    const p = this.malloc(size);
+    if (p === 0) return 0;
+    const dw = this.locate(p);
+    const m = this.m;
+    if ((m[dw + L.P_FLAGS] & L.PF_FRESH) === 0) this.bytes.fill(0, p, p + size);
+    else if (m[dw + L.P_KIND] === L.KIND_SMALL) m[p >>> 2] = 0; // a fresh block's only written word: its link
+    return p;
+  }
+
+  /**
+   * Resize block `p` to `size` bytes, keeping its contents up to the smaller size. Keeps `p` when the block
+   * is large enough already. realloc(0, n) = malloc(n). Returns 0 when the size cannot be met, and then `p`
+   * is left as it was. Throws WebmallocError if `p` is not a live block.
+   */
+  realloc(p: number, size: number): number {
+    if (p === 0) return this.malloc(size);
+    checkSize(size);
+    const usable = this.usableSize(p);
+    if (size <= usable) return p;
+    const q = this.malloc(size);
+    if (q === 0) return 0;
+    this.bytes.copyWithin(q, p, p + usable);
+    this.free(p);
+    return q;
+  }
+
+  /** realloc(p, n * size), 0 when the product overflows (p untouched). */
+  reallocArray(p: number, n: number, size: number): number {
+    checkCount(n);
+    checkSize(size);
+    const total = n * size;
+    if (total > MAX_SIZE) {
+      if (p !== 0) this.usableSize(p); // still refuse a bad pointer
+      return 0;
+    }
+    return this.realloc(p, total);
+  }
+
+  /**
+   * `size` bytes at an address that is a multiple of `alignment` (a power of two; any other value is a
+   * RangeError). 0 when it cannot be met.
+   */
+  alignedAlloc(alignment: number, size: number): number {
+    if (!isPowerOfTwo(alignment)) throw new RangeError(`alignment must be a power of two, got ${String(alignment)}`);
+    checkSize(size);
+    if (alignment <= 8) return this.malloc(size);
+    if (alignment <= L.SLICE_SIZE) {
+      // A class whose size is a multiple of the alignment has blocks at multiples of it (see sizeclass.ts).
+      const rounded = Math.max(alignment, Math.ceil(size / alignment) * alignment);
+      if (rounded <= MEDIUM_MAX) return this.malloc(rounded);
+    }
+    return this.mallocLarge(Math.max(size, 1), alignment);
+  }
+
+  /** Same as alignedAlloc. */
+  memalign(alignment: number, size: number): number {
+    return this.alignedAlloc(alignment, size);
+  }
+
+  /**
+   * C's posix_memalign: `error` is 0, EINVAL (alignment not a power of two multiple of 4) or ENOMEM;
+   * `pointer` is 0 on error.
+   */
+  posixMemalign(alignment: number, size: number): { error: number; pointer: number } {
+    if (!isPowerOfTwo(alignment) || alignment < 4) return { error: EINVAL, pointer: 0 };
+    const pointer = this.alignedAlloc(alignment, size);
+    return pointer === 0 ? { error: ENOMEM, pointer: 0 } : { error: 0, pointer };
+  }
+
+  /** `size` bytes aligned to 4096. */
+  valloc(size: number): number {
+    return this.alignedAlloc(VALLOC_ALIGNMENT, size);
+  }
+
+  /** `size` rounded up to a multiple of 4096 (at least 4096), aligned to 4096. */
+  pvalloc(size: number): number {
+    checkSize(size);
+    const rounded = Math.max(VALLOC_ALIGNMENT, Math.ceil(size / VALLOC_ALIGNMENT) * VALLOC_ALIGNMENT);
+    return this.alignedAlloc(VALLOC_ALIGNMENT, rounded);
+  }
+
+  /** Bytes usable at `p` (at least what was asked for); 0 for 0. Throws WebmallocError if `p` is not a live block. */
+  usableSize(p: number): number {
+    if (p === 0) return 0;
+    const dw = this.locate(p);
+    if (!this.isLive(p) && this.m[dw + L.P_KIND] === L.KIND_SMALL) doubleFree(p, 'already freed');
+    return this.m[dw + L.P_BLOCK_SIZE];
+  }
+
+  /** A typed-array view of `length` elements at `p` (over the memory as it is now). */
+  view<T>(Type: TypedArrayConstructor<T>, p: number, length: number): T {
+    this.mem.refresh();
+    return new Type(this.mem.buffer, p, length);
+  }
+
+  /** Allocate `length` elements and view them; undefined when out of memory. */
+  mallocAs<T>(Type: TypedArrayConstructor<T>, length: number): T | undefined {
+    const p = this.malloc(length * Type.BYTES_PER_ELEMENT);
+    return p === 0 ? undefined : this.view(Type, p, length);
+  }
+
+  /** Allocate `length` zeroed elements and view them; undefined when out of memory. */
+  callocAs<T>(Type: TypedArrayConstructor<T>, length: number): T | undefined {
+    const p = this.calloc(length, Type.BYTES_PER_ELEMENT);
+    return p === 0 ? undefined : this.view(Type, p, length);
+  }
+
+  /** Validate the whole heap. Exact when no other thread allocates or frees meanwhile. */
+  check(): CheckResult {
+    this.syncViews();
+    return checkHeap(this.ctx);
+  }
+
+  /** A snapshot of the heap's memory use, every byte accounted for (exact when the heap is quiet). */
+  stats(): HeapStats {
+    this.syncViews();
+    return heapStats(this.ctx);
+  }
+}
+
+/**
+ * Make a new heap and return the creating thread's allocator. By default the heap lives in a new growable
+ * SharedArrayBuffer (4 MiB at first, growing to 4 GiB); or give it a memory (SharedArrayBuffer, ArrayBuffer
+ * or WebAssembly.Memory) and optionally the range [start, limit) of it to use.
+ * Throws MemoryError when the memory is too small or the options are out of range.
+ */
+export function createAllocator(options: CreateOptions = {}): Allocator {
+  const start = options.start ?? 0;
+  if (!Number.isInteger(start) || start < 0) badArgument('start', start);
+  const maxThreads = options.maxThreads ?? 64;
+  if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 1024) {
+    throw new RangeError(`maxThreads must be an integer from 1 to 1024, got ${String(maxThreads)}`);
+  }
+  if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit <= start)) {
+    throw new RangeError(`limit must be an integer above start, got ${String(options.limit)}`);
+  }
+  let memory = options.memory;
+  if (memory === undefined) {
+    const limit = Math.min(options.limit ?? L.MAX_ADDRESS, L.MAX_ADDRESS);
+    const initial = Math.min(options.initial ?? 4 * 1024 * 1024, limit);
+    memory = makeMemory(Math.max(initial, Math.ceil(start / L.SLICE_SIZE) * L.SLICE_SIZE + L.SEGMENT_SIZE), limit);
+  }
+  const mem = new HeapMemory(memory, options.limit);
+  const zeroed = options.zeroed ?? options.memory === undefined;
+  const base = initHeader(mem, {
+    start,
+    limit: mem.limit,
+    maxThreads,
+    checked: options.checked ?? false,
+    freshFrom: zeroed ? 0 : mem.viewBytes,
+  });
+  return new Allocator(new HeapContext(mem, base));
+}
+
+/** Join the heap in `memory` (made by createAllocator with the same `start`) as a new thread. */
+export function attach(memory: LinearMemory, options: AttachOptions = {}): Allocator {
+  return new Allocator(openHeap(memory, options.start ?? 0));
+}
+
+function makeMemory(initial: number, limit: number): LinearMemory {
+  const init = Math.min(initial, limit);
+  if (typeof SharedArrayBuffer !== 'undefined') {
+    return new SharedArrayBuffer(init, { maxByteLength: limit } as never);
+  }
+  return new ArrayBuffer(init, { maxByteLength: limit } as never);
+}
+
+function isPowerOfTwo(x: number): boolean {
+  return typeof x === 'number' && Number.isInteger(x) && x > 0 && x <= 2 ** 31 && (x & (x - 1)) === 0;
+}
+
+function checkCount(n: number): void {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) badArgument('count', n);
+}
+
+export { MemoryError };

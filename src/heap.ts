@@ -1,0 +1,540 @@
+// A thread's heap: the pages it owns, queued per size class, and the malloc and free paths over them.
+// One Heap instance is one allocator "thread" (an attach); its record lives in the heap header's thread
+// table, so another thread can take its pages over when it leaves.
+//
+// Fast paths: malloc pops the first page of its size class's queue; free pushes onto the page's
+// local_free list (owner) or its thread_free list (anyone else, one CAS). The owner uses no Atomics on
+// either path. Everything else - empty lists, new pages, full pages, large and huge blocks - is a named
+// slow path below.
+
+import { Layout as L } from './layout.js';
+import { abandonedPages, popAbandoned, pushAbandoned } from './abandoned.js';
+import type { HeapContext } from './context.js';
+import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
+import type { HeapMemory } from './memory.js';
+import { collect, initSmallPage, refill, releaseSpan, writeSpan } from './pages.js';
+import { acquireSlot, releaseSlot } from './registry.js';
+import {
+  claimHugeSegments,
+  claimSpan,
+  hugeBlockOffset,
+  hugeSegmentsNeeded,
+  lastClaimDirty,
+  releaseHugeSegments,
+} from './segments.js';
+import { BIN_DIVIDE, BIN_OF_GRANULE, BIN_SLICES, MEDIUM_MAX, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
+import { pushThreadFree } from './threadfree.js';
+
+const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
+const SEGMENT_WORDS_MASK = (L.SEGMENT_SIZE >>> 2) - 1;
+const SLICE_WORDS_SHIFT = L.SLICE_SHIFT - 2;
+/** Largest block (plus alignment slack) that a span inside one segment takes; larger ones are huge. */
+const LARGE_MAX = L.SEGMENT_SIZE - L.SLICE_SIZE;
+/** Words every read of a detached heap lands in: all zero, so every path falls to a slow path that throws. */
+const DETACHED_WORDS = new Int32Array(256);
+
+export class Heap {
+  protected readonly ctx: HeapContext;
+  protected readonly mem: HeapMemory;
+  /** Current views (renewed by syncViews when the memory has grown). */
+  protected m: Int32Array;
+  protected bytes: Uint8Array;
+  /** This heap's thread slot: the thread id other calls (reclaim) name it by. */
+  readonly threadId: number;
+  /** P_OWNER value of pages this heap owns. */
+  protected readonly ownerTag: number;
+  protected readonly base: number;
+  /** base / 4: block addresses inside are word indexes. */
+  protected readonly baseW: number;
+  protected readonly checked: boolean;
+  protected readonly threadW: number;
+  protected queueW: number;
+  protected readonly tailW: number;
+  protected readonly emptyW: number;
+  protected readonly segTableW: number;
+  /** Words from base that claimed segments and this thread's views both cover. */
+  protected heapWords = 0;
+  /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
+  private readonly binOf = BIN_OF_GRANULE;
+  private readonly binDivide = BIN_DIVIDE;
+  protected detached = false;
+
+  constructor(ctx: HeapContext) {
+    this.ctx = ctx;
+    this.mem = ctx.mem;
+    this.m = ctx.mem.m;
+    this.bytes = ctx.mem.u8;
+    this.base = ctx.base;
+    this.baseW = ctx.base >>> 2;
+    this.checked = ctx.checked;
+    this.emptyW = ctx.emptyPageW;
+    this.segTableW = ctx.segTableW;
+    this.threadId = acquireSlot(ctx);
+    this.ownerTag = this.threadId + 1;
+    this.threadW = ctx.threadW(this.threadId);
+    this.queueW = this.threadW + L.T_QUEUES;
+    this.tailW = this.threadW + L.T_QUEUE_TAILS;
+    this.syncViews();
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // malloc
+
+  /** Allocate `size` bytes; 0 when the size cannot be met. */
+  malloc(size: number): number {
+    if ((size >>> 0) === size && size <= SMALL_FAST_MAX) {
+      const m = this.m;
+      const bin = this.binOf[(size + 7) >>> 3];
+      const dw = m[this.queueW + bin];
+      const b = m[dw + L.P_FREE];
+      if (b !== 0) {
+        m[dw + L.P_FREE] = m[b];
+        m[dw + L.P_USED]++;
+        if (this.checked) this.markLive(b);
+        return b * 4;
+      }
+      return this.mallocGeneric(bin);
+    }
+    return this.mallocLarge(checkSize(size), 16);
+  }
+
+  /** The slow path of a size class: housekeeping, then the first page with room, else a new page. */
+  protected mallocGeneric(bin: number): number {
+    if (this.detached) throw detachedError();
+    if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
+    let m = this.m;
+    for (;;) {
+      let dw = m[this.queueW + bin];
+      while (dw !== this.emptyW) {
+        if (m[dw + L.P_FREE] === 0) refill(m, dw);
+        if (m[dw + L.P_FREE] !== 0) return this.pop(dw);
+        // Full: park it on the full list, flagged so that the next remote free tells us.
+        if (Atomics.compareExchange(m, dw + L.P_THREAD_FREE, 0, L.TF_DELAYED) !== 0) continue;
+        const next = m[dw + L.P_NEXT];
+        this.queueRemove(bin, dw);
+        this.fullPush(dw);
+        dw = next === 0 ? this.emptyW : next;
+      }
+      if (this.adoptAbandoned(bin) === 0 && this.newPage(bin) === 0) return 0;
+      m = this.m;
+    }
+  }
+
+  private pop(dw: number): number {
+    const m = this.m;
+    const b = m[dw + L.P_FREE];
+    m[dw + L.P_FREE] = m[b];
+    m[dw + L.P_USED]++;
+    if (this.checked) this.markLive(b);
+    return b * 4;
+  }
+
+  /** Take a span from the shared pool for a new page of class `bin`; 0 when the memory is full. */
+  private newPage(bin: number): number {
+    const ctx = this.ctx;
+    const span = claimSpan(ctx, this.m[this.threadW + L.T_SEGMENT_HINT], BIN_SLICES[bin], 0, 0);
+    if (span < 0) return 0;
+    this.syncViews();
+    const index = span >>> 4;
+    this.m[this.threadW + L.T_SEGMENT_HINT] = index;
+    const dw = initSmallPage(ctx, index, span & 15, bin, this.ownerTag, !lastClaimDirty);
+    this.queuePushFront(bin, dw);
+    return dw;
+  }
+
+  /** Adopt one page of class `bin` that a leaving thread abandoned; 0 when there is none. */
+  private adoptAbandoned(bin: number): number {
+    const dw = popAbandoned(this.ctx, bin);
+    if (dw === 0) return 0;
+    this.syncViews();
+    Atomics.store(this.m, dw + L.P_OWNER, this.ownerTag);
+    this.queuePushFront(bin, dw);
+    return dw;
+  }
+
+  /** A block of its own: a span of slices in one segment (large) or whole segments (huge). */
+  protected mallocLarge(size: number, align: number): number {
+    if (this.detached) throw detachedError();
+    const ctx = this.ctx;
+    if (size > ctx.heapLimit) return 0;
+    const slack = align > L.SLICE_SIZE ? align - L.SLICE_SIZE : 0;
+    if (size + slack <= LARGE_MAX) {
+      const span = claimSpan(ctx, this.m[this.threadW + L.T_SEGMENT_HINT], 0, size, align);
+      if (span >= 0) {
+        this.syncViews();
+        const index = span >>> 4;
+        const first = span & 15;
+        const seg = ctx.segmentAddress(index);
+        const spanStart = seg + first * L.SLICE_SIZE;
+        const block = alignUp(first === 0 ? seg + ctx.segmentHeader : spanStart, align);
+        const slices = Math.ceil((block + size - spanStart) / L.SLICE_SIZE);
+        const dw = ctx.descriptorW(index, first);
+        const m = this.m;
+        writeSpan(m, dw, L.KIND_LARGE, slices);
+        m[dw + L.P_AREA] = block >>> 2;
+        m[dw + L.P_BLOCK_SIZE] = spanStart + slices * L.SLICE_SIZE - block;
+        m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
+        Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
+        return block;
+      }
+    }
+    const first = claimHugeSegments(ctx, size, align);
+    if (first < 0) return 0;
+    this.syncViews();
+    const m = this.m;
+    const k = hugeSegmentsNeeded(ctx, first, size, align);
+    const seg = ctx.segmentAddress(first);
+    const block = seg + hugeBlockOffset(ctx, first, align);
+    const dw = ctx.descriptorW(first, 0);
+    writeSpan(m, dw, L.KIND_HUGE, 1);
+    m[dw + L.P_SPAN] = k;
+    m[dw + L.P_AREA] = block >>> 2;
+    m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
+    m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
+    Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
+    for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL | (j << 8));
+    Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << 8));
+    return block;
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // free
+
+  /** Free block `p` (0 does nothing). Throws WebmallocError, changing nothing, if `p` is not a live block. */
+  free(p: number): void {
+    if (p === 0) return;
+    const dw = this.locate(p);
+    const m = this.m;
+    if (m[dw + L.P_KIND] !== L.KIND_SMALL) return this.freeSpanBlock(p, dw);
+    const w = p >>> 2;
+    if (this.checked) this.clearLive(w, p);
+    if (m[dw + L.P_OWNER] === this.ownerTag) {
+      m[w] = m[dw + L.P_LOCAL_FREE];
+      m[dw + L.P_LOCAL_FREE] = w;
+      const used = m[dw + L.P_USED] - 1;
+      m[dw + L.P_USED] = used;
+      if ((used === 0 && m[this.queueW + m[dw + L.P_BIN]] !== dw) || m[dw + L.P_FLAGS] !== 0) {
+        this.localFreeSlow(dw, used);
+      }
+    } else {
+      pushThreadFree(this.ctx, dw, w);
+    }
+  }
+
+  /**
+   * The descriptor of the page holding block `p`, found by address arithmetic alone: p's segment from the
+   * segment table, its slice's descriptor, the span's head. Throws unless `p` is the start of a block
+   * that has been handed out. (Whether a small block is still live only checked mode can tell.)
+   */
+  protected locate(p: number): number {
+    const w = p >>> 2;
+    const off = w - this.baseW;
+    // One test for: not an integer, negative, misaligned (blocks are 8-aligned: even word), out of range.
+    if (w * 4 !== p || (w & 1) !== 0 || off >>> 0 >= this.heapWords) return this.locateOutside(p);
+    const m = this.m;
+    if (m[this.segTableW + (off >>> SEGMENT_WORDS_SHIFT) * L.S_WORDS] !== L.SEG_NORMAL) return this.locateHuge(p);
+    const dw = w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
+    if (m[dw + L.P_KIND] !== L.KIND_SMALL) return this.locateSpan(p, dw);
+    if (this.blockIndex(w, dw) >= 0) return dw;
+    return this.notABlock(p, dw);
+  }
+
+  /** Index of block `w` in small page `dw`, or -1 when `w` is not the start of a carved block (see BIN_DIVIDE). */
+  private blockIndex(w: number, dw: number): number {
+    const m = this.m;
+    const rel = w - m[dw + L.P_AREA];
+    const d = m[dw + L.P_BIN] << 1;
+    const shift = this.binDivide[d];
+    const q = Math.imul(rel >> shift, this.binDivide[d + 1]);
+    return (rel & ((1 << shift) - 1)) === 0 && q >= 0 && q < m[dw + L.P_RESERVED] ? q : -1;
+  }
+
+  /** `p` is in a slice that is not the head of a small page: a later slice of one, a large block, or nothing. */
+  private locateSpan(p: number, dw: number): number {
+    const m = this.m;
+    let kind = m[dw + L.P_KIND];
+    if (kind === L.KIND_TAIL) {
+      dw -= m[dw + L.P_SPAN] * L.DESC_WORDS;
+      kind = m[dw + L.P_KIND];
+    }
+    const w = p >>> 2;
+    if (kind === L.KIND_SMALL) {
+      if (this.blockIndex(w, dw) >= 0) return dw;
+      return this.notABlock(p, dw);
+    }
+    if (kind === L.KIND_LARGE) {
+      if (w !== m[dw + L.P_AREA]) invalidPointer(p, 'not the start of a block');
+      if (m[dw + L.P_OWNER] !== L.LIVE_BLOCK) doubleFree(p, 'the large block is free');
+      return dw;
+    }
+    return invalidPointer(p, kind === L.KIND_META ? 'in the heap header' : 'in free memory');
+  }
+
+  private notABlock(p: number, dw: number): never {
+    const rel = (p >>> 2) - this.m[dw + L.P_AREA];
+    if (rel < 0) invalidPointer(p, 'not the start of a block (before the first block of its page)');
+    const q = Math.floor((rel * 4) / this.m[dw + L.P_BLOCK_SIZE]);
+    if (q * this.m[dw + L.P_BLOCK_SIZE] !== rel * 4) invalidPointer(p, 'not the start of a block (inside one)');
+    return invalidPointer(p, 'in free memory of a page (never handed out)');
+  }
+
+  /** `p` lies outside what this thread's views cover, or is not a pointer at all. */
+  private locateOutside(p: number): number {
+    if (this.detached) throw detachedError();
+    if ((p >>> 0) !== p) invalidPointer(p, 'not a pointer (an unsigned 32-bit integer)');
+    if ((p & 7) !== 0) invalidPointer(p, 'misaligned (blocks are 8-byte aligned)');
+    const before = this.heapWords;
+    this.syncViews(); // the heap may have grown in another thread
+    const off = (p >>> 2) - this.baseW;
+    if (off < 0 || off >= this.heapWords || this.heapWords === before) invalidPointer(p, 'outside the heap');
+    return this.locate(p);
+  }
+
+  private locateHuge(p: number): number {
+    const m = this.m;
+    const index = ((p >>> 2) - this.baseW) >>> SEGMENT_WORDS_SHIFT;
+    const s = Atomics.load(m, this.segTableW + index * L.S_WORDS);
+    const kind = s & 0xff;
+    let first = index;
+    if (kind === L.SEG_HUGE_TAIL) first = index - (s >>> 8);
+    else if (kind !== L.SEG_HUGE) invalidPointer(p, 'outside the heap');
+    const dw = this.ctx.descriptorW(first, 0);
+    if (m[dw + L.P_KIND] !== L.KIND_HUGE || p >>> 2 !== m[dw + L.P_AREA]) invalidPointer(p, 'not the start of a block');
+    if (m[dw + L.P_OWNER] !== L.LIVE_BLOCK) doubleFree(p, 'the huge block is free');
+    return dw;
+  }
+
+  /** Free a large or huge block: whoever swaps its state from live wins, and gives its span back. */
+  private freeSpanBlock(p: number, dw: number): void {
+    const m = this.m;
+    if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, 0) !== L.LIVE_BLOCK) doubleFree(p, 'already freed');
+    if (m[dw + L.P_KIND] === L.KIND_LARGE) {
+      releaseSpan(this.ctx, dw);
+      return;
+    }
+    const first = Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE);
+    releaseHugeSegments(this.ctx, first, m[dw + L.P_SPAN]);
+  }
+
+  /** The owner freed into a page that is full, fresh, or now empty. */
+  private localFreeSlow(dw: number, used: number): void {
+    const m = this.m;
+    const flags = m[dw + L.P_FLAGS];
+    if ((flags & L.PF_IN_FULL) !== 0) {
+      Atomics.and(m, dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
+      this.fullRemove(dw);
+      this.queueAppend(m[dw + L.P_BIN], dw);
+    }
+    m[dw + L.P_FLAGS] = flags & ~(L.PF_IN_FULL | L.PF_FRESH);
+    if (used === 0) this.pageEmptied(dw);
+  }
+
+  /**
+   * A page with no live block goes back to the shared pool, unless it heads its class's queue: the next
+   * malloc of the class takes it anyway, and a malloc/free pair must not claim and release a span each time.
+   */
+  private pageEmptied(dw: number): void {
+    const m = this.m;
+    const bin = m[dw + L.P_BIN];
+    if (m[this.queueW + bin] === dw) return;
+    this.queueRemove(bin, dw);
+    releaseSpan(this.ctx, dw);
+  }
+
+  /** Free the blocks other threads handed to this thread's full pages (the delayed list). */
+  protected processDelayed(): void {
+    this.syncViews();
+    const m = this.m;
+    let b = Atomics.exchange(m, this.threadW + L.T_DELAYED, 0);
+    while (b !== 0) {
+      const next = m[b];
+      const dw = this.pageOf(b);
+      if (Atomics.load(m, dw + L.P_OWNER) === this.ownerTag) {
+        m[b] = m[dw + L.P_LOCAL_FREE];
+        m[dw + L.P_LOCAL_FREE] = b;
+        const used = m[dw + L.P_USED] - 1;
+        m[dw + L.P_USED] = used;
+        this.localFreeSlow(dw, used);
+      } else {
+        pushThreadFree(this.ctx, dw, b); // the page changed hands since: pass it on
+      }
+      b = next;
+    }
+  }
+
+  /** Page descriptor of block `w` (a word index) known to be valid (no checks). */
+  protected pageOf(w: number): number {
+    const off = w - this.baseW;
+    let dw = w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
+    if (this.m[dw + L.P_KIND] === L.KIND_TAIL) dw -= this.m[dw + L.P_SPAN] * L.DESC_WORDS;
+    return dw;
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // checked mode: one bit per 8-byte granule of a segment, set while a block starting there is live
+
+  /** Word holding the live bit of block `w`; the bit is 1 << ((w >>> 1) & 31). */
+  private liveWord(w: number): number {
+    const inSegment = (w - this.baseW) & SEGMENT_WORDS_MASK;
+    return w - inSegment + L.LIVE_BITMAP_OFFSET / 4 + (inSegment >>> 6);
+  }
+
+  private markLive(w: number): void {
+    Atomics.or(this.m, this.liveWord(w), 1 << ((w >>> 1) & 31));
+  }
+
+  private clearLive(w: number, p: number): void {
+    const bit = 1 << ((w >>> 1) & 31);
+    if ((Atomics.and(this.m, this.liveWord(w), ~bit) & bit) === 0) doubleFree(p, 'already freed');
+  }
+
+  /** Whether small block `p` is live (checked mode only; true otherwise). */
+  protected isLive(p: number): boolean {
+    if (!this.checked) return true;
+    const w = p >>> 2;
+    return (Atomics.load(this.m, this.liveWord(w)) & (1 << ((w >>> 1) & 31))) !== 0;
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // the owner's page lists: per class a queue of pages with room, and one list of full pages
+
+  private queuePushFront(bin: number, dw: number): void {
+    const m = this.m;
+    const head = m[this.queueW + bin];
+    m[dw + L.P_PREV] = 0;
+    if (head === this.emptyW) {
+      m[dw + L.P_NEXT] = 0;
+      m[this.tailW + bin] = dw;
+    } else {
+      m[dw + L.P_NEXT] = head;
+      m[head + L.P_PREV] = dw;
+    }
+    m[this.queueW + bin] = dw;
+  }
+
+  private queueAppend(bin: number, dw: number): void {
+    const m = this.m;
+    const tail = m[this.tailW + bin];
+    if (tail === 0) return this.queuePushFront(bin, dw);
+    m[tail + L.P_NEXT] = dw;
+    m[dw + L.P_PREV] = tail;
+    m[dw + L.P_NEXT] = 0;
+    m[this.tailW + bin] = dw;
+  }
+
+  private queueRemove(bin: number, dw: number): void {
+    const m = this.m;
+    const prev = m[dw + L.P_PREV];
+    const next = m[dw + L.P_NEXT];
+    if (prev !== 0) m[prev + L.P_NEXT] = next;
+    else m[this.queueW + bin] = next === 0 ? this.emptyW : next;
+    if (next !== 0) m[next + L.P_PREV] = prev;
+    else m[this.tailW + bin] = prev;
+    m[dw + L.P_NEXT] = 0;
+    m[dw + L.P_PREV] = 0;
+  }
+
+  private fullPush(dw: number): void {
+    const m = this.m;
+    const head = m[this.threadW + L.T_FULL];
+    m[dw + L.P_PREV] = 0;
+    m[dw + L.P_NEXT] = head;
+    if (head !== 0) m[head + L.P_PREV] = dw;
+    m[this.threadW + L.T_FULL] = dw;
+    m[dw + L.P_FLAGS] |= L.PF_IN_FULL;
+  }
+
+  private fullRemove(dw: number): void {
+    const m = this.m;
+    const prev = m[dw + L.P_PREV];
+    const next = m[dw + L.P_NEXT];
+    if (prev !== 0) m[prev + L.P_NEXT] = next;
+    else m[this.threadW + L.T_FULL] = next;
+    if (next !== 0) m[next + L.P_PREV] = prev;
+    m[dw + L.P_NEXT] = 0;
+    m[dw + L.P_PREV] = 0;
+    m[dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // leaving
+
+  /**
+   * Leave the heap: pages with no live block go back to the shared pool, the others are abandoned for
+   * other threads to adopt; the thread slot is released. Live blocks stay valid and anyone may free them.
+   * Afterwards every call on this instance throws.
+   */
+  detach(): void {
+    if (this.detached) return;
+    this.processDelayed();
+    const m = this.m;
+    for (let bin = 0; bin < NBINS; bin++) {
+      for (let dw = m[this.queueW + bin]; dw !== this.emptyW; dw = m[this.queueW + bin]) {
+        this.queueRemove(bin, dw);
+        this.handOver(dw);
+      }
+    }
+    for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; dw = m[this.threadW + L.T_FULL]) {
+      this.fullRemove(dw);
+      this.handOver(dw);
+    }
+    this.processDelayed(); // remote frees that raced with the hand-over now go to the pages themselves
+    releaseSlot(this.ctx, this.threadId);
+    this.detached = true;
+    this.heapWords = 0;
+    this.m = DETACHED_WORDS;
+    this.queueW = 0;
+  }
+
+  /** Give away a page this thread no longer lists: back to the pool if empty, else abandon it. */
+  private handOver(dw: number): void {
+    const m = this.m;
+    collect(m, dw);
+    if (m[dw + L.P_USED] === 0) {
+      releaseSpan(this.ctx, dw);
+      return;
+    }
+    m[dw + L.P_FLAGS] &= L.PF_FRESH;
+    Atomics.and(m, dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
+    Atomics.store(m, dw + L.P_OWNER, 0);
+    pushAbandoned(this.ctx, m[dw + L.P_BIN], dw);
+  }
+
+  /** Pages abandoned per size class (for stats). */
+  protected countAbandoned(): number {
+    let n = 0;
+    for (let bin = 0; bin < NBINS; bin++) for (const _ of abandonedPages(this.ctx, bin)) n++;
+    return n;
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+
+  /** Renew the views and the covered range after the memory has grown (here or in another thread). */
+  protected syncViews(): void {
+    const mem = this.mem;
+    mem.refresh();
+    if (this.detached) return;
+    this.m = mem.m;
+    this.bytes = mem.u8;
+    const end = Math.min(this.base + this.ctx.top() * L.SEGMENT_SIZE, this.ctx.heapLimit, mem.viewBytes);
+    this.heapWords = (end - this.base) >>> 2;
+  }
+}
+
+function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/** A size argument: a non-negative integer, or a RangeError. */
+export function checkSize(size: number): number {
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) {
+    throw new RangeError(`size must be a non-negative integer, got ${String(size)}`);
+  }
+  return size;
+}
+
+export function detachedError(): WebmallocError {
+  return new WebmallocError('DETACHED', 0, 'this allocator instance was detached');
+}
+
+export { MEDIUM_MAX };

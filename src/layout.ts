@@ -1,0 +1,141 @@
+// The memory layout: every structure's fields and offsets, in one place. docs/design.md explains the same
+// layout in prose; every other module reads offsets from here and never writes a raw number.
+//
+// Addresses are byte offsets into the memory (unsigned 32-bit). Structures are arrays of 32-bit words and
+// are addressed internally by *word index* (byte offset >>> 2); field constants below are word offsets.
+//
+//   0           start        base (= start rounded up to 64 KiB)
+//   |  not ours  |  padding  | segment 0 | segment 1 | segment 2 | ...          | unclaimed ... limit
+//                            ^ 1 MiB each, counted from base; the last one may be shorter (limit)
+//
+// A segment is 16 slices of 64 KiB. It begins with its header (page descriptors, in checked mode a
+// live-block bitmap); the rest is block memory. Segment 0's first slices hold the heap header instead
+// of blocks (a META span).
+//
+//   segment: | descriptors[16] (1 KiB) | root (seg 0 only) | [checked: live bitmap 16 KiB] | blocks ...
+//
+// A page is a span of 1..16 slices inside one segment holding blocks of one size class (SMALL), or one
+// block (LARGE). A HUGE block spans whole segments; its descriptor sits in the first segment's header,
+// the later segments of the span are block memory through and through (their headers are not kept).
+
+/** The layout constants. A const enum: TypeScript inlines every use, so reading a field offset costs nothing. */
+export const enum Layout {
+  WORD = 4,
+
+  SLICE_SHIFT = 16,
+  SLICE_SIZE = 1 << SLICE_SHIFT, // 64 KiB: the unit of the shared pool and the size of a small page
+  SEGMENT_SHIFT = 20,
+  SEGMENT_SIZE = 1 << SEGMENT_SHIFT, // 1 MiB: the unit of memory growth
+  SEGMENT_MASK = SEGMENT_SIZE - 1,
+  SLICES_PER_SEGMENT = SEGMENT_SIZE / SLICE_SIZE, // 16
+  ALL_SLICES = (1 << SLICES_PER_SEGMENT) - 1, // 0xFFFF
+  /** Pointers are unsigned 32-bit: the heap never reaches past 4 GiB. */
+  MAX_ADDRESS = 4294967296,
+  MAX_SEGMENTS = MAX_ADDRESS / SEGMENT_SIZE, // 4096
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Page descriptor: 16 words, one per slice, in the segment header. For the first slice of a span it
+  // describes the page; the other slices of the span are TAIL and point back to it.
+  DESC_WORDS = 16,
+  DESC_SIZE = DESC_WORDS * WORD, // 64 bytes
+  /** Byte offset of descriptor `i` in its segment. */
+  DESC_OFFSET = 0,
+
+  P_KIND = 0, //        page kind, one of the KIND_* below
+  P_SPAN = 1, //        slices in the span (head); slices back to the head (TAIL); segments (HUGE)
+  P_BIN = 2, //         size class (SMALL)
+  P_BLOCK_SIZE = 3, //  block size (SMALL); usable size = span end - block (LARGE, HUGE)
+  P_AREA = 4, //        address of the first block (SMALL); of the block (LARGE, HUGE)
+  P_CAPACITY = 5, //    blocks that fit in the span (SMALL)
+  P_RESERVED = 6, //    blocks carved from the area so far, in address order (SMALL)
+  P_USED = 7, //        blocks out of `free` and `local_free`: live + awaiting collection (owner only)
+  P_FREE = 8, //        free list the owner allocates from (owner only)
+  P_LOCAL_FREE = 9, //  blocks the owner freed (owner only); becomes `free` when that runs dry
+  P_THREAD_FREE = 10, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
+  P_OWNER = 11, //      owning thread slot + 1, 0 = abandoned (SMALL); LIVE_BLOCK / 0 (LARGE, HUGE) (atomic)
+  P_NEXT = 12, //       next page in the owner's bin queue or full list (descriptor word index)
+  P_PREV = 13, //       previous page in that list
+  P_FLAGS = 14, //      PF_* flags (owner only)
+  P_ABANDONED_NEXT = 15, // link in the abandoned-pages stack of its bin (descriptor word index)
+
+  KIND_FREE = 0, //  slice in the pool
+  KIND_SMALL = 1, // blocks of one size class
+  KIND_LARGE = 2, // one block in a span of slices
+  KIND_HUGE = 3, //  one block over whole segments
+  KIND_TAIL = 4, //  a later slice of a span
+  KIND_META = 5, //  heap header (segment 0)
+
+  /** P_THREAD_FREE low bit: the page is on its owner's full list; the next remote free tells the owner. */
+  TF_DELAYED = 1,
+  /** P_OWNER of a live LARGE or HUGE block; the free that swaps it to 0 owns the release. */
+  LIVE_BLOCK = 1,
+
+  PF_IN_FULL = 1, // on the owner's full list (not in a bin queue)
+  PF_FRESH = 2, //   nothing was ever freed into the page and its span was never used before: blocks
+  //                              read as zero except their first word (the free-list link)
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Segment header: descriptors, then (segment 0 only) the root record, then in checked mode the live bitmap.
+  ROOT_OFFSET = 1024, //     byte offset of the root record in segment 0
+  SEGMENT_HEADER_PLAIN = 2048, // segment header size without the live bitmap
+  LIVE_BITMAP_OFFSET = 2048, //  one bit per 8-byte granule of the segment: a block starts here and is live
+  LIVE_BITMAP_SIZE = SEGMENT_SIZE / 8 / 8, // 16 KiB
+  SEGMENT_HEADER_CHECKED = LIVE_BITMAP_OFFSET + LIVE_BITMAP_SIZE,
+
+  // Root record (words from ROOT_OFFSET): how `attach` finds and validates the heap.
+  R_MAGIC = 0,
+  R_VERSION = 1,
+  R_HEADER = 2, // byte offset of the heap header
+  MAGIC = 0x6d426557, // "WeBm"
+  LAYOUT_VERSION = 1,
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Heap header: in segment 0 after its segment header; covered by a META span.
+  H_FLAGS = 0, //          HF_* flags, fixed at creation
+  H_BASE = 1, //           heap base (byte offset, 64 KiB aligned)
+  H_LIMIT_SLICES = 2, //   the heap ends at H_LIMIT_SLICES * 64 KiB (absolute)
+  H_SEGMENT_HEADER = 3, // segment header size in bytes (plain or checked)
+  H_MAX_THREADS = 4,
+  H_MAX_SEGMENTS = 5, //   segments that fit below the limit
+  H_TOP = 6, //            segments claimed from the memory so far (atomic; only grows)
+  H_FRESH_FROM = 7, //     memory at and above this byte offset read as zero when first claimed
+  H_HEADER_SIZE = 8, //    bytes of the heap header
+  H_SCAN_HINT = 9, //      where the next search for free slices starts (a segment index; a hint)
+  H_SEGMENT_TABLE = 10, // byte offset of the segment table
+  H_THREADS = 11, //       byte offset of the thread table
+  H_ABANDONED = 12, //     byte offset of the abandoned-page stacks (8-byte aligned)
+  H_SUMMARY = 13, //       byte offset of the segment summary bitmap
+  H_EMPTY_PAGE = 16, //    an empty page descriptor (16 words, never changes): empty bin queues point here
+  H_FIXED_WORDS = H_EMPTY_PAGE + DESC_WORDS, // 32 words; variable parts follow
+
+  HF_CHECKED = 1,
+
+  // Segment table: 2 words per segment, indexed by segment number.
+  S_WORDS = 2,
+  S_KIND = 0, //   SEG_* | argument << 8 (atomic)
+  S_SLICES = 1, // bit i: slice i free; bit 16 + i: slice i was used before (not known zero) (atomic)
+  SEG_UNCLAIMED = 0,
+  SEG_NORMAL = 1, //    a segment with a header and slices
+  SEG_HUGE = 2, //      first segment of a huge block; argument = segments in the span
+  SEG_HUGE_TAIL = 3, // later segment of a huge block; argument = segments back to the first
+  DIRTY_SHIFT = 16,
+
+  // Segment summary: one bit per segment, set when the segment may have free slices (a hint kept up to date
+  // by whoever frees slices; cleared only after re-checking the segment).
+
+  // Abandoned pages: per size class a tagged stack head (64-bit: descriptor word index | tag << 32).
+  ABANDONED_WORDS = 2,
+
+  // Thread table: one record per thread slot.
+  THREAD_SIZE = 1024,
+  THREAD_WORDS = THREAD_SIZE / WORD,
+  T_STATE = 0, //        generation << 2 | TS_* (atomic)
+  T_DELAYED = 1, //      blocks other threads freed into this thread's full pages, pushed with one CAS (atomic)
+  T_FULL = 2, //         head of the full-pages list (descriptor word index, 0 = none)
+  T_SEGMENT_HINT = 3, // segment to try first for new pages (locality)
+  T_QUEUES = 8, //       per size class: first page of the bin queue (descriptor word index)
+  T_QUEUE_TAILS = T_QUEUES + 96, // per size class: last page of the bin queue (0 = empty)
+  TS_FREE = 0,
+  TS_LIVE = 1,
+  TS_LEAVING = 2, // detaching or being reclaimed: its pages are being handed over
+}

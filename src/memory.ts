@@ -1,0 +1,108 @@
+// The linear memory under the heap: what kind it is, how far it may grow, how it grows, and the
+// fixed-length typed-array views over it (renewed whenever this thread sees the memory has grown).
+// Length-tracking views over a growable SharedArrayBuffer are ~60x slower in V8, so they are never used.
+
+import type { LinearMemory } from './types.js';
+import { Layout as L } from './layout.js';
+
+const WASM_PAGE = 65536;
+
+/** Thrown when a memory or option cannot be used at all (not for ordinary out-of-memory, which returns 0). */
+export class MemoryError extends Error {
+  override name = 'MemoryError';
+}
+
+export class HeapMemory {
+  readonly memory: LinearMemory;
+  /** Largest byte length the memory may reach (absolute), a multiple of 64 KiB. */
+  readonly limit: number;
+  buffer: ArrayBufferLike;
+  /** Words of the memory as far as this thread's views reach. */
+  m: Int32Array;
+  u8: Uint8Array;
+  /** 64-bit view, used only for the tagged stacks' compare-and-swap. */
+  m64: BigInt64Array;
+  /** Bytes the views cover. */
+  viewBytes = 0;
+
+  constructor(memory: LinearMemory, limit?: number) {
+    this.memory = memory;
+    const buffer = HeapMemory.bufferOf(memory);
+    let max: number;
+    if (memory instanceof WebAssembly.Memory) {
+      // A wasm memory grows up to its declared maximum, or the engine's 4 GiB when it has none.
+      max = L.MAX_ADDRESS;
+    } else if (isGrowable(buffer)) {
+      max = maxByteLength(buffer);
+    } else {
+      max = buffer.byteLength;
+    }
+    if (limit !== undefined) max = Math.min(max, limit);
+    this.limit = Math.floor(Math.min(max, L.MAX_ADDRESS) / L.SLICE_SIZE) * L.SLICE_SIZE;
+    this.buffer = buffer;
+    this.m = new Int32Array(0);
+    this.u8 = new Uint8Array(0);
+    this.m64 = new BigInt64Array(0);
+    this.refresh();
+  }
+
+  static bufferOf(memory: LinearMemory): ArrayBufferLike {
+    return memory instanceof WebAssembly.Memory ? memory.buffer : memory;
+  }
+
+  get shared(): boolean {
+    return typeof SharedArrayBuffer !== 'undefined' && this.buffer instanceof SharedArrayBuffer;
+  }
+
+  /** The memory's byte length now (it may have been grown by another thread). */
+  byteLength(): number {
+    return HeapMemory.bufferOf(this.memory).byteLength;
+  }
+
+  /** Renew the views so that they cover the whole memory as it is now. */
+  refresh(): void {
+    const buffer = HeapMemory.bufferOf(this.memory);
+    const bytes = Math.min(buffer.byteLength, L.MAX_ADDRESS) & ~7;
+    if (buffer === this.buffer && bytes === this.viewBytes) return;
+    this.buffer = buffer;
+    this.viewBytes = bytes;
+    this.u8 = new Uint8Array(buffer, 0, bytes);
+    this.m = new Int32Array(buffer, 0, bytes >>> 2);
+    this.m64 = new BigInt64Array(buffer, 0, bytes >>> 3);
+  }
+
+  /**
+   * Make the memory at least `bytes` long (growing it if needed and allowed) and the views cover it.
+   * Several threads may grow at once: each asks for what it needs; a refusal that another thread's growth
+   * already satisfied is not a failure. Returns false when the memory cannot reach `bytes`; nothing changes.
+   */
+  ensure(bytes: number): boolean {
+    if (bytes > this.limit) return false;
+    if (this.viewBytes >= bytes) return true;
+    const buffer = HeapMemory.bufferOf(this.memory);
+    if (buffer.byteLength < bytes) {
+      try {
+        if (this.memory instanceof WebAssembly.Memory) {
+          const pages = Math.ceil((bytes - buffer.byteLength) / WASM_PAGE);
+          this.memory.grow(pages);
+        } else if (isGrowable(buffer)) {
+          if ('grow' in buffer) (buffer as unknown as { grow(n: number): void }).grow(bytes);
+          else (buffer as unknown as { resize(n: number): void }).resize(bytes);
+        }
+      } catch {
+        // The engine refused, or a racing grower got there first: the length below decides.
+      }
+    }
+    this.refresh();
+    return this.viewBytes >= bytes;
+  }
+}
+
+function isGrowable(buffer: ArrayBufferLike): boolean {
+  const b = buffer as { growable?: boolean; resizable?: boolean };
+  return b.growable === true || b.resizable === true;
+}
+
+function maxByteLength(buffer: ArrayBufferLike): number {
+  return (buffer as unknown as { maxByteLength: number }).maxByteLength;
+}

@@ -1,0 +1,117 @@
+// Pages: setting up a span as a page of one size class, carving fresh blocks from it in address order a few
+// at a time, collecting the blocks freed into it, and giving a span back. Everything here is done by the
+// page's owner with plain loads and stores, except taking the thread_free list (one CAS).
+
+import { Layout as L } from './layout.js';
+import type { HeapContext } from './context.js';
+import { releaseSlices } from './segments.js';
+import { BIN_SIZE, BIN_SLICES, blockAlignment } from './sizeclass.js';
+import { takeThreadFree } from './threadfree.js';
+
+/** Carve at most this many bytes of fresh blocks per refill (bounded time, locality), at least one block. */
+const EXTEND_BYTES = 4096;
+const EXTEND_MIN_BLOCKS = 4;
+
+/** Write a span's descriptors: the head with `kind`, the later slices as TAIL pointing back. */
+export function writeSpan(m: Int32Array, headW: number, kind: number, slices: number): void {
+  m.fill(0, headW, headW + L.DESC_WORDS);
+  m[headW + L.P_KIND] = kind;
+  m[headW + L.P_SPAN] = slices;
+  for (let s = 1; s < slices; s++) {
+    const t = headW + s * L.DESC_WORDS;
+    m[t + L.P_KIND] = L.KIND_TAIL;
+    m[t + L.P_SPAN] = s;
+  }
+}
+
+/** Set up the span at segment `index`, slice `first` as an empty page of class `bin` owned by `ownerTag`. */
+export function initSmallPage(
+  ctx: HeapContext,
+  index: number,
+  first: number,
+  bin: number,
+  ownerTag: number,
+  fresh: boolean,
+): number {
+  const m = ctx.mem.m;
+  const slices = BIN_SLICES[bin];
+  const size = BIN_SIZE[bin];
+  const seg = ctx.segmentAddress(index);
+  const spanStart = seg + first * L.SLICE_SIZE;
+  const area = first === 0 ? seg + align(ctx.segmentHeader, blockAlignment(size)) : spanStart;
+  const dw = ctx.descriptorW(index, first);
+  writeSpan(m, dw, L.KIND_SMALL, slices);
+  m[dw + L.P_BIN] = bin;
+  m[dw + L.P_BLOCK_SIZE] = size;
+  m[dw + L.P_AREA] = area >>> 2;
+  m[dw + L.P_CAPACITY] = Math.floor((spanStart + slices * L.SLICE_SIZE - area) / size);
+  m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
+  Atomics.store(m, dw + L.P_OWNER, ownerTag);
+  return dw;
+}
+
+function align(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/**
+ * Make blocks available on page `dw`'s free list: the owner's local frees first, then the blocks other
+ * threads freed, then fresh blocks carved from the area. The free list stays empty only when the page is full.
+ */
+export function refill(m: Int32Array, dw: number): void {
+  const local = m[dw + L.P_LOCAL_FREE];
+  if (local !== 0) {
+    m[dw + L.P_FREE] = local;
+    m[dw + L.P_LOCAL_FREE] = 0;
+    return;
+  }
+  if (collect(m, dw) > 0) return;
+  extend(m, dw);
+}
+
+/** Move the page's thread_free blocks onto its free list; returns how many. */
+export function collect(m: Int32Array, dw: number): number {
+  const head = takeThreadFree(m, dw);
+  if (head === 0) return 0;
+  let n = 1;
+  let tail = head;
+  for (let next = m[tail]; next !== 0; next = m[tail]) {
+    tail = next;
+    n++;
+  }
+  m[tail] = m[dw + L.P_FREE];
+  m[dw + L.P_FREE] = head;
+  m[dw + L.P_USED] -= n;
+  m[dw + L.P_FLAGS] &= ~L.PF_FRESH;
+  return n;
+}
+
+/** Carve up to EXTEND_BYTES of never-used blocks onto the (empty) free list, in address order. */
+export function extend(m: Int32Array, dw: number): void {
+  const reserved = m[dw + L.P_RESERVED];
+  const left = m[dw + L.P_CAPACITY] - reserved;
+  if (left === 0) return;
+  const size = m[dw + L.P_BLOCK_SIZE];
+  const words = size >>> 2;
+  const n = Math.min(left, Math.max(EXTEND_MIN_BLOCKS, Math.floor(EXTEND_BYTES / size)));
+  const first = m[dw + L.P_AREA] + reserved * words;
+  let b = first;
+  for (let i = 1; i < n; i++) {
+    m[b] = b + words;
+    b += words;
+  }
+  m[b] = 0;
+  m[dw + L.P_FREE] = first;
+  m[dw + L.P_RESERVED] = reserved + n;
+}
+
+/** Give the span of page `dw` back to the shared pool. */
+export function releaseSpan(ctx: HeapContext, dw: number): void {
+  const m = ctx.mem.m;
+  const slices = m[dw + L.P_SPAN];
+  const off = dw * L.WORD - ctx.base;
+  const index = Math.floor(off / L.SEGMENT_SIZE);
+  const first = ((off % L.SEGMENT_SIZE) - L.DESC_OFFSET) / L.DESC_SIZE;
+  m.fill(0, dw, dw + slices * L.DESC_WORDS);
+  releaseSlices(ctx, index, first, slices);
+}

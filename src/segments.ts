@@ -1,0 +1,264 @@
+// Segments and the shared slice pool: claiming spans of free 64 KiB slices for pages and large blocks, runs
+// of whole segments for huge blocks, new segments from the memory's unclaimed end, and giving them back.
+//
+// Shared by every thread and lock-free: a segment's free slices are one word of the segment table (free
+// bits | used-before bits << 16), claimed with one compare-and-swap and released with one atomic OR. A
+// thread that dies between two steps leaks at most the span it was claiming; nothing else is in flux.
+
+import { Layout as L } from './layout.js';
+import type { HeapContext } from './context.js';
+
+/** Set by the last successful claim: whether any slice of the span had been used before (else it reads zero). */
+export let lastClaimDirty = false;
+
+function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/**
+ * Slices needed when a span for a block of `size` bytes aligned to `align` starts at slice `i` of the
+ * segment at `seg` (slice 0 holds the segment header, so its block area starts later). `pageSlices > 0`
+ * asks for a page: exactly that many slices, anywhere.
+ */
+function slicesNeeded(ctx: HeapContext, seg: number, i: number, pageSlices: number, size: number, align: number): number {
+  if (pageSlices > 0) return pageSlices;
+  const spanStart = seg + i * L.SLICE_SIZE;
+  const block = alignUp(i === 0 ? seg + ctx.segmentHeader : spanStart, align);
+  return Math.ceil((block + size - spanStart) / L.SLICE_SIZE);
+}
+
+/** Try to claim a span in segment `index`; returns its first slice, or -1. */
+function claimInSegment(ctx: HeapContext, index: number, pageSlices: number, size: number, align: number): number {
+  const m = ctx.mem.m;
+  const w = ctx.segTableW + index * L.S_WORDS;
+  if ((Atomics.load(m, w + L.S_KIND) & 0xff) !== L.SEG_NORMAL) return -1;
+  const slices = ctx.segmentSlices(index);
+  const seg = ctx.segmentAddress(index);
+  for (;;) {
+    const v = Atomics.load(m, w + L.S_SLICES);
+    const free = v & L.ALL_SLICES;
+    if (free === 0) return -1;
+    let first = -1;
+    let run = 0;
+    for (let i = 0; i < slices; i++) {
+      if ((free & (1 << i)) === 0) continue;
+      const n = slicesNeeded(ctx, seg, i, pageSlices, size, align);
+      if (i + n > slices) break;
+      const mask = ((1 << n) - 1) << i;
+      if ((free & mask) === mask) {
+        first = i;
+        run = mask;
+        break;
+      }
+    }
+    if (first < 0) return -1;
+    const claimed = ((v & ~run) | (run << L.DIRTY_SHIFT)) >>> 0;
+    if (Atomics.compareExchange(m, w + L.S_SLICES, v, claimed) === v) {
+      lastClaimDirty = ((v >>> L.DIRTY_SHIFT) & run) !== 0;
+      return first;
+    }
+  }
+}
+
+/** Mark segment `index` as possibly having free slices. */
+export function markHasFree(ctx: HeapContext, index: number): void {
+  Atomics.or(ctx.mem.m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
+}
+
+/**
+ * Claim a span: for a page of `pageSlices` slices, or (pageSlices = 0) for one block of `size` bytes aligned
+ * to `align`. Tries segment `hint` first (locality), then every segment the summary says has free slices,
+ * then a new segment. Returns the span's segment index * 16 + first slice, or -1 when the memory is full.
+ */
+export function claimSpan(ctx: HeapContext, hint: number, pageSlices: number, size: number, align: number): number {
+  const top = ctx.top();
+  if (hint > 0 && hint < top) {
+    const first = claimInSegment(ctx, hint, pageSlices, size, align);
+    if (first >= 0) return hint * L.SLICES_PER_SEGMENT + first;
+  }
+  const m = ctx.mem.m;
+  const words = Math.ceil(top / 32);
+  const start = Atomics.load(m, ctx.headerW + L.H_SCAN_HINT) % Math.max(words, 1);
+  for (let k = 0; k < words; k++) {
+    const wi = (start + k) % words;
+    let bits = Atomics.load(m, ctx.summaryW + wi);
+    while (bits !== 0) {
+      const b = 31 - Math.clz32(bits & -bits);
+      bits &= bits - 1;
+      const index = wi * 32 + b;
+      if (index >= top) break;
+      const first = claimInSegment(ctx, index, pageSlices, size, align);
+      if (first >= 0) {
+        if (wi !== start) Atomics.store(m, ctx.headerW + L.H_SCAN_HINT, wi);
+        return index * L.SLICES_PER_SEGMENT + first;
+      }
+      // Full segment: drop its summary bit, then look again in case a release raced with us.
+      const sw = ctx.segTableW + index * L.S_WORDS + L.S_SLICES;
+      if ((Atomics.load(m, sw) & L.ALL_SLICES) === 0) {
+        Atomics.and(m, ctx.summaryW + wi, ~(1 << b));
+        if ((Atomics.load(m, sw) & L.ALL_SLICES) !== 0) markHasFree(ctx, index);
+      }
+    }
+  }
+  // A new segment from the memory's unclaimed end.
+  const index = claimTop(ctx, 1);
+  if (index < 0) return -1;
+  const n = slicesNeeded(ctx, ctx.segmentAddress(index), 0, pageSlices, size, align);
+  if (n > ctx.segmentSlices(index)) {
+    // Does not fit even a fresh segment (a short last one): give it to the pool as it is.
+    publishNormalSegment(ctx, index, 0);
+    return -1;
+  }
+  const run = (1 << n) - 1;
+  lastClaimDirty = publishNormalSegment(ctx, index, run);
+  return index * L.SLICES_PER_SEGMENT;
+}
+
+/**
+ * Claim `k` consecutive segments from the unclaimed end, growing the memory first. Returns the first
+ * index, or -1 when the limit or the engine says no. Growing before claiming means a failure leaves
+ * nothing to undo; a racing claimer just tries again above.
+ */
+export function claimTop(ctx: HeapContext, k: number): number {
+  const topW = ctx.headerW + L.H_TOP;
+  for (;;) {
+    const t = Atomics.load(ctx.mem.m, topW);
+    if (t + k > ctx.maxSegments) return -1;
+    const end = Math.min(ctx.base + (t + k) * L.SEGMENT_SIZE, ctx.heapLimit);
+    if (!ctx.mem.ensure(end)) return -1;
+    if (Atomics.compareExchange(ctx.mem.m, topW, t, t + k) === t) return t;
+  }
+}
+
+/**
+ * Turn a just-claimed (or just-released huge) segment into a normal one: header cleared, kind NORMAL, and
+ * its slices published free except `taken`. Returns whether the taken slices may hold old data.
+ */
+export function publishNormalSegment(ctx: HeapContext, index: number, taken: number): boolean {
+  const mem = ctx.mem;
+  const seg = ctx.segmentAddress(index);
+  const slices = ctx.segmentSlices(index);
+  const freshFrom = mem.m[ctx.headerW + L.H_FRESH_FROM];
+  let dirty = 0;
+  for (let s = 0; s < slices; s++) if (seg + s * L.SLICE_SIZE < freshFrom) dirty |= 1 << s;
+  if (dirty !== 0) mem.u8.fill(0, seg, seg + ctx.segmentHeader);
+  const w = ctx.segTableW + index * L.S_WORDS;
+  Atomics.store(mem.m, w + L.S_KIND, L.SEG_NORMAL);
+  const all = (1 << slices) - 1;
+  Atomics.store(mem.m, w + L.S_SLICES, ((all & ~taken) | ((dirty | taken) << L.DIRTY_SHIFT)) >>> 0);
+  if ((all & ~taken) !== 0) markHasFree(ctx, index);
+  return (dirty & taken) !== 0;
+}
+
+/** Give slices [first, first + n) of segment `index` back to the pool. Their descriptors must be FREE already. */
+export function releaseSlices(ctx: HeapContext, index: number, first: number, n: number): void {
+  const w = ctx.segTableW + index * L.S_WORDS + L.S_SLICES;
+  Atomics.or(ctx.mem.m, w, ((1 << n) - 1) << first);
+  markHasFree(ctx, index);
+}
+
+/**
+ * Claim `k` consecutive whole segments for a huge block: a run of entirely free normal segments if one
+ * exists, else new ones from the unclaimed end. hugeBlockOffset gives the block's offset from the
+ * first segment (alignment may shift it). Returns the first index or -1.
+ * Sets lastClaimDirty.
+ */
+export function claimHugeSegments(ctx: HeapContext, size: number, align: number): number {
+  const m = ctx.mem.m;
+  const top = ctx.top();
+  // Existing free segments first: scan for a run, claim each with a CAS, roll back on a lost race.
+  for (let first = 1; first < top; first++) {
+    const k = hugeSegmentsNeeded(ctx, first, size, align);
+    if (first + k > top) break;
+    if (ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size > ctx.heapLimit) break;
+    let ok = true;
+    let dirty = false;
+    let claimed = 0;
+    for (let j = 0; j < k; j++) {
+      const idx = first + j;
+      const w = ctx.segTableW + idx * L.S_WORDS;
+      const slices = ctx.segmentSlices(idx);
+      const all = (1 << slices) - 1;
+      const v = Atomics.load(m, w + L.S_SLICES);
+      if ((Atomics.load(m, w + L.S_KIND) & 0xff) !== L.SEG_NORMAL || (v & L.ALL_SLICES) !== all) {
+        ok = false;
+        break;
+      }
+      const nv = ((v & ~all) | (all << L.DIRTY_SHIFT)) >>> 0;
+      if (Atomics.compareExchange(m, w + L.S_SLICES, v, nv) !== v) {
+        ok = false;
+        break;
+      }
+      if (v >>> L.DIRTY_SHIFT) dirty = true;
+      claimed++;
+    }
+    if (ok) {
+      lastClaimDirty = dirty;
+      return first;
+    }
+    for (let j = 0; j < claimed; j++) {
+      const idx = first + j;
+      Atomics.or(m, ctx.segTableW + idx * L.S_WORDS + L.S_SLICES, (1 << ctx.segmentSlices(idx)) - 1);
+    }
+    if (claimed > 0) first += claimed - 1; // segment first+claimed is the one that is not free
+  }
+  // New segments at the end.
+  for (;;) {
+    const t = ctx.top();
+    const k = hugeSegmentsNeeded(ctx, t, size, align);
+    if (t + k > ctx.maxSegments) return -1;
+    const end = ctx.segmentAddress(t) + hugeBlockOffset(ctx, t, align) + size;
+    if (end > ctx.heapLimit) return -1;
+    const got = claimTop(ctx, k);
+    if (got < 0) return -1;
+    if (got !== t) {
+      // Someone claimed in between and alignment differs here: recompute; if it still fits, keep it.
+      if (hugeSegmentsNeeded(ctx, got, size, align) > k) {
+        for (let j = 0; j < k; j++) publishNormalSegment(ctx, got + j, 0);
+        continue;
+      }
+    }
+    // Fresh memory unless it lies below H_FRESH_FROM.
+    const freshFrom = m[ctx.headerW + L.H_FRESH_FROM];
+    lastClaimDirty = ctx.segmentAddress(got) < freshFrom;
+    for (let j = 0; j < k; j++) {
+      const w = ctx.segTableW + (got + j) * L.S_WORDS;
+      const all = (1 << ctx.segmentSlices(got + j)) - 1;
+      Atomics.store(m, w + L.S_SLICES, (all << L.DIRTY_SHIFT) >>> 0);
+    }
+    mem0(ctx, got);
+    return got;
+  }
+}
+
+/** Clear the first segment's header of a new huge run (its descriptor lives there). */
+function mem0(ctx: HeapContext, index: number): void {
+  const seg = ctx.segmentAddress(index);
+  const freshFrom = ctx.mem.m[ctx.headerW + L.H_FRESH_FROM];
+  if (seg < freshFrom) ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader);
+}
+
+/** Offset of a huge block from its first segment's start. */
+export function hugeBlockOffset(ctx: HeapContext, index: number, align: number): number {
+  const seg = ctx.segmentAddress(index);
+  return alignUp(seg + ctx.segmentHeader, Math.max(align, 16)) - seg;
+}
+
+/** Segments a huge block of `size` bytes aligned to `align` needs when it starts in segment `index`. */
+export function hugeSegmentsNeeded(ctx: HeapContext, index: number, size: number, align: number): number {
+  return Math.ceil((hugeBlockOffset(ctx, index, align) + size) / L.SEGMENT_SIZE);
+}
+
+/** Give a huge block's `k` segments back as normal, entirely free segments. */
+export function releaseHugeSegments(ctx: HeapContext, first: number, k: number): void {
+  for (let j = 0; j < k; j++) {
+    const idx = first + j;
+    const seg = ctx.segmentAddress(idx);
+    ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader);
+    const w = ctx.segTableW + idx * L.S_WORDS;
+    const all = (1 << ctx.segmentSlices(idx)) - 1;
+    Atomics.store(ctx.mem.m, w + L.S_KIND, L.SEG_NORMAL);
+    Atomics.store(ctx.mem.m, w + L.S_SLICES, ((all << L.DIRTY_SHIFT) | all) >>> 0);
+    markHasFree(ctx, idx);
+  }
+}

@@ -1,0 +1,80 @@
+// Size classes ("bins"): which block size serves a request, and how many slices a page of each class spans.
+//
+//   8, then 16..128 in steps of 16, then 8 classes per doubling up to 64 KiB (spacing <= 12.5% from 128 on).
+//
+// Every class from 16 up is a multiple of 16, so blocks laid out from a 16-aligned area are 16-aligned;
+// more generally a block's alignment is the lowest set bit of its class size (capped at 64 KiB), which
+// aligned allocation uses. The 16-byte granularity is why 64..128 is spaced by 16 and not by 12.5%:
+// a class of 72 bytes could not keep its blocks 16-aligned.
+
+import { Layout as L } from './layout.js';
+
+export const MIN_BLOCK = 8;
+/** Largest size served from size-classed pages; above it blocks get a span of their own. */
+export const MEDIUM_MAX = 64 * 1024;
+/** Requests up to this size take the table lookup on the fast path. */
+export const SMALL_FAST_MAX = MEDIUM_MAX;
+/** A page holds at least this many blocks (medium pages span several slices to get there). */
+const MIN_BLOCKS_PER_PAGE = 8;
+const MAX_PAGE_SLICES = 8;
+
+function makeClassSizes(): number[] {
+  const sizes = [8];
+  for (let s = 16; s <= 128; s += 16) sizes.push(s);
+  for (let p = 128; p < MEDIUM_MAX; p *= 2) {
+    const step = p / 8;
+    for (let j = 1; j <= 8; j++) sizes.push(p + j * step);
+  }
+  return sizes;
+}
+
+/** Block size of each class. */
+export const BIN_SIZE: readonly number[] = makeClassSizes();
+export const NBINS = BIN_SIZE.length; // 81
+
+/** Class of a request: BIN_OF_GRANULE[(size + 7) >>> 3] for 0 <= size <= MEDIUM_MAX. */
+export const BIN_OF_GRANULE = new Uint8Array((MEDIUM_MAX >>> 3) + 1);
+{
+  let bin = 0;
+  for (let g = 0; g < BIN_OF_GRANULE.length; g++) {
+    while (BIN_SIZE[bin] < g * 8) bin++;
+    BIN_OF_GRANULE[g] = bin;
+  }
+}
+
+/** Slices a page of each class spans: one for blocks up to 8 KiB, more so that a page holds >= 8 blocks. */
+export const BIN_SLICES = new Uint8Array(NBINS);
+/**
+ * Exact division by a class's size in words without a divide: words = 2^shift * odd. For a word offset
+ * `rel` into a page, `(rel & (2^shift - 1)) === 0` and `q = Math.imul(rel >> shift, inverse)` (the odd part's
+ * inverse modulo 2^32) give the block index when rel is a multiple, and otherwise a q that is negative or
+ * at least 2^28 (multiplying by an odd inverse permutes the 32-bit integers and maps the multiples of `odd`
+ * onto 0..2^32/odd), so one range test against the page's block count tells a block start from the rest.
+ * Entries: [2 * bin] = shift, [2 * bin + 1] = inverse.
+ */
+export const BIN_DIVIDE = new Int32Array(NBINS * 2);
+for (let b = 0; b < NBINS; b++) {
+  const size = BIN_SIZE[b];
+  BIN_SLICES[b] = Math.min(MAX_PAGE_SLICES, Math.max(1, Math.ceil((size * MIN_BLOCKS_PER_PAGE) / L.SLICE_SIZE)));
+  const words = size / 4;
+  const shift = 31 - Math.clz32(words & -words);
+  BIN_DIVIDE[2 * b] = shift;
+  BIN_DIVIDE[2 * b + 1] = oddInverse(words >>> shift);
+}
+
+/** x with odd * x = 1 modulo 2^32 (Newton's iteration; each step doubles the correct low bits). */
+function oddInverse(odd: number): number {
+  let x = odd;
+  for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(odd, x));
+  return x;
+}
+
+/** The class of a request of `size` bytes (0 <= size <= MEDIUM_MAX). */
+export function binOf(size: number): number {
+  return BIN_OF_GRANULE[(size + 7) >>> 3];
+}
+
+/** The alignment every block of a class has (relative to a 64 KiB-aligned page start). */
+export function blockAlignment(size: number): number {
+  return Math.min(size & -size, L.SLICE_SIZE);
+}
