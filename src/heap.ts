@@ -28,6 +28,8 @@ import { pushThreadFree } from './threadfree.js';
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
 const SEGMENT_WORDS_MASK = (L.SEGMENT_SIZE >>> 2) - 1;
 const SLICE_WORDS_SHIFT = L.SLICE_SHIFT - 2;
+/** Abandoned pages looked at before the memory grows. */
+const RELEASE_BUDGET = 32;
 /** Largest block (plus alignment slack) that a span inside one segment takes; larger ones are huge. */
 const LARGE_MAX = L.SEGMENT_SIZE - L.SLICE_SIZE;
 /** Words every read of a detached heap lands in: all zero, so every path falls to a slow path that throws. */
@@ -54,6 +56,8 @@ export class Heap {
   protected readonly segTableW: number;
   /** Words from base that claimed segments and this thread's views both cover. */
   protected heapWords = 0;
+  /** Size class whose abandoned pages releaseEmptyAbandoned looks at next. */
+  private abandonedCursor = 0;
   /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
   private readonly binOf = BIN_OF_GRANULE;
   private readonly binDivide = BIN_DIVIDE;
@@ -132,7 +136,7 @@ export class Heap {
   /** Take a span from the shared pool for a new page of class `bin`; 0 when the memory is full. */
   private newPage(bin: number): number {
     const ctx = this.ctx;
-    const span = claimSpan(ctx, this.m[this.threadW + L.T_SEGMENT_HINT], BIN_SLICES[bin], 0, 0);
+    const span = this.claim(BIN_SLICES[bin], 0, 0);
     if (span < 0) return 0;
     this.syncViews();
     const index = span >>> 4;
@@ -140,6 +144,45 @@ export class Heap {
     const dw = initSmallPage(ctx, index, span & 15, bin, this.ownerTag, !lastClaimDirty);
     this.queuePushFront(bin, dw);
     return dw;
+  }
+
+  /**
+   * A span from the shared pool (see claimSpan). Before the memory grows, abandoned pages whose blocks
+   * have all been freed meanwhile go back to the pool (a bounded number per call), and the pool is tried again.
+   */
+  private claim(pageSlices: number, size: number, align: number): number {
+    const hint = this.m[this.threadW + L.T_SEGMENT_HINT];
+    let span = claimSpan(this.ctx, hint, pageSlices, size, align, false);
+    if (span < 0 && this.releaseEmptyAbandoned(RELEASE_BUDGET) > 0) span = claimSpan(this.ctx, hint, pageSlices, size, align, false);
+    if (span < 0) span = claimSpan(this.ctx, hint, pageSlices, size, align, true);
+    return span;
+  }
+
+  /**
+   * Look at up to `budget` abandoned pages (round robin over the size classes) and give back to the pool
+   * those with no live block; the others go back on their stack. Returns how many were released.
+   */
+  protected releaseEmptyAbandoned(budget: number): number {
+    const ctx = this.ctx;
+    let released = 0;
+    for (let tries = 0; budget > 0 && tries < NBINS; tries++) {
+      const bin = this.abandonedCursor;
+      this.abandonedCursor = (bin + 1) % NBINS;
+      const kept: number[] = [];
+      for (let dw = popAbandoned(ctx, bin); dw !== 0; dw = budget > 0 ? popAbandoned(ctx, bin) : 0) {
+        budget--;
+        this.syncViews();
+        collect(this.m, dw);
+        if (this.m[dw + L.P_USED] === 0) {
+          releaseSpan(ctx, dw);
+          released++;
+        } else {
+          kept.push(dw);
+        }
+      }
+      for (const dw of kept) pushAbandoned(ctx, bin, dw);
+    }
+    return released;
   }
 
   /** Adopt one page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -159,7 +202,7 @@ export class Heap {
     if (size > ctx.heapLimit) return 0;
     const slack = align > L.SLICE_SIZE ? align - L.SLICE_SIZE : 0;
     if (size + slack <= LARGE_MAX) {
-      const span = claimSpan(ctx, this.m[this.threadW + L.T_SEGMENT_HINT], 0, size, align);
+      const span = this.claim(0, size, align);
       if (span >= 0) {
         this.syncViews();
         const index = span >>> 4;
@@ -454,6 +497,35 @@ export class Heap {
     m[dw + L.P_NEXT] = 0;
     m[dw + L.P_PREV] = 0;
     m[dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
+  }
+
+  /**
+   * Give back what this thread holds but does not use: blocks other threads freed are collected, pages with
+   * no live block go back to the shared pool (also the one a class keeps for reuse), and so do abandoned
+   * pages that have emptied. The fast paths never do this much work; call it after a burst, or when idle.
+   */
+  collect(): void {
+    if (this.detached) throw detachedError();
+    this.processDelayed();
+    const m = this.m;
+    for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
+      const next = m[dw + L.P_NEXT];
+      collect(m, dw);
+      if (m[dw + L.P_USED] < m[dw + L.P_CAPACITY] || m[dw + L.P_FREE] !== 0) this.localFreeSlow(dw, -1);
+      dw = next;
+    }
+    for (let bin = 0; bin < NBINS; bin++) {
+      for (let dw = m[this.queueW + bin]; dw !== this.emptyW; ) {
+        const next = m[dw + L.P_NEXT];
+        collect(m, dw);
+        if (m[dw + L.P_USED] === 0) {
+          this.queueRemove(bin, dw);
+          releaseSpan(this.ctx, dw);
+        }
+        dw = next === 0 ? this.emptyW : next;
+      }
+    }
+    this.releaseEmptyAbandoned(Number.MAX_SAFE_INTEGER);
   }
 
   // ----------------------------------------------------------------------------------------------------

@@ -68,9 +68,16 @@ export function markHasFree(ctx: HeapContext, index: number): void {
 /**
  * Claim a span: for a page of `pageSlices` slices, or (pageSlices = 0) for one block of `size` bytes aligned
  * to `align`. Tries segment `hint` first (locality), then every segment the summary says has free slices,
- * then a new segment. Returns the span's segment index * 16 + first slice, or -1 when the memory is full.
+ * then (if `grow`) a new segment. Returns the span's segment index * 16 + first slice, or -1 when none is free.
  */
-export function claimSpan(ctx: HeapContext, hint: number, pageSlices: number, size: number, align: number): number {
+export function claimSpan(
+  ctx: HeapContext,
+  hint: number,
+  pageSlices: number,
+  size: number,
+  align: number,
+  grow: boolean,
+): number {
   const top = ctx.top();
   if (hint > 0 && hint < top) {
     const first = claimInSegment(ctx, hint, pageSlices, size, align);
@@ -100,6 +107,7 @@ export function claimSpan(ctx: HeapContext, hint: number, pageSlices: number, si
       }
     }
   }
+  if (!grow) return -1;
   // A new segment from the memory's unclaimed end.
   const index = claimTop(ctx, 1);
   if (index < 0) return -1;
