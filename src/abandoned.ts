@@ -28,8 +28,11 @@ export function pushAbandoned(ctx: HeapContext, bin: number, dw: number): void {
   }
 }
 
-/** Pop one abandoned page of class `bin`; 0 when there is none. The caller owns it afterwards. */
-export function popAbandoned(ctx: HeapContext, bin: number): number {
+/**
+ * Pop one abandoned page of class `bin`; 0 when there is none. The page's owner becomes `ownerTag` in the
+ * same straight-line code as the CAS, so that a thread dying right after still owns what it popped.
+ */
+export function popAbandoned(ctx: HeapContext, bin: number, ownerTag: number): number {
   const { m, m64 } = ctx.mem;
   const i = headIndex(ctx, bin);
   for (;;) {
@@ -38,6 +41,7 @@ export function popAbandoned(ctx: HeapContext, bin: number): number {
     if (top === 0) return 0;
     const after = m[top + L.P_ABANDONED_NEXT];
     if (Atomics.compareExchange(m64, i, old, next(old, after)) === old) {
+      Atomics.store(m, top + L.P_OWNER, ownerTag);
       m[top + L.P_ABANDONED_NEXT] = 0;
       return top;
     }

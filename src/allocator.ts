@@ -9,7 +9,7 @@ import { Layout as L } from './layout.js';
 import { HeapMemory, MemoryError } from './memory.js';
 import { MEDIUM_MAX } from './sizeclass.js';
 import { heapStats } from './stats.js';
-import type { AttachOptions, CheckResult, CreateOptions, HeapStats, LinearMemory } from './types.js';
+import type { AttachOptions, CheckResult, CreateOptions, HeapStats, LinearMemory, WorkerHandoff } from './types.js';
 
 /** posixMemalign's error codes (as in C's errno.h). */
 export const EINVAL = 22;
@@ -163,6 +163,23 @@ export class Allocator extends Heap {
     return p === 0 ? undefined : this.view(Type, p, length);
   }
 
+  /**
+   * What a new worker needs to join this heap: send it (in workerData or a message) and attach there with
+   * `attach(h.memory, h)`. Keep it: once the worker has ended, {@link reclaimHandoff} takes its heap over if it
+   * did not detach. See also spawnWorker().
+   */
+  handoff(): WorkerHandoff {
+    const idCell = new Float64Array(new SharedArrayBuffer(8));
+    idCell[0] = -1;
+    return { memory: this.memory, start: this.base, idCell }; // attach rounds start up to 64 KiB: the base itself works
+  }
+
+  /** After the worker given `h` has ended: reclaim its heap unless it detached. Returns whether it did anything. */
+  reclaimHandoff(h: WorkerHandoff): boolean {
+    const id = h.idCell[0];
+    return id >= 0 && id !== this.threadId && this.reclaim(id);
+  }
+
   /** Validate the whole heap. Exact when no other thread allocates or frees meanwhile. */
   check(): CheckResult {
     this.syncViews();
@@ -212,7 +229,7 @@ export function createAllocator(options: CreateOptions = {}): Allocator {
 
 /** Join the heap in `memory` (made by createAllocator with the same `start`) as a new thread. */
 export function attach(memory: LinearMemory, options: AttachOptions = {}): Allocator {
-  return new Allocator(openHeap(memory, options.start ?? 0));
+  return new Allocator(openHeap(memory, options.start ?? 0), options.idCell);
 }
 
 function makeMemory(initial: number, limit: number): LinearMemory {

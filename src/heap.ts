@@ -9,11 +9,12 @@
 
 import { Layout as L } from './layout.js';
 import { abandonedPages, popAbandoned, pushAbandoned } from './abandoned.js';
+import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import type { HeapMemory } from './memory.js';
-import { collect, initSmallPage, refill, releaseSpan, writeSpan } from './pages.js';
-import { acquireSlot, releaseSlot } from './registry.js';
+import { collect, initSmallPage, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
+import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
 import {
   claimHugeSegments,
   claimSpan,
@@ -41,8 +42,10 @@ export class Heap {
   /** Current views (renewed by syncViews when the memory has grown). */
   protected m: Int32Array;
   protected bytes: Uint8Array;
-  /** This heap's thread slot: the thread id other calls (reclaim) name it by. */
+  /** This thread's id: its slot and the slot's generation, unique for the heap's life. reclaim() takes it. */
   readonly threadId: number;
+  /** This thread's slot in the thread table. */
+  protected readonly slot: number;
   /** P_OWNER value of pages this heap owns. */
   protected readonly ownerTag: number;
   protected readonly base: number;
@@ -63,7 +66,7 @@ export class Heap {
   private readonly binDivide = BIN_DIVIDE;
   protected detached = false;
 
-  constructor(ctx: HeapContext) {
+  constructor(ctx: HeapContext, idCell?: Float64Array) {
     this.ctx = ctx;
     this.mem = ctx.mem;
     this.m = ctx.mem.m;
@@ -73,9 +76,10 @@ export class Heap {
     this.checked = ctx.checked;
     this.emptyW = ctx.emptyPageW;
     this.segTableW = ctx.segTableW;
-    this.threadId = acquireSlot(ctx);
-    this.ownerTag = this.threadId + 1;
-    this.threadW = ctx.threadW(this.threadId);
+    this.threadId = acquireSlot(ctx, idCell);
+    this.slot = this.threadId % ID_SLOTS;
+    this.ownerTag = this.slot + 1;
+    this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
     this.syncViews();
@@ -92,9 +96,9 @@ export class Heap {
       const dw = m[this.queueW + bin];
       const b = m[dw + L.P_FREE];
       if (b !== 0) {
+        if (this.checked) return this.pop(dw);
         m[dw + L.P_FREE] = m[b];
         m[dw + L.P_USED]++;
-        if (this.checked) this.markLive(b);
         return b * 4;
       }
       return this.mallocGeneric(bin);
@@ -127,9 +131,17 @@ export class Heap {
   private pop(dw: number): number {
     const m = this.m;
     const b = m[dw + L.P_FREE];
+    if (!this.checked) {
+      m[dw + L.P_FREE] = m[b];
+      m[dw + L.P_USED]++;
+      return b * 4;
+    }
+    // Checked: the block is on no list and not yet marked live for a moment; the record names it meanwhile.
+    m[this.threadW + L.T_BLOCK] = b;
     m[dw + L.P_FREE] = m[b];
     m[dw + L.P_USED]++;
-    if (this.checked) this.markLive(b);
+    this.markLive(b);
+    m[this.threadW + L.T_BLOCK] = 0;
     return b * 4;
   }
 
@@ -143,6 +155,7 @@ export class Heap {
     this.m[this.threadW + L.T_SEGMENT_HINT] = index;
     const dw = initSmallPage(ctx, index, span & 15, bin, this.ownerTag, !lastClaimDirty);
     this.queuePushFront(bin, dw);
+    this.m[this.threadW + L.T_CLAIM_SPAN] = 0; // complete: the page is ours and listed
     return dw;
   }
 
@@ -152,9 +165,10 @@ export class Heap {
    */
   private claim(pageSlices: number, size: number, align: number): number {
     const hint = this.m[this.threadW + L.T_SEGMENT_HINT];
-    let span = claimSpan(this.ctx, hint, pageSlices, size, align, false);
-    if (span < 0 && this.releaseEmptyAbandoned(RELEASE_BUDGET) > 0) span = claimSpan(this.ctx, hint, pageSlices, size, align, false);
-    if (span < 0) span = claimSpan(this.ctx, hint, pageSlices, size, align, true);
+    const w = this.threadW;
+    let span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
+    if (span < 0 && this.releaseEmptyAbandoned(RELEASE_BUDGET) > 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
+    if (span < 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, true);
     return span;
   }
 
@@ -169,28 +183,27 @@ export class Heap {
       const bin = this.abandonedCursor;
       this.abandonedCursor = (bin + 1) % NBINS;
       const kept: number[] = [];
-      for (let dw = popAbandoned(ctx, bin); dw !== 0; dw = budget > 0 ? popAbandoned(ctx, bin) : 0) {
+      for (let dw = popAbandoned(ctx, bin, this.ownerTag); dw !== 0; dw = budget > 0 ? popAbandoned(ctx, bin, this.ownerTag) : 0) {
         budget--;
         this.syncViews();
         collect(this.m, dw);
         if (this.m[dw + L.P_USED] === 0) {
-          releaseSpan(ctx, dw);
+          releaseSpan(ctx, this.threadW, dw);
           released++;
         } else {
           kept.push(dw);
         }
       }
-      for (const dw of kept) pushAbandoned(ctx, bin, dw);
+      for (const dw of kept) this.abandon(dw);
     }
     return released;
   }
 
   /** Adopt one page of class `bin` that a leaving thread abandoned; 0 when there is none. */
   private adoptAbandoned(bin: number): number {
-    const dw = popAbandoned(this.ctx, bin);
+    const dw = popAbandoned(this.ctx, bin, this.ownerTag);
     if (dw === 0) return 0;
     this.syncViews();
-    Atomics.store(this.m, dw + L.P_OWNER, this.ownerTag);
     this.queuePushFront(bin, dw);
     return dw;
   }
@@ -218,10 +231,11 @@ export class Heap {
         m[dw + L.P_BLOCK_SIZE] = spanStart + slices * L.SLICE_SIZE - block;
         m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
         Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
+        m[this.threadW + L.T_CLAIM_SPAN] = 0; // complete
         return block;
       }
     }
-    const first = claimHugeSegments(ctx, size, align);
+    const first = claimHugeSegments(ctx, this.threadW, size, align);
     if (first < 0) return 0;
     this.syncViews();
     const m = this.m;
@@ -237,6 +251,7 @@ export class Heap {
     Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
     for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL | (j << 8));
     Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << 8));
+    m[this.threadW + L.T_CLAIM_SEGMENTS] = 0; // complete
     return block;
   }
 
@@ -250,18 +265,33 @@ export class Heap {
     const m = this.m;
     if (m[dw + L.P_KIND] !== L.KIND_SMALL) return this.freeSpanBlock(p, dw);
     const w = p >>> 2;
-    if (this.checked) this.clearLive(w, p);
+    if (this.checked) return this.freeChecked(p, w, dw);
+    this.freeSmall(w, dw);
+  }
+
+  private freeSmall(w: number, dw: number): void {
+    const m = this.m;
     if (m[dw + L.P_OWNER] === this.ownerTag) {
       m[w] = m[dw + L.P_LOCAL_FREE];
       m[dw + L.P_LOCAL_FREE] = w;
       const used = m[dw + L.P_USED] - 1;
       m[dw + L.P_USED] = used;
-      if ((used === 0 && m[this.queueW + m[dw + L.P_BIN]] !== dw) || m[dw + L.P_FLAGS] !== 0) {
+      if ((used === 0 && m[this.queueW + m[dw + L.P_BIN]] !== dw) || (m[dw + L.P_FLAGS] & L.PF_SLOW_FREE) !== 0) {
         this.localFreeSlow(dw, used);
       }
     } else {
       pushThreadFree(this.ctx, dw, w);
     }
+  }
+
+  /** Checked mode: the live bit goes first (a clear bit is a double free), the record names the block meanwhile. */
+  private freeChecked(p: number, w: number, dw: number): void {
+    const bit = 1 << ((w >>> 1) & 31);
+    if ((Atomics.load(this.m, this.liveWord(w)) & bit) === 0) doubleFree(p, 'already freed');
+    this.m[this.threadW + L.T_BLOCK] = w;
+    this.clearLive(w, p);
+    this.freeSmall(w, dw);
+    this.m[this.threadW + L.T_BLOCK] = 0;
   }
 
   /**
@@ -347,16 +377,17 @@ export class Heap {
     return dw;
   }
 
-  /** Free a large or huge block: whoever swaps its state from live wins, and gives its span back. */
+  /**
+   * Free a large or huge block: whoever swaps its state from live wins and gives its span back (recorded,
+   * so that reclaim() can finish the job for a thread that dies in between).
+   */
   private freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
     if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, 0) !== L.LIVE_BLOCK) doubleFree(p, 'already freed');
-    if (m[dw + L.P_KIND] === L.KIND_LARGE) {
-      releaseSpan(this.ctx, dw);
-      return;
-    }
-    const first = Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE);
-    releaseHugeSegments(this.ctx, first, m[dw + L.P_SPAN]);
+    m[this.threadW + L.T_RELEASING] = dw;
+    if (m[dw + L.P_KIND] === L.KIND_LARGE) releaseSpan(this.ctx, this.threadW, dw);
+    else releaseHugeSegments(this.ctx, this.threadW, Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE), m[dw + L.P_SPAN]);
+    m[this.threadW + L.T_RELEASING] = 0;
   }
 
   /** The owner freed into a page that is full, fresh, or now empty. */
@@ -381,7 +412,7 @@ export class Heap {
     const bin = m[dw + L.P_BIN];
     if (m[this.queueW + bin] === dw) return;
     this.queueRemove(bin, dw);
-    releaseSpan(this.ctx, dw);
+    releaseSpan(this.ctx, this.threadW, dw);
   }
 
   /** Free the blocks other threads handed to this thread's full pages (the delayed list). */
@@ -418,8 +449,7 @@ export class Heap {
 
   /** Word holding the live bit of block `w`; the bit is 1 << ((w >>> 1) & 31). */
   private liveWord(w: number): number {
-    const inSegment = (w - this.baseW) & SEGMENT_WORDS_MASK;
-    return w - inSegment + L.LIVE_BITMAP_OFFSET / 4 + (inSegment >>> 6);
+    return liveWordOf(this.baseW, w);
   }
 
   private markLive(w: number): void {
@@ -428,7 +458,10 @@ export class Heap {
 
   private clearLive(w: number, p: number): void {
     const bit = 1 << ((w >>> 1) & 31);
-    if ((Atomics.and(this.m, this.liveWord(w), ~bit) & bit) === 0) doubleFree(p, 'already freed');
+    if ((Atomics.and(this.m, this.liveWord(w), ~bit) & bit) === 0) {
+      this.m[this.threadW + L.T_BLOCK] = 0;
+      doubleFree(p, 'already freed'); // a racing free of the same block won
+    }
   }
 
   /** Whether small block `p` is live (checked mode only; true otherwise). */
@@ -520,7 +553,7 @@ export class Heap {
         collect(m, dw);
         if (m[dw + L.P_USED] === 0) {
           this.queueRemove(bin, dw);
-          releaseSpan(this.ctx, dw);
+          releaseSpan(this.ctx, this.threadW, dw);
         }
         dw = next === 0 ? this.emptyW : next;
       }
@@ -538,6 +571,9 @@ export class Heap {
    */
   detach(): void {
     if (this.detached) return;
+    if (!markLeaving(this.ctx, this.threadId)) {
+      throw new WebmallocError('DETACHED', 0, `thread ${this.threadId} was reclaimed by another thread`);
+    }
     this.processDelayed();
     const m = this.m;
     for (let bin = 0; bin < NBINS; bin++) {
@@ -551,7 +587,7 @@ export class Heap {
       this.handOver(dw);
     }
     this.processDelayed(); // remote frees that raced with the hand-over now go to the pages themselves
-    releaseSlot(this.ctx, this.threadId);
+    releaseSlot(this.ctx, this.slot);
     this.detached = true;
     this.heapWords = 0;
     this.m = DETACHED_WORDS;
@@ -563,13 +599,35 @@ export class Heap {
     const m = this.m;
     collect(m, dw);
     if (m[dw + L.P_USED] === 0) {
-      releaseSpan(this.ctx, dw);
+      releaseSpan(this.ctx, this.threadW, dw);
       return;
     }
-    m[dw + L.P_FLAGS] &= L.PF_FRESH;
+    m[dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
     Atomics.and(m, dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
+    this.abandon(dw);
+  }
+
+  /** Put page `dw`, with live blocks and no list, on the abandoned stack of its class (recorded in flight). */
+  private abandon(dw: number): void {
+    const m = this.m;
+    m[this.threadW + L.T_ABANDONING] = dw;
     Atomics.store(m, dw + L.P_OWNER, 0);
     pushAbandoned(this.ctx, m[dw + L.P_BIN], dw);
+    m[this.threadW + L.T_ABANDONING] = 0;
+  }
+
+  /**
+   * Take over the heap of thread `threadId`, which died without detaching (a terminated or crashed
+   * worker): what it had in flight is finished or undone, its empty pages go back to the pool and the
+   * others are abandoned for adoption, and its slot is freed. Its live blocks stay valid. The thread
+   * must really be dead. Returns false when `threadId` is not a live thread of the heap any more.
+   */
+  reclaim(threadId: number): boolean {
+    if (this.detached) throw detachedError();
+    if (threadId === this.threadId) throw new RangeError('a thread cannot reclaim itself: detach() instead');
+    if (!Number.isSafeInteger(threadId) || threadId < 0) throw new RangeError(`not a thread id: ${String(threadId)}`);
+    this.syncViews();
+    return reclaimThread(this.ctx, this.threadW, threadId);
   }
 
   /** Pages abandoned per size class (for stats). */

@@ -3,5 +3,6 @@
 export { Allocator, attach, createAllocator, EINVAL, ENOMEM, MemoryError, VALLOC_ALIGNMENT } from './allocator.js';
 export { WebmallocError, type WebmallocErrorCode } from './errors.js';
 export { RegistryFullError } from './registry.js';
+export { shareWithWebWorker, spawnWorker, type NodeLikeWorker, type WebLikeWorker } from './workers.js';
 export { BIN_SIZE as SIZE_CLASSES, MEDIUM_MAX } from './sizeclass.js';
-export type { AttachOptions, BinStats, CheckResult, CreateOptions, HeapStats, LinearMemory } from './types.js';
+export type { AttachOptions, BinStats, CheckResult, CreateOptions, HeapStats, LinearMemory, WorkerHandoff } from './types.js';

@@ -73,6 +73,8 @@ export const enum Layout {
   PF_IN_FULL = 1, // on the owner's full list (not in a bin queue)
   PF_FRESH = 2, //   nothing was ever freed into the page and its span was never used before: blocks
   //                              read as zero except their first word (the free-list link)
+  PF_SLOW_FREE = PF_IN_FULL | PF_FRESH, // flags that send the owner's free to its slow path
+  PF_LOST_BLOCKS = 4, // a dead owner lost blocks it was handing (reclaim counted them live); check() allows it
 
   // ---------------------------------------------------------------------------------------------------------
   // Segment header: descriptors, then (segment 0 only) the root record, then in checked mode the live bitmap.
@@ -87,7 +89,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 1,
+  LAYOUT_VERSION = 2,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -133,7 +135,19 @@ export const enum Layout {
   T_DELAYED = 1, //      blocks other threads freed into this thread's full pages, pushed with one CAS (atomic)
   T_FULL = 2, //         head of the full-pages list (descriptor word index, 0 = none)
   T_SEGMENT_HINT = 3, // segment to try first for new pages (locality)
-  T_QUEUES = 8, //       per size class: first page of the bin queue (descriptor word index)
+  // What the thread has in flight between a shared step and the end of its operation, written right after
+  // the step's CAS (no interrupt check in between), cleared when the operation is complete. reclaim()
+  // finishes or undoes exactly this for a thread that died (see docs/design.md, "dying at any instruction").
+  T_CLAIM_SPAN = 4, //    segment * 16 + first slice + 1 of a span claimed from the pool (0 = none)
+  T_CLAIM_SLICES = 5, //  its length in slices
+  T_CLAIM_SEGMENTS = 6, // first segment + 1 of whole segments claimed (new from the top, or free ones for a huge block)
+  T_CLAIM_COUNT = 7, //   how many of them are claimed so far
+  T_RELEASING = 8, //     descriptor of a large or huge block whose release this thread won (0 = none)
+  T_ABANDONING = 9, //    descriptor of a page between losing its owner and reaching the abandoned stack
+  T_RELEASE_AT = 10, //   segment * 16 + first slice + 1 of a span (or segments) being given back (0 = none)
+  T_RELEASE_COUNT = 11, // its slices, or RELEASE_SEGMENTS | segments not yet given back
+  T_BLOCK = 12, //        checked mode: the block between its live bit and its free list (word index)
+  T_QUEUES = 16, //      per size class: first page of the bin queue (descriptor word index)
   T_QUEUE_TAILS = T_QUEUES + 96, // per size class: last page of the bin queue (0 = empty)
   TS_FREE = 0,
   TS_LIVE = 1,

@@ -8,6 +8,15 @@ import { releaseSlices } from './segments.js';
 import { BIN_SIZE, BIN_SLICES, blockAlignment } from './sizeclass.js';
 import { takeThreadFree } from './threadfree.js';
 
+/**
+ * Checked mode: the word of the live bitmap that holds block `w`'s bit (the bit is 1 << ((w >>> 1) & 31)).
+ * The bitmap has one bit per 8-byte granule of the segment and sits in the segment header.
+ */
+export function liveWordOf(baseW: number, w: number): number {
+  const inSegment = (w - baseW) & ((L.SEGMENT_SIZE >>> 2) - 1);
+  return w - inSegment + L.LIVE_BITMAP_OFFSET / 4 + (inSegment >>> 6);
+}
+
 /** Carve at most this many bytes of fresh blocks per refill (bounded time, locality), at least one block. */
 const EXTEND_BYTES = 4096;
 const EXTEND_MIN_BLOCKS = 4;
@@ -101,17 +110,22 @@ export function extend(m: Int32Array, dw: number): void {
     b += words;
   }
   m[b] = 0;
+  m[dw + L.P_RESERVED] = reserved + n; // before the list: a carved block is never beyond `reserved`
   m[dw + L.P_FREE] = first;
-  m[dw + L.P_RESERVED] = reserved + n;
 }
 
-/** Give the span of page `dw` back to the shared pool. */
-export function releaseSpan(ctx: HeapContext, dw: number): void {
+/**
+ * Give the span of page or large block `dw` back to the shared pool, recorded in the acting thread's record
+ * (`threadW`) until it is published.
+ */
+export function releaseSpan(ctx: HeapContext, threadW: number, dw: number): void {
   const m = ctx.mem.m;
   const slices = m[dw + L.P_SPAN];
   const off = dw * L.WORD - ctx.base;
   const index = Math.floor(off / L.SEGMENT_SIZE);
   const first = ((off % L.SEGMENT_SIZE) - L.DESC_OFFSET) / L.DESC_SIZE;
+  m[threadW + L.T_RELEASE_COUNT] = slices;
+  m[threadW + L.T_RELEASE_AT] = index * L.SLICES_PER_SEGMENT + first + 1;
   m.fill(0, dw, dw + slices * L.DESC_WORDS);
-  releaseSlices(ctx, index, first, slices);
+  releaseSlices(ctx, threadW, index, first, slices);
 }

@@ -10,25 +10,52 @@ export class RegistryFullError extends Error {
   override name = 'RegistryFullError';
 }
 
-/** Take a free thread slot and reset its record. Throws when all `maxThreads` slots are taken. */
-export function acquireSlot(ctx: HeapContext): number {
+/** Thread ids name a slot and its generation: id = generation * ID_SLOTS + slot. */
+export const ID_SLOTS = 1024;
+
+/**
+ * Take a free thread slot and reset its record. Returns the thread id (slot and generation), also written to
+ * `idCell[0]`. Throws when all `maxThreads` slots are taken.
+ */
+export function acquireSlot(ctx: HeapContext, idCell?: Float64Array): number {
   const m = ctx.mem.m;
   for (let slot = 0; slot < ctx.maxThreads; slot++) {
     const w = ctx.threadW(slot);
     const s = Atomics.load(m, w + L.T_STATE);
     if ((s & 3) !== L.TS_FREE) continue;
-    const live = ((((s >>> 2) + 1) & 0x3fffffff) << 2) | L.TS_LIVE;
-    if (Atomics.compareExchange(m, w + L.T_STATE, s, live >>> 0) !== s) continue;
+    const generation = ((s >>> 2) + 1) & 0x1fffffff;
+    if (Atomics.compareExchange(m, w + L.T_STATE, s, (generation << 2) | L.TS_LIVE) !== s) continue;
+    if (idCell) idCell[0] = generation * ID_SLOTS + slot; // straight after the CAS: a spawner can always reclaim
     // The previous occupant left its lists empty; T_DELAYED may still hold late remote frees: kept.
     m[w + L.T_FULL] = 0;
     m[w + L.T_SEGMENT_HINT] = 0;
+    m[w + L.T_CLAIM_SPAN] = 0;
+    m[w + L.T_CLAIM_SEGMENTS] = 0;
+    m[w + L.T_RELEASING] = 0;
+    m[w + L.T_ABANDONING] = 0;
     for (let b = 0; b < NBINS; b++) {
       m[w + L.T_QUEUES + b] = ctx.emptyPageW;
       m[w + L.T_QUEUE_TAILS + b] = 0;
     }
-    return slot;
+    return generation * ID_SLOTS + slot;
   }
   throw new RegistryFullError(`all ${ctx.maxThreads} thread slots of the heap are taken (option maxThreads)`);
+}
+
+/**
+ * Mark the thread `id` as leaving (detaching, or being reclaimed by another thread) if it is still the
+ * live occupant of its slot. Returns false when it is not (it left already, or was reclaimed). With
+ * `orLeaving`, a thread that died while detaching (already LEAVING) counts too.
+ */
+export function markLeaving(ctx: HeapContext, id: number, orLeaving = false): boolean {
+  const slot = id % ID_SLOTS;
+  const generation = Math.floor(id / ID_SLOTS);
+  if (slot >= ctx.maxThreads) return false;
+  const w = ctx.threadW(slot) + L.T_STATE;
+  const live = (generation << 2) | L.TS_LIVE;
+  const leaving = (generation << 2) | L.TS_LEAVING;
+  const was = Atomics.compareExchange(ctx.mem.m, w, live, leaving);
+  return was === live || (orLeaving && was === leaving);
 }
 
 /** Hand slot `slot` back (its pages must have been handed over already). */

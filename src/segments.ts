@@ -27,8 +27,18 @@ function slicesNeeded(ctx: HeapContext, seg: number, i: number, pageSlices: numb
   return Math.ceil((block + size - spanStart) / L.SLICE_SIZE);
 }
 
-/** Try to claim a span in segment `index`; returns its first slice, or -1. */
-function claimInSegment(ctx: HeapContext, index: number, pageSlices: number, size: number, align: number): number {
+/**
+ * Try to claim a span in segment `index`; returns its first slice, or -1. A successful claim is recorded in
+ * the claiming thread's record (`threadW`) in the same straight-line code as its CAS.
+ */
+function claimInSegment(
+  ctx: HeapContext,
+  threadW: number,
+  index: number,
+  pageSlices: number,
+  size: number,
+  align: number,
+): number {
   const m = ctx.mem.m;
   const w = ctx.segTableW + index * L.S_WORDS;
   if ((Atomics.load(m, w + L.S_KIND) & 0xff) !== L.SEG_NORMAL) return -1;
@@ -40,9 +50,10 @@ function claimInSegment(ctx: HeapContext, index: number, pageSlices: number, siz
     if (free === 0) return -1;
     let first = -1;
     let run = 0;
+    let n = 0;
     for (let i = 0; i < slices; i++) {
       if ((free & (1 << i)) === 0) continue;
-      const n = slicesNeeded(ctx, seg, i, pageSlices, size, align);
+      n = slicesNeeded(ctx, seg, i, pageSlices, size, align);
       if (i + n > slices) break;
       const mask = ((1 << n) - 1) << i;
       if ((free & mask) === mask) {
@@ -54,6 +65,8 @@ function claimInSegment(ctx: HeapContext, index: number, pageSlices: number, siz
     if (first < 0) return -1;
     const claimed = ((v & ~run) | (run << L.DIRTY_SHIFT)) >>> 0;
     if (Atomics.compareExchange(m, w + L.S_SLICES, v, claimed) === v) {
+      m[threadW + L.T_CLAIM_SLICES] = n;
+      m[threadW + L.T_CLAIM_SPAN] = index * L.SLICES_PER_SEGMENT + first + 1;
       lastClaimDirty = ((v >>> L.DIRTY_SHIFT) & run) !== 0;
       return first;
     }
@@ -72,6 +85,7 @@ export function markHasFree(ctx: HeapContext, index: number): void {
  */
 export function claimSpan(
   ctx: HeapContext,
+  threadW: number,
   hint: number,
   pageSlices: number,
   size: number,
@@ -80,7 +94,7 @@ export function claimSpan(
 ): number {
   const top = ctx.top();
   if (hint > 0 && hint < top) {
-    const first = claimInSegment(ctx, hint, pageSlices, size, align);
+    const first = claimInSegment(ctx, threadW, hint, pageSlices, size, align);
     if (first >= 0) return hint * L.SLICES_PER_SEGMENT + first;
   }
   const m = ctx.mem.m;
@@ -94,47 +108,61 @@ export function claimSpan(
       bits &= bits - 1;
       const index = wi * 32 + b;
       if (index >= top) break;
-      const first = claimInSegment(ctx, index, pageSlices, size, align);
+      const first = claimInSegment(ctx, threadW, index, pageSlices, size, align);
       if (first >= 0) {
         if (wi !== start) Atomics.store(m, ctx.headerW + L.H_SCAN_HINT, wi);
         return index * L.SLICES_PER_SEGMENT + first;
       }
-      // Full segment: drop its summary bit, then look again in case a release raced with us.
+      // Full segment: drop its summary bit, then look again in case a release raced with us. Straight-line
+      // code (no call, no loop edge between), so a thread stopped here cannot leave free slices unmarked.
       const sw = ctx.segTableW + index * L.S_WORDS + L.S_SLICES;
       if ((Atomics.load(m, sw) & L.ALL_SLICES) === 0) {
         Atomics.and(m, ctx.summaryW + wi, ~(1 << b));
-        if ((Atomics.load(m, sw) & L.ALL_SLICES) !== 0) markHasFree(ctx, index);
+        if ((Atomics.load(m, sw) & L.ALL_SLICES) !== 0) Atomics.or(m, ctx.summaryW + wi, 1 << b);
       }
     }
   }
   if (!grow) return -1;
-  // A new segment from the memory's unclaimed end.
-  const index = claimTop(ctx, 1);
+  // A new segment from the memory's unclaimed end, for normal use: recorded as such, so that reclaim only
+  // publishes it if this thread died before doing so.
+  const index = claimTop(ctx, threadW, 1, CLAIM_NORMAL);
   if (index < 0) return -1;
+  const m2 = ctx.mem.m;
   const n = slicesNeeded(ctx, ctx.segmentAddress(index), 0, pageSlices, size, align);
   if (n > ctx.segmentSlices(index)) {
     // Does not fit even a fresh segment (a short last one): give it to the pool as it is.
     publishNormalSegment(ctx, index, 0);
+    m2[threadW + L.T_CLAIM_SEGMENTS] = 0;
     return -1;
   }
-  const run = (1 << n) - 1;
-  lastClaimDirty = publishNormalSegment(ctx, index, run);
+  m2[threadW + L.T_CLAIM_SLICES] = n;
+  m2[threadW + L.T_CLAIM_SPAN] = index * L.SLICES_PER_SEGMENT + 1;
+  lastClaimDirty = publishNormalSegment(ctx, index, (1 << n) - 1);
+  m2[threadW + L.T_CLAIM_SEGMENTS] = 0;
   return index * L.SLICES_PER_SEGMENT;
 }
 
+/** T_CLAIM_COUNT flag: the segments were claimed from the top for normal use (not for a huge block). */
+export const CLAIM_NORMAL = 1 << 16;
+
 /**
- * Claim `k` consecutive segments from the unclaimed end, growing the memory first. Returns the first
- * index, or -1 when the limit or the engine says no. Growing before claiming means a failure leaves
- * nothing to undo; a racing claimer just tries again above.
+ * Claim `k` consecutive segments from the unclaimed end, growing the memory first, and record them in the
+ * thread's record (with `flag`). Returns the first index, or -1 when the limit or the engine says no.
+ * Growing before claiming means a failure leaves nothing to undo; a racing claimer just tries again above.
  */
-export function claimTop(ctx: HeapContext, k: number): number {
+export function claimTop(ctx: HeapContext, threadW: number, k: number, flag: number): number {
   const topW = ctx.headerW + L.H_TOP;
   for (;;) {
     const t = Atomics.load(ctx.mem.m, topW);
     if (t + k > ctx.maxSegments) return -1;
     const end = Math.min(ctx.base + (t + k) * L.SEGMENT_SIZE, ctx.heapLimit);
     if (!ctx.mem.ensure(end)) return -1;
-    if (Atomics.compareExchange(ctx.mem.m, topW, t, t + k) === t) return t;
+    const m = ctx.mem.m;
+    if (Atomics.compareExchange(m, topW, t, t + k) === t) {
+      m[threadW + L.T_CLAIM_COUNT] = k | flag;
+      m[threadW + L.T_CLAIM_SEGMENTS] = t + 1;
+      return t;
+    }
   }
 }
 
@@ -151,18 +179,25 @@ export function publishNormalSegment(ctx: HeapContext, index: number, taken: num
   for (let s = 0; s < slices; s++) if (seg + s * L.SLICE_SIZE < freshFrom) dirty |= 1 << s;
   if (dirty !== 0) mem.u8.fill(0, seg, seg + ctx.segmentHeader);
   const w = ctx.segTableW + index * L.S_WORDS;
-  Atomics.store(mem.m, w + L.S_KIND, L.SEG_NORMAL);
   const all = (1 << slices) - 1;
+  // Slices, summary, then the kind: searchers skip a segment until its kind says NORMAL, and never drop the
+  // summary bit of a segment whose slices are free.
   Atomics.store(mem.m, w + L.S_SLICES, ((all & ~taken) | ((dirty | taken) << L.DIRTY_SHIFT)) >>> 0);
   if ((all & ~taken) !== 0) markHasFree(ctx, index);
+  Atomics.store(mem.m, w + L.S_KIND, L.SEG_NORMAL);
   return (dirty & taken) !== 0;
 }
 
-/** Give slices [first, first + n) of segment `index` back to the pool. Their descriptors must be FREE already. */
-export function releaseSlices(ctx: HeapContext, index: number, first: number, n: number): void {
-  const w = ctx.segTableW + index * L.S_WORDS + L.S_SLICES;
-  Atomics.or(ctx.mem.m, w, ((1 << n) - 1) << first);
-  markHasFree(ctx, index);
+/**
+ * Give slices [first, first + n) of segment `index` back to the pool (their descriptors are FREE already).
+ * The acting thread's release record is cleared right after the OR that publishes them, in straight-line
+ * code: a record still set means the slices were not published yet.
+ */
+export function releaseSlices(ctx: HeapContext, threadW: number, index: number, first: number, n: number): void {
+  const m = ctx.mem.m;
+  Atomics.or(m, ctx.segTableW + index * L.S_WORDS + L.S_SLICES, ((1 << n) - 1) << first);
+  m[threadW + L.T_RELEASE_AT] = 0;
+  Atomics.or(m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
 }
 
 /**
@@ -171,7 +206,7 @@ export function releaseSlices(ctx: HeapContext, index: number, first: number, n:
  * first segment (alignment may shift it). Returns the first index or -1.
  * Sets lastClaimDirty.
  */
-export function claimHugeSegments(ctx: HeapContext, size: number, align: number): number {
+export function claimHugeSegments(ctx: HeapContext, threadW: number, size: number, align: number): number {
   const m = ctx.mem.m;
   const top = ctx.top();
   // Existing free segments first: scan for a run, claim each with a CAS, roll back on a lost race.
@@ -182,6 +217,8 @@ export function claimHugeSegments(ctx: HeapContext, size: number, align: number)
     let ok = true;
     let dirty = false;
     let claimed = 0;
+    m[threadW + L.T_CLAIM_COUNT] = 0;
+    m[threadW + L.T_CLAIM_SEGMENTS] = first + 1;
     for (let j = 0; j < k; j++) {
       const idx = first + j;
       const w = ctx.segTableW + idx * L.S_WORDS;
@@ -197,17 +234,20 @@ export function claimHugeSegments(ctx: HeapContext, size: number, align: number)
         ok = false;
         break;
       }
+      m[threadW + L.T_CLAIM_COUNT] = ++claimed;
       if (v >>> L.DIRTY_SHIFT) dirty = true;
-      claimed++;
     }
     if (ok) {
       lastClaimDirty = dirty;
       return first;
     }
-    for (let j = 0; j < claimed; j++) {
+    // Undo in reverse; the record shrinks before each segment goes back, so it never names a free one.
+    for (let j = claimed - 1; j >= 0; j--) {
       const idx = first + j;
+      m[threadW + L.T_CLAIM_COUNT] = j;
       Atomics.or(m, ctx.segTableW + idx * L.S_WORDS + L.S_SLICES, (1 << ctx.segmentSlices(idx)) - 1);
     }
+    m[threadW + L.T_CLAIM_SEGMENTS] = 0;
     if (claimed > 0) first += claimed - 1; // segment first+claimed is the one that is not free
   }
   // New segments at the end.
@@ -217,12 +257,14 @@ export function claimHugeSegments(ctx: HeapContext, size: number, align: number)
     if (t + k > ctx.maxSegments) return -1;
     const end = ctx.segmentAddress(t) + hugeBlockOffset(ctx, t, align) + size;
     if (end > ctx.heapLimit) return -1;
-    const got = claimTop(ctx, k);
+    const got = claimTop(ctx, threadW, k, 0);
     if (got < 0) return -1;
     if (got !== t) {
       // Someone claimed in between and alignment differs here: recompute; if it still fits, keep it.
       if (hugeSegmentsNeeded(ctx, got, size, align) > k) {
+        m[threadW + L.T_CLAIM_COUNT] = CLAIM_NORMAL | k; // from here on, reclaim would only publish them
         for (let j = 0; j < k; j++) publishNormalSegment(ctx, got + j, 0);
+        m[threadW + L.T_CLAIM_SEGMENTS] = 0;
         continue;
       }
     }
@@ -257,16 +299,31 @@ export function hugeSegmentsNeeded(ctx: HeapContext, index: number, size: number
   return Math.ceil((hugeBlockOffset(ctx, index, align) + size) / L.SEGMENT_SIZE);
 }
 
-/** Give a huge block's `k` segments back as normal, entirely free segments. */
-export function releaseHugeSegments(ctx: HeapContext, first: number, k: number): void {
-  for (let j = 0; j < k; j++) {
-    const idx = first + j;
-    const seg = ctx.segmentAddress(idx);
-    ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader);
-    const w = ctx.segTableW + idx * L.S_WORDS;
-    const all = (1 << ctx.segmentSlices(idx)) - 1;
-    Atomics.store(ctx.mem.m, w + L.S_KIND, L.SEG_NORMAL);
-    Atomics.store(ctx.mem.m, w + L.S_SLICES, ((all << L.DIRTY_SHIFT) | all) >>> 0);
-    markHasFree(ctx, idx);
-  }
+/** T_RELEASE_COUNT flag: whole segments are being given back. */
+export const RELEASE_SEGMENTS = 1 << 16;
+
+/**
+ * Give `k` segments from `first` back as normal, entirely free segments (a huge block's, or segments claimed
+ * for one). Last to first, so that the first, which holds the block's descriptor, goes last; the acting
+ * thread's record counts down the segments not yet given back.
+ */
+export function releaseHugeSegments(ctx: HeapContext, threadW: number, first: number, k: number): void {
+  const m = ctx.mem.m;
+  m[threadW + L.T_RELEASE_COUNT] = RELEASE_SEGMENTS | k;
+  m[threadW + L.T_RELEASE_AT] = first * L.SLICES_PER_SEGMENT + 1;
+  for (let j = k - 1; j >= 0; j--) releaseSegment(ctx, threadW, first + j, j);
+  m[threadW + L.T_RELEASE_AT] = 0;
+}
+
+/** One segment back to the pool: header cleared, slices free, summary, and last the kind that publishes it. */
+function releaseSegment(ctx: HeapContext, threadW: number, index: number, left: number): void {
+  const m = ctx.mem.m;
+  const seg = ctx.segmentAddress(index);
+  ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader);
+  const w = ctx.segTableW + index * L.S_WORDS;
+  const all = (1 << ctx.segmentSlices(index)) - 1;
+  Atomics.store(m, w + L.S_SLICES, ((all << L.DIRTY_SHIFT) | all) >>> 0);
+  Atomics.or(m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
+  Atomics.store(m, w + L.S_KIND, L.SEG_NORMAL);
+  m[threadW + L.T_RELEASE_COUNT] = RELEASE_SEGMENTS | left;
 }

@@ -25,6 +25,19 @@ export interface CreateOptions {
 export interface AttachOptions {
   /** The `start` the heap was created with. Default 0. */
   start?: number;
+  /**
+   * Where to write this thread's id the moment it is taken (element 0), so that whoever spawned the worker can
+   * reclaim its heap if it dies, even in the middle of attaching. See {@link Allocator.handoff}.
+   */
+  idCell?: Float64Array;
+}
+
+/** What a worker needs to join a heap, and what its spawner needs to reclaim it: see Allocator.handoff(). */
+export interface WorkerHandoff {
+  memory: LinearMemory;
+  start: number;
+  /** The worker's thread id once it attached; -1 before. */
+  idCell: Float64Array;
 }
 
 /** Per size class figures, part of {@link HeapStats}. */
