@@ -1,60 +1,133 @@
-// Abandoned pages: pages whose owner left while they still held live blocks, kept per size class on a
-// lock-free stack that any thread needing that class pops from (adopting the page).
+// Abandoned pages: pages whose owner left while they still held live blocks, waiting for a thread that needs
+// their size class to adopt them (or for an emptied one to go back to the pool).
 //
-// The stack head is 64 bits: the top page's descriptor word index | a tag << 32 that every change
-// increments, so that a pop racing with pop-push-pop of the same page (ABA) fails its CAS instead of
-// installing a stale link.
+// An abandoned page's owner is ABANDONED. A thread adopts it with one compare-and-swap of the owner from
+// ABANDONED to its own tag: the single atomic step that transfers the page also names its new owner, so a
+// thread stopped at any point has either not taken the page or has its name on it (a worker can be
+// terminated between any two atomic operations, as measured in this project). Finding abandoned pages
+// fast is the job of two bitmaps, which are only an index:
+// - one bit per slice marks abandoned page heads; it is set after a page is abandoned and cleared by its
+//   adopter after the CAS. A bit may be stale for a moment (or, if its adopter died, until reclaim()
+//   re-abandons the page), and a searcher simply fails the CAS then;
+// - per size class, one bit per segment says where pages of that class may be.
+// Setting a bit twice changes nothing, which keeps the repairs in reclaim() simple.
 
-import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
+import { Layout as L } from './layout.js';
+import { NBINS } from './sizeclass.js';
 
-const LOW = 0xffffffffn;
-
-function headIndex(ctx: HeapContext, bin: number): number {
-  return (ctx.abandonedW + bin * L.ABANDONED_WORDS) >>> 1;
+/** Word and bit of page head `dw`'s abandoned bit. */
+function bitOf(ctx: HeapContext, dw: number): [word: number, bit: number] {
+  const off = dw * L.WORD - ctx.base;
+  const slice = Math.floor(off / L.SEGMENT_SIZE) * L.SLICES_PER_SEGMENT + (off % L.SEGMENT_SIZE - L.DESC_OFFSET) / L.DESC_SIZE;
+  return [ctx.abandonedW + (slice >>> 5), 1 << (slice & 31)];
 }
 
-function next(old: bigint, dw: number): bigint {
-  return BigInt.asIntN(64, ((((old >> 32n) + 1n) & 0x7fffffffn) << 32n) | BigInt(dw));
+function summaryWord(ctx: HeapContext, bin: number, index: number): number {
+  return ctx.abandonedSummaryW + bin * ctx.summaryWords + (index >>> 5);
 }
 
-export function pushAbandoned(ctx: HeapContext, bin: number, dw: number): void {
-  const { m, m64 } = ctx.mem;
-  const i = headIndex(ctx, bin);
-  for (;;) {
-    const old = Atomics.load(m64, i);
-    m[dw + L.P_ABANDONED_NEXT] = Number(old & LOW);
-    if (Atomics.compareExchange(m64, i, old, next(old, dw)) === old) return;
-  }
+/** Index page `dw` (owner already ABANDONED, on no list) as abandoned. Idempotent. */
+export function markAbandoned(ctx: HeapContext, dw: number): void {
+  const m = ctx.mem.m;
+  const [word, bit] = bitOf(ctx, dw);
+  Atomics.or(m, word, bit);
+  const index = Math.floor((dw * L.WORD - ctx.base) / L.SEGMENT_SIZE);
+  Atomics.or(m, summaryWord(ctx, m[dw + L.P_BIN], index), 1 << (index & 31));
+}
+
+/** Whether page `dw` is marked abandoned. */
+export function isAbandoned(ctx: HeapContext, dw: number): boolean {
+  const [word, bit] = bitOf(ctx, dw);
+  return (Atomics.load(ctx.mem.m, word) & bit) !== 0;
+}
+
+/** Take the abandoned page `dw` if it is still abandoned: true when this thread's CAS made it the owner. */
+function take(ctx: HeapContext, dw: number, ownerTag: number): boolean {
+  const m = ctx.mem.m;
+  if (Atomics.compareExchange(m, dw + L.P_OWNER, L.ABANDONED, ownerTag) !== L.ABANDONED) return false;
+  const [word, bit] = bitOf(ctx, dw);
+  Atomics.and(m, word, ~bit);
+  return true;
 }
 
 /**
- * Pop one abandoned page of class `bin`; 0 when there is none. The page's owner becomes `ownerTag` in the
- * same straight-line code as the CAS, so that a thread dying right after still owns what it popped.
+ * Adopt an abandoned page of class `bin`: its owner becomes `ownerTag`. Looks at segments the class's
+ * summary names, starting at `hint`, dropping the summary bit of a segment found to hold none (then looking
+ * again, in case one was abandoned meanwhile). Returns the page, or 0 when there is none.
  */
-export function popAbandoned(ctx: HeapContext, bin: number, ownerTag: number): number {
-  const { m, m64 } = ctx.mem;
-  const i = headIndex(ctx, bin);
-  for (;;) {
-    const old = Atomics.load(m64, i);
-    const top = Number(old & LOW);
-    if (top === 0) return 0;
-    const after = m[top + L.P_ABANDONED_NEXT];
-    if (Atomics.compareExchange(m64, i, old, next(old, after)) === old) {
-      Atomics.store(m, top + L.P_OWNER, ownerTag);
-      m[top + L.P_ABANDONED_NEXT] = 0;
-      return top;
+export function adoptAbandoned(ctx: HeapContext, bin: number, ownerTag: number, hint: number): number {
+  const m = ctx.mem.m;
+  const top = ctx.top();
+  const words = Math.ceil(top / 32);
+  for (let k = 0; k < words; k++) {
+    const wi = (hint + k) % words;
+    const sw = ctx.abandonedSummaryW + bin * ctx.summaryWords + wi;
+    for (let bits = Atomics.load(m, sw); bits !== 0; bits &= bits - 1) {
+      const b = 31 - Math.clz32(bits & -bits);
+      const index = wi * 32 + b;
+      if (index >= top) break;
+      const dw = findInSegment(ctx, index, bin);
+      if (dw !== 0 && take(ctx, dw, ownerTag)) return dw;
+      if (dw === 0) {
+        Atomics.and(m, sw, ~(1 << b));
+        if (findInSegment(ctx, index, bin) !== 0) Atomics.or(m, sw, 1 << b);
+      }
     }
   }
+  return 0;
 }
 
-/** Pages on the abandoned stack of `bin` (a racy count when other threads push or pop). */
-export function* abandonedPages(ctx: HeapContext, bin: number): Generator<number> {
-  const { m, m64 } = ctx.mem;
-  let dw = Number(Atomics.load(m64, headIndex(ctx, bin)) & LOW);
-  let guard = 0;
-  while (dw !== 0 && guard++ < 1 << 20) {
-    yield dw;
-    dw = m[dw + L.P_ABANDONED_NEXT];
+/** An abandoned page of class `bin` in segment `index`, or 0. */
+function findInSegment(ctx: HeapContext, index: number, bin: number): number {
+  const m = ctx.mem.m;
+  const first = index * L.SLICES_PER_SEGMENT;
+  const bits = (Atomics.load(m, ctx.abandonedW + (first >>> 5)) >>> (first & 31)) & L.ALL_SLICES;
+  for (let b = bits; b !== 0; b &= b - 1) {
+    const dw = ctx.descriptorW(index, 31 - Math.clz32(b & -b));
+    if (m[dw + L.P_KIND] === L.KIND_SMALL && m[dw + L.P_BIN] === bin && Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED) return dw;
   }
+  return 0;
 }
+
+/**
+ * Take up to `budget` abandoned pages of any class, from where the last call stopped (`cursor`, a slice
+ * number), passing each to `visit` (which must give it back with markAbandoned, or release it). Returns the
+ * next cursor.
+ */
+export function takeAbandoned(ctx: HeapContext, ownerTag: number, cursor: number, budget: number, visit: (dw: number) => void): number {
+  const m = ctx.mem.m;
+  const slices = ctx.top() * L.SLICES_PER_SEGMENT;
+  const words = Math.ceil(slices / 32);
+  let wi = Math.floor(cursor / 32) % Math.max(words, 1);
+  for (let k = 0; k < words && budget > 0; k++, wi = (wi + 1) % words) {
+    for (let bits = Atomics.load(m, ctx.abandonedW + wi); bits !== 0 && budget > 0; bits &= bits - 1) {
+      const slice = wi * 32 + 31 - Math.clz32(bits & -bits);
+      const dw = ctx.descriptorW(Math.floor(slice / L.SLICES_PER_SEGMENT), slice % L.SLICES_PER_SEGMENT);
+      budget--;
+      if (take(ctx, dw, ownerTag)) visit(dw);
+    }
+  }
+  return wi * 32;
+}
+
+/** Abandoned page heads, per class (a snapshot; racy while threads adopt or abandon). */
+export function abandonedPages(ctx: HeapContext): number[] {
+  const m = ctx.mem.m;
+  const out: number[] = [];
+  const slices = ctx.top() * L.SLICES_PER_SEGMENT;
+  for (let wi = 0; wi < Math.ceil(slices / 32); wi++) {
+    for (let bits = Atomics.load(m, ctx.abandonedW + wi); bits !== 0; bits &= bits - 1) {
+      const slice = wi * 32 + 31 - Math.clz32(bits & -bits);
+      out.push(ctx.descriptorW(Math.floor(slice / L.SLICES_PER_SEGMENT), slice % L.SLICES_PER_SEGMENT));
+    }
+  }
+  return out;
+}
+
+/** Whether the class summary bit of segment `index` is set (for check()). */
+export function summaryHas(ctx: HeapContext, bin: number, index: number): boolean {
+  return ((Atomics.load(ctx.mem.m, summaryWord(ctx, bin, index)) >>> (index & 31)) & 1) !== 0;
+}
+
+export { NBINS };

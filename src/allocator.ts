@@ -4,7 +4,8 @@
 import { checkHeap } from './check.js';
 import { HeapContext, initHeader, openHeap } from './context.js';
 import { badArgument, doubleFree } from './errors.js';
-import { checkSize, Heap } from './heap.js';
+import { checkSize, detachedError, Heap } from './heap.js';
+import { acquireSlot } from './registry.js';
 import { Layout as L } from './layout.js';
 import { HeapMemory, MemoryError } from './memory.js';
 import { MEDIUM_MAX } from './sizeclass.js';
@@ -164,20 +165,20 @@ export class Allocator extends Heap {
   }
 
   /**
-   * What a new worker needs to join this heap: send it (in workerData or a message) and attach there with
-   * `attach(h.memory, h)`. Keep it: once the worker has ended, {@link reclaimHandoff} takes its heap over if it
-   * did not detach. See also spawnWorker().
+   * Reserve a thread slot for a new worker and return what it needs to join this heap: send it (in
+   * workerData or a message) and attach there with `attach(h.memory, h)`. Keep it: once the worker has ended
+   * (however it ended, even before it attached), {@link reclaimHandoff} takes its heap over unless it
+   * detached. See also spawnWorker().
    */
   handoff(): WorkerHandoff {
-    const idCell = new Float64Array(new SharedArrayBuffer(8));
-    idCell[0] = -1;
-    return { memory: this.memory, start: this.base, idCell }; // attach rounds start up to 64 KiB: the base itself works
+    if (this.detached) throw detachedError();
+    // attach rounds `start` up to 64 KiB: the base itself names the heap
+    return { memory: this.memory, start: this.base, threadId: acquireSlot(this.ctx, true) };
   }
 
   /** After the worker given `h` has ended: reclaim its heap unless it detached. Returns whether it did anything. */
   reclaimHandoff(h: WorkerHandoff): boolean {
-    const id = h.idCell[0];
-    return id >= 0 && id !== this.threadId && this.reclaim(id);
+    return this.reclaim(h.threadId);
   }
 
   /** Validate the whole heap. Exact when no other thread allocates or frees meanwhile. */
@@ -229,7 +230,7 @@ export function createAllocator(options: CreateOptions = {}): Allocator {
 
 /** Join the heap in `memory` (made by createAllocator with the same `start`) as a new thread. */
 export function attach(memory: LinearMemory, options: AttachOptions = {}): Allocator {
-  return new Allocator(openHeap(memory, options.start ?? 0), options.idCell);
+  return new Allocator(openHeap(memory, options.start ?? 0), options.threadId);
 }
 
 function makeMemory(initial: number, limit: number): LinearMemory {

@@ -3,7 +3,7 @@
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
-import { abandonedPages } from './abandoned.js';
+import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, NBINS, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
 import { liveWordOf } from './pages.js';
@@ -93,17 +93,17 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       }
     }
   }
-  for (let bin = 0; bin < NBINS; bin++) {
-    for (const dw of abandonedPages(ctx, bin)) {
-      const where = `abandoned pages of class ${bin}`;
-      if (!isDescriptor(ctx, dw) || listed.has(dw)) {
-        fail(`${where}: link ${dw} is not a page descriptor, or is listed twice`);
-        break;
-      }
-      listed.set(dw, where);
-      if (m[dw + L.P_KIND] !== L.KIND_SMALL || m[dw + L.P_BIN] !== bin) fail(`${where}: page ${pageName(ctx, dw)} is not of that class`);
-      if (m[dw + L.P_OWNER] !== 0) fail(`${where}: page ${pageName(ctx, dw)} has an owner`);
+  for (const dw of abandonedPages(ctx)) {
+    const where = `abandoned page ${pageName(ctx, dw)}`;
+    if (listed.has(dw)) fail(`${where}: also in ${listed.get(dw)}`);
+    listed.set(dw, 'the abandoned pages');
+    if (m[dw + L.P_KIND] !== L.KIND_SMALL) {
+      fail(`${where}: not a small page (kind ${m[dw + L.P_KIND]})`);
+      continue;
     }
+    if (m[dw + L.P_OWNER] !== L.ABANDONED) fail(`${where}: is marked abandoned but has owner ${m[dw + L.P_OWNER] - 1}`);
+    const index = Math.floor((dw * L.WORD - ctx.base) / L.SEGMENT_SIZE);
+    if (!summaryHas(ctx, m[dw + L.P_BIN], index)) fail(`${where}: its class's summary does not name segment ${index}`);
   }
 
   const delayed = delayedByPage(ctx, (p) => pageOfAddress(ctx, p));
@@ -212,8 +212,8 @@ function checkPage(
   if (capacity !== Math.floor((spanEnd - area) / size)) fail(`${where}: capacity ${capacity} wrong`);
   if (reserved > capacity) return fail(`${where}: ${reserved} blocks carved, capacity ${capacity}`);
   const owner = m[dw + L.P_OWNER];
-  if (owner > ctx.maxThreads) fail(`${where}: owner ${owner - 1} is not a thread slot`);
-  else if (!listed.has(dw)) fail(`${where}: page is in no thread's lists nor abandoned`);
+  if (owner !== L.ABANDONED && (owner < 1 || owner > ctx.maxThreads)) fail(`${where}: owner ${owner} is neither a thread slot nor ABANDONED`);
+  else if (!listed.has(dw)) fail(`${where}: page is in no thread's lists${owner === L.ABANDONED ? ', and abandoned but not marked so' : ' nor abandoned'}`);
 
   // Every block on the three lists: inside the carved part, at a block start, on one list once.
   const seen = new Uint8Array(reserved);

@@ -24,6 +24,9 @@ export class HeapContext {
   readonly segTableW: number;
   readonly summaryW: number;
   readonly abandonedW: number;
+  readonly abandonedSummaryW: number;
+  /** Words of a one-bit-per-segment bitmap. */
+  readonly summaryWords: number;
   readonly threadsW: number;
   readonly emptyPageW: number;
   readonly headerBytes: number;
@@ -49,6 +52,8 @@ export class HeapContext {
     this.segTableW = m[h + L.H_SEGMENT_TABLE] >>> 2;
     this.summaryW = m[h + L.H_SUMMARY] >>> 2;
     this.abandonedW = m[h + L.H_ABANDONED] >>> 2;
+    this.abandonedSummaryW = m[h + L.H_ABANDONED_SUMMARY] >>> 2;
+    this.summaryWords = Math.ceil(this.maxSegments / 32);
     this.threadsW = m[h + L.H_THREADS] >>> 2;
     this.emptyPageW = h + L.H_EMPTY_PAGE;
     this.headerBytes = m[h + L.H_HEADER_SIZE];
@@ -99,16 +104,17 @@ export function initHeader(mem: HeapMemory, g: HeapGeometry): number {
   const maxSegments = Math.min(L.MAX_SEGMENTS, Math.ceil((limit - base) / L.SEGMENT_SIZE));
   const segmentHeader = g.checked ? L.SEGMENT_HEADER_CHECKED : L.SEGMENT_HEADER_PLAIN;
 
-  // Heap header layout: fixed words, segment table, summary bitmap, abandoned stacks, thread table.
+  // Heap header layout: fixed words, segment table, summary bitmap, abandoned pages, thread table.
   const header = base + segmentHeader;
   let at = header + L.H_FIXED_WORDS * L.WORD;
   const segTable = at;
   at += maxSegments * L.S_WORDS * L.WORD;
   const summary = at;
   at += Math.ceil(maxSegments / 32) * L.WORD;
-  at = (at + 7) & ~7;
   const abandoned = at;
-  at += NBINS * L.ABANDONED_WORDS * L.WORD;
+  at += Math.ceil((maxSegments * L.SLICES_PER_SEGMENT) / 32) * L.WORD;
+  const abandonedSummary = at;
+  at += NBINS * Math.ceil(maxSegments / 32) * L.WORD;
   at = (at + 63) & ~63;
   const threads = at;
   at += g.maxThreads * L.THREAD_SIZE;
@@ -138,6 +144,7 @@ export function initHeader(mem: HeapMemory, g: HeapGeometry): number {
   m[h + L.H_SEGMENT_TABLE] = segTable;
   m[h + L.H_THREADS] = threads;
   m[h + L.H_ABANDONED] = abandoned;
+  m[h + L.H_ABANDONED_SUMMARY] = abandonedSummary;
   m[h + L.H_SUMMARY] = summary;
 
   // Segment 0: META descriptors over the header, the remaining slices free.

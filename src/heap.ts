@@ -8,13 +8,13 @@
 // slow path below.
 
 import { Layout as L } from './layout.js';
-import { abandonedPages, popAbandoned, pushAbandoned } from './abandoned.js';
+import { adoptAbandoned, markAbandoned, takeAbandoned } from './abandoned.js';
 import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import type { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
-import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
+import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot, takeReservedSlot } from './registry.js';
 import {
   claimHugeSegments,
   claimSpan,
@@ -59,14 +59,14 @@ export class Heap {
   protected readonly segTableW: number;
   /** Words from base that claimed segments and this thread's views both cover. */
   protected heapWords = 0;
-  /** Size class whose abandoned pages releaseEmptyAbandoned looks at next. */
+  /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
   private readonly binOf = BIN_OF_GRANULE;
   private readonly binDivide = BIN_DIVIDE;
   protected detached = false;
 
-  constructor(ctx: HeapContext, idCell?: Float64Array) {
+  constructor(ctx: HeapContext, reservedId?: number) {
     this.ctx = ctx;
     this.mem = ctx.mem;
     this.m = ctx.mem.m;
@@ -76,7 +76,11 @@ export class Heap {
     this.checked = ctx.checked;
     this.emptyW = ctx.emptyPageW;
     this.segTableW = ctx.segTableW;
-    this.threadId = acquireSlot(ctx, idCell);
+    if (reservedId === undefined) this.threadId = acquireSlot(ctx);
+    else {
+      takeReservedSlot(ctx, reservedId);
+      this.threadId = reservedId;
+    }
     this.slot = this.threadId % ID_SLOTS;
     this.ownerTag = this.slot + 1;
     this.threadW = ctx.threadW(this.slot);
@@ -173,35 +177,28 @@ export class Heap {
   }
 
   /**
-   * Look at up to `budget` abandoned pages (round robin over the size classes) and give back to the pool
-   * those with no live block; the others go back on their stack. Returns how many were released.
+   * Look at up to `budget` abandoned pages (all classes, continuing where the last call stopped) and give
+   * back to the pool those with no live block; the others are marked abandoned again. Returns how many
+   * were released.
    */
   protected releaseEmptyAbandoned(budget: number): number {
-    const ctx = this.ctx;
     let released = 0;
-    for (let tries = 0; budget > 0 && tries < NBINS; tries++) {
-      const bin = this.abandonedCursor;
-      this.abandonedCursor = (bin + 1) % NBINS;
-      const kept: number[] = [];
-      for (let dw = popAbandoned(ctx, bin, this.ownerTag); dw !== 0; dw = budget > 0 ? popAbandoned(ctx, bin, this.ownerTag) : 0) {
-        budget--;
-        this.syncViews();
-        collect(this.m, dw);
-        if (this.m[dw + L.P_USED] === 0) {
-          releaseSpan(ctx, this.threadW, dw);
-          released++;
-        } else {
-          kept.push(dw);
-        }
+    this.syncViews();
+    this.abandonedCursor = takeAbandoned(this.ctx, this.ownerTag, this.abandonedCursor, budget, (dw) => {
+      collect(this.m, dw);
+      if (this.m[dw + L.P_USED] === 0) {
+        releaseSpan(this.ctx, this.threadW, dw);
+        released++;
+      } else {
+        this.abandon(dw);
       }
-      for (const dw of kept) this.abandon(dw);
-    }
+    });
     return released;
   }
 
-  /** Adopt one page of class `bin` that a leaving thread abandoned; 0 when there is none. */
+  /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
   private adoptAbandoned(bin: number): number {
-    const dw = popAbandoned(this.ctx, bin, this.ownerTag);
+    const dw = adoptAbandoned(this.ctx, bin, this.ownerTag, this.m[this.threadW + L.T_SEGMENT_HINT] >>> 5);
     if (dw === 0) return 0;
     this.syncViews();
     this.queuePushFront(bin, dw);
@@ -235,7 +232,10 @@ export class Heap {
         return block;
       }
     }
-    const first = claimHugeSegments(ctx, this.threadW, size, align);
+    // Whole free segments first; then, before the memory grows, the abandoned pages that have emptied.
+    let first = claimHugeSegments(ctx, this.threadW, size, align, false);
+    if (first < 0 && this.releaseEmptyAbandoned(Number.MAX_SAFE_INTEGER) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
+    if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
     if (first < 0) return 0;
     this.syncViews();
     const m = this.m;
@@ -607,12 +607,12 @@ export class Heap {
     this.abandon(dw);
   }
 
-  /** Put page `dw`, with live blocks and no list, on the abandoned stack of its class (recorded in flight). */
+  /** Abandon page `dw`, with live blocks and on no list, for another thread to adopt (recorded in flight). */
   private abandon(dw: number): void {
     const m = this.m;
     m[this.threadW + L.T_ABANDONING] = dw;
-    Atomics.store(m, dw + L.P_OWNER, 0);
-    pushAbandoned(this.ctx, m[dw + L.P_BIN], dw);
+    Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
+    markAbandoned(this.ctx, dw);
     m[this.threadW + L.T_ABANDONING] = 0;
   }
 
@@ -628,13 +628,6 @@ export class Heap {
     if (!Number.isSafeInteger(threadId) || threadId < 0) throw new RangeError(`not a thread id: ${String(threadId)}`);
     this.syncViews();
     return reclaimThread(this.ctx, this.threadW, threadId);
-  }
-
-  /** Pages abandoned per size class (for stats). */
-  protected countAbandoned(): number {
-    let n = 0;
-    for (let bin = 0; bin < NBINS; bin++) for (const _ of abandonedPages(this.ctx, bin)) n++;
-    return n;
   }
 
   // ----------------------------------------------------------------------------------------------------

@@ -52,11 +52,11 @@ export const enum Layout {
   P_FREE = 8, //        free list the owner allocates from (owner only)
   P_LOCAL_FREE = 9, //  blocks the owner freed (owner only); becomes `free` when that runs dry
   P_THREAD_FREE = 10, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
-  P_OWNER = 11, //      owning thread slot + 1, 0 = abandoned (SMALL); LIVE_BLOCK / 0 (LARGE, HUGE) (atomic)
+  P_OWNER = 11, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 (LARGE, HUGE) (atomic)
   P_NEXT = 12, //       next page in the owner's bin queue or full list (descriptor word index)
   P_PREV = 13, //       previous page in that list
   P_FLAGS = 14, //      PF_* flags (owner only)
-  P_ABANDONED_NEXT = 15, // link in the abandoned-pages stack of its bin (descriptor word index)
+  P_SPARE = 15, //        unused (room for secure mode's per-page key)
 
   KIND_FREE = 0, //  slice in the pool
   KIND_SMALL = 1, // blocks of one size class
@@ -69,6 +69,8 @@ export const enum Layout {
   TF_DELAYED = 1,
   /** P_OWNER of a live LARGE or HUGE block; the free that swaps it to 0 owns the release. */
   LIVE_BLOCK = 1,
+  /** P_OWNER of an abandoned SMALL page; the thread whose CAS replaces it with its own tag owns the page. */
+  ABANDONED = 0xffff,
 
   PF_IN_FULL = 1, // on the owner's full list (not in a bin queue)
   PF_FRESH = 2, //   nothing was ever freed into the page and its span was never used before: blocks
@@ -89,7 +91,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 2,
+  LAYOUT_VERSION = 3,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -105,8 +107,9 @@ export const enum Layout {
   H_SCAN_HINT = 9, //      where the next search for free slices starts (a segment index; a hint)
   H_SEGMENT_TABLE = 10, // byte offset of the segment table
   H_THREADS = 11, //       byte offset of the thread table
-  H_ABANDONED = 12, //     byte offset of the abandoned-page stacks (8-byte aligned)
+  H_ABANDONED = 12, //     byte offset of the abandoned-page bitmap (one bit per slice)
   H_SUMMARY = 13, //       byte offset of the segment summary bitmap
+  H_ABANDONED_SUMMARY = 14, // byte offset of the per-class summaries of abandoned pages (one bit per segment)
   H_EMPTY_PAGE = 16, //    an empty page descriptor (16 words, never changes): empty bin queues point here
   H_FIXED_WORDS = H_EMPTY_PAGE + DESC_WORDS, // 32 words; variable parts follow
 
@@ -125,8 +128,6 @@ export const enum Layout {
   // Segment summary: one bit per segment, set when the segment may have free slices (a hint kept up to date
   // by whoever frees slices; cleared only after re-checking the segment).
 
-  // Abandoned pages: per size class a tagged stack head (64-bit: descriptor word index | tag << 32).
-  ABANDONED_WORDS = 2,
 
   // Thread table: one record per thread slot.
   THREAD_SIZE = 1024,
@@ -143,10 +144,11 @@ export const enum Layout {
   T_CLAIM_SEGMENTS = 6, // first segment + 1 of whole segments claimed (new from the top, or free ones for a huge block)
   T_CLAIM_COUNT = 7, //   how many of them are claimed so far
   T_RELEASING = 8, //     descriptor of a large or huge block whose release this thread won (0 = none)
-  T_ABANDONING = 9, //    descriptor of a page between losing its owner and reaching the abandoned stack
+  T_ABANDONING = 9, //    descriptor of a page between losing its owner and being marked abandoned
   T_RELEASE_AT = 10, //   segment * 16 + first slice + 1 of a span (or segments) being given back (0 = none)
   T_RELEASE_COUNT = 11, // its slices, or RELEASE_SEGMENTS | segments not yet given back
   T_BLOCK = 12, //        checked mode: the block between its live bit and its free list (word index)
+  T_ATTACHED = 13, //     1 once an instance runs on the slot; 0 while it is only reserved (handoff) (atomic)
   T_QUEUES = 16, //      per size class: first page of the bin queue (descriptor word index)
   T_QUEUE_TAILS = T_QUEUES + 96, // per size class: last page of the bin queue (0 = empty)
   TS_FREE = 0,

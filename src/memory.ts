@@ -20,8 +20,6 @@ export class HeapMemory {
   /** Words of the memory as far as this thread's views reach. */
   m: Int32Array;
   u8: Uint8Array;
-  /** 64-bit view, used only for the tagged stacks' compare-and-swap. */
-  m64: BigInt64Array;
   /** Bytes the views cover. */
   viewBytes = 0;
 
@@ -42,7 +40,6 @@ export class HeapMemory {
     this.buffer = buffer;
     this.m = new Int32Array(0);
     this.u8 = new Uint8Array(0);
-    this.m64 = new BigInt64Array(0);
     this.refresh();
   }
 
@@ -68,7 +65,6 @@ export class HeapMemory {
     this.viewBytes = bytes;
     this.u8 = new Uint8Array(buffer, 0, bytes);
     this.m = new Int32Array(buffer, 0, bytes >>> 2);
-    this.m64 = new BigInt64Array(buffer, 0, bytes >>> 3);
   }
 
   /**

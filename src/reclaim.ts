@@ -10,7 +10,7 @@
 //   T_RELEASING, T_ABANDONING, T_BLOCK). Each record is written right after the CAS that starts its step
 //   and cleared right after the atomic that completes it, with no interrupt check in between.
 
-import { pushAbandoned } from './abandoned.js';
+import { markAbandoned } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, liveWordOf, releaseSpan } from './pages.js';
@@ -39,15 +39,14 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   if (m[tw + L.T_CLAIM_SPAN] !== 0) undoSpanClaim(ctx, selfW, tag, m[tw + L.T_CLAIM_SPAN] - 1, m[tw + L.T_CLAIM_SLICES]);
   if (m[tw + L.T_CLAIM_SEGMENTS] !== 0) undoSegmentsClaim(ctx, selfW, m[tw + L.T_CLAIM_SEGMENTS] - 1, m[tw + L.T_CLAIM_COUNT]);
   const abandoning = m[tw + L.T_ABANDONING];
-  if (abandoning !== 0 && Atomics.load(m, abandoning + L.P_OWNER) === 0) pushAbandoned(ctx, m[abandoning + L.P_BIN], abandoning);
+  if (abandoning !== 0 && Atomics.load(m, abandoning + L.P_OWNER) === L.ABANDONED) markAbandoned(ctx, abandoning);
 
-  // 2. Its pages, by owner: no owner any more, no notification wanted.
+  // 2. Its pages, by owner (they stay its until step 5): no notification wanted any more.
   const pages: number[] = [];
   for (const seg of segments(ctx)) {
     if (seg.kind !== L.SEG_NORMAL) continue;
     for (const span of spans(ctx, seg.index)) {
       if (span.kind !== L.KIND_SMALL || Atomics.load(m, span.dw + L.P_OWNER) !== tag) continue;
-      Atomics.store(m, span.dw + L.P_OWNER, 0);
       Atomics.and(m, span.dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
       m[span.dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
       pages.push(span.dw);
@@ -69,7 +68,10 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
     repairPage(ctx, dw);
     collect(m, dw);
     if (m[dw + L.P_USED] === 0) releaseSpan(ctx, selfW, dw);
-    else pushAbandoned(ctx, m[dw + L.P_BIN], dw);
+    else {
+      Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
+      markAbandoned(ctx, dw);
+    }
   }
   for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_ABANDONING, L.T_BLOCK]) m[tw + w] = 0;
   releaseSlot(ctx, slot);

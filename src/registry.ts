@@ -14,10 +14,11 @@ export class RegistryFullError extends Error {
 export const ID_SLOTS = 1024;
 
 /**
- * Take a free thread slot and reset its record. Returns the thread id (slot and generation), also written to
- * `idCell[0]`. Throws when all `maxThreads` slots are taken.
+ * Take a free thread slot and reset its record. Returns the thread id (slot and generation). With
+ * `reserveOnly`, the slot waits for an instance to take it with takeReservedSlot. Throws when all `maxThreads`
+ * slots are taken.
  */
-export function acquireSlot(ctx: HeapContext, idCell?: Float64Array): number {
+export function acquireSlot(ctx: HeapContext, reserveOnly = false): number {
   const m = ctx.mem.m;
   for (let slot = 0; slot < ctx.maxThreads; slot++) {
     const w = ctx.threadW(slot);
@@ -25,7 +26,7 @@ export function acquireSlot(ctx: HeapContext, idCell?: Float64Array): number {
     if ((s & 3) !== L.TS_FREE) continue;
     const generation = ((s >>> 2) + 1) & 0x1fffffff;
     if (Atomics.compareExchange(m, w + L.T_STATE, s, (generation << 2) | L.TS_LIVE) !== s) continue;
-    if (idCell) idCell[0] = generation * ID_SLOTS + slot; // straight after the CAS: a spawner can always reclaim
+
     // The previous occupant left its lists empty; T_DELAYED may still hold late remote frees: kept.
     m[w + L.T_FULL] = 0;
     m[w + L.T_SEGMENT_HINT] = 0;
@@ -33,6 +34,9 @@ export function acquireSlot(ctx: HeapContext, idCell?: Float64Array): number {
     m[w + L.T_CLAIM_SEGMENTS] = 0;
     m[w + L.T_RELEASING] = 0;
     m[w + L.T_ABANDONING] = 0;
+    m[w + L.T_RELEASE_AT] = 0;
+    m[w + L.T_BLOCK] = 0;
+    Atomics.store(m, w + L.T_ATTACHED, reserveOnly ? 0 : 1);
     for (let b = 0; b < NBINS; b++) {
       m[w + L.T_QUEUES + b] = ctx.emptyPageW;
       m[w + L.T_QUEUE_TAILS + b] = 0;
@@ -56,6 +60,17 @@ export function markLeaving(ctx: HeapContext, id: number, orLeaving = false): bo
   const leaving = (generation << 2) | L.TS_LEAVING;
   const was = Atomics.compareExchange(ctx.mem.m, w, live, leaving);
   return was === live || (orLeaving && was === leaving);
+}
+
+/** Take slot `id` reserved by acquireSlot(ctx, true). Throws if it is not a reserved, untaken slot. */
+export function takeReservedSlot(ctx: HeapContext, id: number): void {
+  const slot = id % ID_SLOTS;
+  const live = (Math.floor(id / ID_SLOTS) << 2) | L.TS_LIVE;
+  const w = ctx.threadW(slot);
+  if (!Number.isSafeInteger(id) || id < 0 || slot >= ctx.maxThreads || Atomics.load(ctx.mem.m, w + L.T_STATE) !== live) {
+    throw new RangeError(`thread ${id} is not a reserved slot of this heap (reclaimed, or from another heap?)`);
+  }
+  if (Atomics.compareExchange(ctx.mem.m, w + L.T_ATTACHED, 0, 1) !== 0) throw new RangeError(`thread ${id} is taken already`);
 }
 
 /** Hand slot `slot` back (its pages must have been handed over already). */

@@ -206,8 +206,8 @@ export function releaseSlices(ctx: HeapContext, threadW: number, index: number, 
  * first segment (alignment may shift it). Returns the first index or -1.
  * Sets lastClaimDirty.
  */
-export function claimHugeSegments(ctx: HeapContext, threadW: number, size: number, align: number): number {
-  const m = ctx.mem.m;
+export function claimHugeSegments(ctx: HeapContext, threadW: number, size: number, align: number, grow: boolean): number {
+  let m = ctx.mem.m;
   const top = ctx.top();
   // Existing free segments first: scan for a run, claim each with a CAS, roll back on a lost race.
   for (let first = 1; first < top; first++) {
@@ -246,10 +246,12 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
       const idx = first + j;
       m[threadW + L.T_CLAIM_COUNT] = j;
       Atomics.or(m, ctx.segTableW + idx * L.S_WORDS + L.S_SLICES, (1 << ctx.segmentSlices(idx)) - 1);
+      Atomics.or(m, ctx.summaryW + (idx >>> 5), 1 << (idx & 31)); // a searcher may have dropped it meanwhile
     }
     m[threadW + L.T_CLAIM_SEGMENTS] = 0;
     if (claimed > 0) first += claimed - 1; // segment first+claimed is the one that is not free
   }
+  if (!grow) return -1;
   // New segments at the end.
   for (;;) {
     const t = ctx.top();
@@ -259,6 +261,7 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     if (end > ctx.heapLimit) return -1;
     const got = claimTop(ctx, threadW, k, 0);
     if (got < 0) return -1;
+    m = ctx.mem.m; // the memory grew: a non-shared wasm memory's old buffer is detached now
     if (got !== t) {
       // Someone claimed in between and alignment differs here: recompute; if it still fits, keep it.
       if (hugeSegmentsNeeded(ctx, got, size, align) > k) {

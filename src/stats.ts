@@ -5,7 +5,7 @@ import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { abandonedPages } from './abandoned.js';
 import { liveSlots } from './registry.js';
-import { BIN_SIZE, NBINS } from './sizeclass.js';
+import { BIN_SIZE } from './sizeclass.js';
 import type { BinStats, HeapStats } from './types.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, segments, spans } from './walk.js';
 
@@ -89,6 +89,6 @@ export function heapStats(ctx: HeapContext): HeapStats {
     }
   }
   s.unclaimed = Math.max(0, memorySize - claimedEnd);
-  for (let bin = 0; bin < NBINS; bin++) for (const _ of abandonedPages(ctx, bin)) s.abandonedPages++;
+  s.abandonedPages = abandonedPages(ctx).length;
   return s;
 }

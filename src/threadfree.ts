@@ -24,7 +24,7 @@ export function pushThreadFree(ctx: HeapContext, dw: number, w: number): void {
     if ((tf & L.TF_DELAYED) !== 0) {
       if (Atomics.compareExchange(m, tfw, tf, tf & ~L.TF_DELAYED) !== tf) continue;
       const owner = Atomics.load(m, dw + L.P_OWNER);
-      if (owner !== 0) {
+      if (owner !== L.ABANDONED) {
         pushBlock(m, ctx.threadW(owner - 1) + L.T_DELAYED, w);
         return;
       }

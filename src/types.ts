@@ -26,18 +26,18 @@ export interface AttachOptions {
   /** The `start` the heap was created with. Default 0. */
   start?: number;
   /**
-   * Where to write this thread's id the moment it is taken (element 0), so that whoever spawned the worker can
-   * reclaim its heap if it dies, even in the middle of attaching. See {@link Allocator.handoff}.
+   * A thread slot reserved for this thread by {@link Allocator.handoff} in the thread that spawned it, so
+   * that the spawner knows the id before the worker runs and can reclaim it whenever it dies.
    */
-  idCell?: Float64Array;
+  threadId?: number;
 }
 
 /** What a worker needs to join a heap, and what its spawner needs to reclaim it: see Allocator.handoff(). */
 export interface WorkerHandoff {
   memory: LinearMemory;
   start: number;
-  /** The worker's thread id once it attached; -1 before. */
-  idCell: Float64Array;
+  /** The thread slot reserved for the worker (attach takes it). */
+  threadId: number;
 }
 
 /** Per size class figures, part of {@link HeapStats}. */
