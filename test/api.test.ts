@@ -1,0 +1,1193 @@
+// API conformance tests for webmalloc, in the spirit of mimalloc's test-api.c and glibc's malloc tests.
+// Pointers are unsigned 32-bit byte offsets into the memory; 0 is NULL.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createAllocator, attach, WebmallocError, EINVAL, ENOMEM } from 'webmalloc';
+import {
+  type Allocator,
+  type Block,
+  type Memory,
+  KiB,
+  MiB,
+  assertBalanced,
+  assertCheckOk,
+  assertNoOverlap,
+  assertPattern,
+  assertPointerError,
+  assertRangeError,
+  assertZero,
+  bufferOf,
+  byteLengthOf,
+  fillPattern,
+  naturalAlignment,
+  rng,
+  randInt,
+} from './helpers.js';
+
+// ---------------------------------------------------------------------------------------------------------
+// Local helpers
+
+interface Snapshot {
+  liveBlocks: number;
+  liveBytes: number;
+  memorySize: number;
+}
+
+function snapshot(a: Allocator): Snapshot {
+  const s = a.stats();
+  return { liveBlocks: s.liveBlocks, liveBytes: s.liveBytes, memorySize: s.memorySize };
+}
+
+/** Asserts the heap is exactly as before: same live figures, same memory size, check() ok, contents intact. */
+function assertUnchanged(a: Allocator, before: Snapshot, blocks: Block[], what: string): void {
+  assert.deepEqual(snapshot(a), before, `${what}: live blocks/bytes or memory size changed`);
+  assertCheckOk(a, `${what}: check()`);
+  for (const b of blocks) assertPattern(a.u8, b.p, b.size, b.seed, `${what}: live block`);
+}
+
+let seedCounter = 1;
+function allocFilled(a: Allocator, size: number): Block {
+  const p = a.malloc(size);
+  assert.notEqual(p, 0, `malloc(${size}) failed`);
+  const b = { p, size, seed: seedCounter++ };
+  fillPattern(a.u8, p, size, b.seed);
+  return b;
+}
+
+function isPow2(x: number): boolean {
+  return x > 0 && (x & (x - 1)) === 0;
+}
+
+const roundUp = (x: number, a: number) => Math.ceil(x / a) * a;
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe('malloc(0) and zero-sized requests', () => {
+  it('malloc(0) returns unique, aligned, live pointers that can be freed', () => {
+    const a = createAllocator();
+    const base = a.stats().liveBlocks;
+    const ps: number[] = [];
+    for (let i = 0; i < 300; i++) ps.push(a.malloc(0));
+    for (const p of ps) {
+      assert.notEqual(p, 0, 'malloc(0) must not return NULL');
+      assert.equal(p % 8, 0, `malloc(0) = ${p} should be 8-aligned`);
+      assert.ok(a.usableSize(p) >= 0);
+    }
+    assert.equal(new Set(ps).size, ps.length, 'malloc(0) pointers must be distinct');
+    // distinct from real allocations made while they are live, and not overlapping them
+    const others = [allocFilled(a, 8), allocFilled(a, 16), allocFilled(a, 100)];
+    for (const o of others) assert.ok(!ps.includes(o.p), 'a live malloc(0) pointer was handed out again');
+    assertNoOverlap(
+      [...ps.map((p) => ({ p, len: Math.max(1, a.usableSize(p)) })), ...others.map((o) => ({ p: o.p, len: o.size }))],
+      'malloc(0) blocks',
+    );
+    assert.equal(a.stats().liveBlocks, base + ps.length + others.length, 'malloc(0) blocks count as live');
+    for (const p of ps) a.free(p);
+    for (const o of others) {
+      assertPattern(a.u8, o.p, o.size, o.seed);
+      a.free(o.p);
+    }
+    const s = a.stats();
+    assert.equal(s.liveBlocks, base);
+    assert.equal(s.liveBytes, 0);
+    assertCheckOk(a);
+  });
+
+  it('calloc(0, n), calloc(n, 0), zalloc(0), alignedAlloc(a, 0), reallocArray(0, 0, n) return unique live pointers', () => {
+    const a = createAllocator();
+    const ps = [a.calloc(0, 8), a.calloc(8, 0), a.calloc(0, 0), a.zalloc(0), a.alignedAlloc(64, 0), a.memalign(256, 0),
+      a.realloc(0, 0), a.reallocArray(0, 0, 8)];
+    ps.forEach((p, i) => assert.notEqual(p, 0, `zero-size request #${i} returned NULL`));
+    assert.equal(new Set(ps).size, ps.length, 'zero-size pointers must be distinct');
+    assert.equal(ps[4]! % 64, 0, 'alignedAlloc(64, 0) must be 64-aligned');
+    assert.equal(ps[5]! % 256, 0, 'memalign(256, 0) must be 256-aligned');
+    assert.equal(a.stats().liveBlocks, ps.length);
+    for (const p of ps) a.free(p);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('free(0) is a no-op and usableSize(0) is 0', () => {
+    const a = createAllocator();
+    const b = allocFilled(a, 40);
+    const before = snapshot(a);
+    a.free(0);
+    assert.equal(a.usableSize(0), 0);
+    assertUnchanged(a, before, [b], 'free(0)');
+  });
+});
+
+describe('sizes that cannot be met', () => {
+  const huge = [2 ** 32, 2 ** 32 + 16, 2 ** 33, 2 ** 40, 2 ** 52, Number.MAX_SAFE_INTEGER];
+
+  it('malloc/calloc/zalloc/alignedAlloc/memalign/valloc/pvalloc of >= 4 GiB return 0 and change nothing', () => {
+    const a = createAllocator();
+    const blocks = [allocFilled(a, 100), allocFilled(a, 5000)];
+    const before = snapshot(a);
+    for (const n of huge) {
+      assert.equal(a.malloc(n), 0, `malloc(${n})`);
+      assert.equal(a.calloc(1, n), 0, `calloc(1, ${n})`);
+      assert.equal(a.calloc(n, 1), 0, `calloc(${n}, 1)`);
+      assert.equal(a.zalloc(n), 0, `zalloc(${n})`);
+      assert.equal(a.alignedAlloc(16, n), 0, `alignedAlloc(16, ${n})`);
+      assert.equal(a.alignedAlloc(MiB, n), 0, `alignedAlloc(1 MiB, ${n})`);
+      assert.equal(a.memalign(64, n), 0, `memalign(64, ${n})`);
+      assert.equal(a.valloc(n), 0, `valloc(${n})`);
+      assert.equal(a.pvalloc(n), 0, `pvalloc(${n})`);
+      assert.equal(a.mallocAs(Uint8Array, n), undefined, `mallocAs(Uint8Array, ${n})`);
+      assert.equal(a.callocAs(Float64Array, n), undefined, `callocAs(Float64Array, ${n})`);
+      assert.deepEqual(a.posixMemalign(16, n), { error: ENOMEM, pointer: 0 }, `posixMemalign(16, ${n})`);
+    }
+    assertUnchanged(a, before, blocks, 'huge requests');
+  });
+
+  it('a limit below the size of a given fixed memory: no block reaches past limit, the rest is untouched', () => {
+    const memory = new SharedArrayBuffer(24 * MiB);
+    const limit = 8 * MiB;
+    new Uint8Array(memory).fill(0x3c, limit);
+    const a = createAllocator({ memory, limit });
+    const ps: number[] = [];
+    for (;;) {
+      const p = a.malloc(100 * KiB);
+      if (p === 0) break;
+      assert.ok(p + a.usableSize(p) <= limit, `block ${p}+${a.usableSize(p)} reaches past limit ${limit}`);
+      ps.push(p);
+      assert.ok(ps.length < 1000, 'malloc never returned 0 below the limit');
+    }
+    assert.ok(ps.length * 100 * KiB >= limit / 2, `only ${ps.length} blocks of 100 KiB fit below the limit`);
+    assert.equal(a.malloc(3 * MiB), 0);
+    const above = new Uint8Array(memory, limit);
+    assert.ok(above.every((x) => x === 0x3c), 'bytes at or above limit were modified');
+    assertCheckOk(a);
+    assertBalanced(a.stats());
+    for (const p of ps) a.free(p);
+    assertCheckOk(a);
+  });
+
+  it('requests larger than `limit` return 0, smaller ones still succeed, memory never exceeds limit', () => {
+    const limit = 32 * MiB;
+    const a = createAllocator({ limit });
+    const blocks = [allocFilled(a, 1000)];
+    const before = snapshot(a);
+    for (const n of [limit, limit + 1, limit - 16, 40 * MiB, 2 ** 32 - 16]) {
+      assert.equal(a.malloc(n), 0, `malloc(${n}) with limit ${limit}`);
+      assert.equal(a.calloc(n, 1), 0, `calloc(${n}, 1) with limit ${limit}`);
+      assert.equal(a.alignedAlloc(64 * KiB, n), 0, `alignedAlloc(64 KiB, ${n}) with limit ${limit}`);
+    }
+    assertUnchanged(a, before, blocks, 'requests over limit');
+    const big = allocFilled(a, 20 * MiB);
+    assert.ok(a.stats().memorySize <= limit, 'memory grew past limit');
+    assert.ok(byteLengthOf(a.memory) <= limit, 'memory grew past limit');
+    assertPattern(a.u8, big.p, big.size, big.seed);
+    a.free(big.p);
+    assertCheckOk(a);
+  });
+});
+
+describe('calloc and reallocArray overflow', () => {
+  const overflowing: [number, number][] = [
+    [2 ** 16, 2 ** 16], // exactly 4 GiB
+    [2 ** 16 + 1, 2 ** 16],
+    [2 ** 31, 2],
+    [2, 2 ** 31],
+    [2 ** 30, 16],
+    [2 ** 26, 2 ** 26], // 2^52
+    [2 ** 30, 2 ** 30], // 2^60
+    [0xffffffff, 0xffffffff], // product not exact in a double
+    [0x10001, 0xffff], // 4 GiB + 0xffff - 1... > 2^32
+    [Number.MAX_SAFE_INTEGER, 2],
+  ];
+
+  it('calloc(n, size) with n*size beyond 4 GiB returns 0 and changes nothing', () => {
+    const a = createAllocator();
+    const blocks = [allocFilled(a, 24), allocFilled(a, 300 * KiB)];
+    const before = snapshot(a);
+    for (const [n, s] of overflowing) {
+      assert.equal(a.calloc(n, s), 0, `calloc(${n}, ${s})`);
+      assert.equal(a.callocAs(Uint8Array, n * s), undefined, `callocAs(Uint8Array, ${n * s})`);
+    }
+    assertUnchanged(a, before, blocks, 'calloc overflow');
+  });
+
+  it('reallocArray(p, n, size) with overflow returns 0 and leaves p untouched', () => {
+    const a = createAllocator();
+    const b = allocFilled(a, 333);
+    const other = allocFilled(a, 77);
+    const us = a.usableSize(b.p);
+    const before = snapshot(a);
+    for (const [n, s] of overflowing) {
+      assert.equal(a.reallocArray(b.p, n, s), 0, `reallocArray(p, ${n}, ${s})`);
+      assert.equal(a.reallocArray(0, n, s), 0, `reallocArray(0, ${n}, ${s})`);
+    }
+    assertUnchanged(a, before, [b, other], 'reallocArray overflow');
+    assert.equal(a.usableSize(b.p), us);
+    // a fitting reallocArray still works and keeps the contents
+    const q = a.reallocArray(b.p, 100, 40);
+    assert.notEqual(q, 0);
+    assert.ok(a.usableSize(q) >= 4000);
+    assertPattern(a.u8, q, b.size, b.seed, 'reallocArray grown block');
+    const r = a.reallocArray(0, 7, 9);
+    assert.notEqual(r, 0, 'reallocArray(0, n, size) acts as malloc');
+    assert.ok(a.usableSize(r) >= 63);
+    a.free(q);
+    a.free(r);
+    a.free(other.p);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+});
+
+describe('alignment', () => {
+  // Dense size sample for the larger alignments: all of 1..64, then a spread up to 2048 with power-of-two edges.
+  const sample = new Set<number>();
+  for (let s = 1; s <= 64; s++) sample.add(s);
+  for (let s = 65; s <= 2048; s += 13) sample.add(s);
+  for (let k = 6; k <= 11; k++) for (const d of [-1, 0, 1]) sample.add(2 ** k + d);
+  sample.add(2048);
+  const denseSizes = [...sample].filter((s) => s >= 1 && s <= 2048).sort((x, y) => x - y);
+  const sparseSizes = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 255, 256, 257, 511, 512,
+    513, 1000, 1023, 1024, 1025, 2047, 2048];
+  const allSizes = Array.from({ length: 2048 }, (_, i) => i + 1);
+
+  function alignedBatch(a: Allocator, align: number, sizes: number[], maxLive: number, useMemalign = false): void {
+    const live: Block[] = [];
+    const need = (size: number) => Math.max(align, naturalAlignment(size));
+    const release = (b: Block) => {
+      assertPattern(a.u8, b.p, b.size, b.seed, `aligned(${align}) block`);
+      a.free(b.p);
+    };
+    for (const size of sizes) {
+      const p = useMemalign ? a.memalign(align, size) : a.alignedAlloc(align, size);
+      assert.notEqual(p, 0, `alignedAlloc(${align}, ${size}) failed`);
+      assert.equal(p % need(size), 0, `alignedAlloc(${align}, ${size}) = ${p} is not ${need(size)}-aligned`);
+      assert.ok(a.usableSize(p) >= size, `usableSize(alignedAlloc(${align}, ${size})) = ${a.usableSize(p)} < ${size}`);
+      const b = { p, size, seed: seedCounter++ };
+      fillPattern(a.u8, p, size, b.seed);
+      live.push(b);
+      if (live.length > maxLive) release(live.shift()!);
+    }
+    assertNoOverlap(live.map((b) => ({ p: b.p, len: b.size })), `aligned(${align}) blocks`);
+    for (const b of live) release(b);
+  }
+
+  it('every power-of-two alignment 1..256 with every size 1..2048', () => {
+    const a = createAllocator();
+    for (let align = 1; align <= 256; align *= 2) alignedBatch(a, align, allSizes, 4096);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('every power-of-two alignment 512..4096 with a dense sample of sizes 1..2048', () => {
+    const a = createAllocator();
+    for (let align = 512; align <= 4096; align *= 2) alignedBatch(a, align, denseSizes, 4096);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('every power-of-two alignment 8 KiB..1 MiB with a sample of sizes 1..2048', () => {
+    const a = createAllocator();
+    for (let align = 8 * KiB; align <= MiB; align *= 2) alignedBatch(a, align, sparseSizes, align <= 64 * KiB ? 64 : 6);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('power-of-two alignments with sizes larger than the alignment (medium, large, huge)', () => {
+    const a = createAllocator();
+    const sizes = [4097, 64 * KiB - 1, 64 * KiB + 1, 300 * KiB, MiB - 16, 1.5 * MiB];
+    for (let align = 1; align <= MiB; align *= 2) alignedBatch(a, align, sizes, 3);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('2 MiB and 4 MiB alignment', () => {
+    const a = createAllocator();
+    for (const align of [2 * MiB, 4 * MiB]) alignedBatch(a, align, [1, 100, 4096, 2 * MiB, 5 * MiB], 2);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+    assertBalanced(a.stats());
+  });
+
+  it('alignment is absolute (not relative to the heap base) when start is not 1 MiB aligned', () => {
+    for (const start of [100_003, 3 * 64 * KiB, 5 * MiB + 7]) {
+      const a = createAllocator({ start });
+      for (let align = 64; align <= 8 * MiB; align *= 2) {
+        for (const size of [1, 100, 5000, 70 * KiB, 1.5 * MiB]) {
+          const p = a.alignedAlloc(align, size);
+          assert.notEqual(p, 0, `alignedAlloc(${align}, ${size}) with start ${start}`);
+          assert.equal(p % align, 0, `alignedAlloc(${align}, ${size}) = ${p} with start ${start}`);
+          assert.ok(p >= start, `block ${p} below start ${start}`);
+          assert.ok(a.usableSize(p) >= size);
+          a.free(p);
+        }
+      }
+      assertCheckOk(a, `check() with start ${start}`);
+    }
+  });
+
+  it('memalign behaves like alignedAlloc', () => {
+    const a = createAllocator();
+    for (let align = 1; align <= MiB; align *= 2) alignedBatch(a, align, [1, 16, 24, 1000, 5000], 5, true);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('plain malloc returns 16-byte aligned blocks for sizes >= 16 and 8-byte aligned ones below', () => {
+    const a = createAllocator();
+    const live: number[] = [];
+    for (let size = 0; size <= 4096; size++) {
+      const p = a.malloc(size);
+      assert.notEqual(p, 0);
+      assert.equal(p % naturalAlignment(size), 0, `malloc(${size}) = ${p}`);
+      live.push(p);
+    }
+    for (const size of [5000, 10000, 70 * KiB, 333 * KiB, 1.25 * MiB]) {
+      const p = a.malloc(size);
+      assert.equal(p % 16, 0, `malloc(${size}) = ${p}`);
+      live.push(p);
+    }
+    for (const p of live) a.free(p);
+    assertCheckOk(a);
+  });
+
+  it('an alignment that is not a power of two (or not a non-negative integer) is a RangeError and changes nothing', () => {
+    const a = createAllocator();
+    const blocks = [allocFilled(a, 48)];
+    const before = snapshot(a);
+    const bad: unknown[] = [0, 3, 5, 6, 7, 12, 24, 48, 100, 1000, 3 * 4096, MiB - 1, MiB + 1, 3 * MiB, -1, -8, -16, 1.5,
+      16.5, NaN, Infinity, -Infinity, '8', '16'];
+    for (const al of bad) {
+      assertRangeError(() => a.alignedAlloc(al as number, 16), `alignedAlloc(${String(al)}, 16)`);
+      assertRangeError(() => a.memalign(al as number, 16), `memalign(${String(al)}, 16)`);
+    }
+    assertUnchanged(a, before, blocks, 'bad alignments');
+  });
+
+  it('posixMemalign: 0 with an aligned pointer, EINVAL for bad alignments, ENOMEM when the size cannot be met', () => {
+    assert.equal(EINVAL, 22);
+    assert.equal(ENOMEM, 12);
+    const a = createAllocator();
+    const blocks = [allocFilled(a, 64)];
+    for (let align = 4; align <= MiB; align *= 2) {
+      for (const size of [0, 1, 24, 3000]) {
+        const r = a.posixMemalign(align, size);
+        assert.equal(r.error, 0, `posixMemalign(${align}, ${size}).error`);
+        assert.notEqual(r.pointer, 0, `posixMemalign(${align}, ${size}).pointer`);
+        assert.equal(r.pointer % align, 0, `posixMemalign(${align}, ${size}) = ${r.pointer}`);
+        assert.ok(a.usableSize(r.pointer) >= size);
+        a.free(r.pointer);
+      }
+    }
+    const before = snapshot(a);
+    for (const al of [0, 1, 2, 3, 6, 12, 24, 100, 4096 + 4, MiB + 4]) {
+      assert.deepEqual(a.posixMemalign(al, 16), { error: EINVAL, pointer: 0 }, `posixMemalign(${al}, 16)`);
+    }
+    for (const n of [2 ** 32, 2 ** 40]) {
+      assert.deepEqual(a.posixMemalign(64, n), { error: ENOMEM, pointer: 0 }, `posixMemalign(64, ${n})`);
+    }
+    assertUnchanged(a, before, blocks, 'posixMemalign errors');
+  });
+});
+
+describe('realloc', () => {
+  it('realloc(0, n) acts as malloc(n)', () => {
+    const a = createAllocator();
+    for (const n of [0, 1, 24, 1000, 100 * KiB, 2 * MiB]) {
+      const p = a.realloc(0, n);
+      assert.notEqual(p, 0, `realloc(0, ${n})`);
+      assert.equal(p % naturalAlignment(n), 0);
+      assert.ok(a.usableSize(p) >= n);
+      fillPattern(a.u8, p, n, n);
+      assertPattern(a.u8, p, n, n);
+      assert.equal(a.stats().liveBlocks, 1);
+      a.free(p);
+    }
+    assertCheckOk(a);
+  });
+
+  it('keeps the pointer when the new size fits the block (shrink, same size, up to usableSize)', () => {
+    const a = createAllocator();
+    const neighbours: Block[] = [];
+    for (const size of [1, 8, 16, 100, 1000, 5000, 20 * KiB, 70 * KiB, 300 * KiB, 1.5 * MiB]) {
+      const b = allocFilled(a, size);
+      neighbours.push(allocFilled(a, 32));
+      const us = a.usableSize(b.p);
+      assert.ok(us >= size);
+      fillPattern(a.u8, b.p, us, b.seed);
+      for (const n of [us, size, Math.max(1, Math.floor(size / 2)), 1]) {
+        const q = a.realloc(b.p, n);
+        assert.equal(q, b.p, `realloc(p, ${n}) of a block of ${size} (usable ${us}) should keep p`);
+        assertPattern(a.u8, q, Math.min(n, size), b.seed, `realloc(p, ${n}) in place`);
+        assert.ok(a.usableSize(q) >= n);
+      }
+      a.free(b.p);
+    }
+    for (const n of neighbours) assertPattern(a.u8, n.p, n.size, n.seed, 'neighbour');
+    for (const n of neighbours) a.free(n.p);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('realloc(p, 0) keeps p: size 0 fits every block', () => {
+    const a = createAllocator();
+    for (const size of [1, 100, 100 * KiB]) {
+      const b = allocFilled(a, size);
+      const q = a.realloc(b.p, 0);
+      assert.equal(q, b.p, `realloc(p, 0) of a ${size}-byte block`);
+      assert.equal(a.stats().liveBlocks, 1);
+      a.free(q);
+    }
+    assertCheckOk(a);
+  });
+
+  it('grows through every size class (moving when needed) and shrinks back, keeping contents', () => {
+    const a = createAllocator();
+    const r = rng(42);
+    let p = a.malloc(1);
+    let size = 1;
+    const seed = 77;
+    fillPattern(a.u8, p, size, seed);
+    const sizes: number[] = [];
+    for (let n = 2; n < 6 * MiB; n = Math.ceil(n * 1.37) + randInt(r, 0, 7)) sizes.push(n);
+    const down = [...sizes].reverse().concat([1]);
+    let moves = 0;
+    const fences: Block[] = [];
+    for (const n of [...sizes, ...down]) {
+      const usBefore = a.usableSize(p);
+      const q = a.realloc(p, n);
+      assert.notEqual(q, 0, `realloc(p, ${n})`);
+      assert.equal(q % naturalAlignment(n), 0, `realloc(p, ${n}) = ${q} misaligned`);
+      if (n <= usBefore) assert.equal(q, p, `realloc(p, ${n}) with usableSize ${usBefore} should stay in place`);
+      if (q !== p) moves++;
+      assertPattern(a.u8, q, Math.min(size, n), seed, `realloc ${size} -> ${n}`);
+      assert.ok(a.usableSize(q) >= n);
+      fillPattern(a.u8, q, n, seed);
+      p = q;
+      size = n;
+      // keep some neighbours alive so that growing in place is not always possible
+      if (fences.length < 40) fences.push(allocFilled(a, randInt(r, 1, 2000)));
+    }
+    assert.ok(moves > 0, 'realloc never moved a block while growing from 1 byte to 6 MiB');
+    for (const f of fences) assertPattern(a.u8, f.p, f.size, f.seed, 'fence block');
+    for (const f of fences) a.free(f.p);
+    a.free(p);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('moves between small and large blocks in both directions with random sizes, keeping contents', () => {
+    const a = createAllocator();
+    const r = rng(7);
+    const live: Block[] = [];
+    for (let i = 0; i < 40; i++) live.push(allocFilled(a, randInt(r, 1, 3000)));
+    for (let step = 0; step < 600; step++) {
+      const i = randInt(r, 0, live.length - 1);
+      const b = live[i]!;
+      const kind = r();
+      const n = kind < 0.6 ? randInt(r, 1, 2048) : kind < 0.9 ? randInt(r, 2049, 200 * KiB) : randInt(r, 200 * KiB, 2 * MiB);
+      assertPattern(a.u8, b.p, b.size, b.seed);
+      const us = a.usableSize(b.p);
+      const q = a.realloc(b.p, n);
+      assert.notEqual(q, 0);
+      if (n <= us) assert.equal(q, b.p, `realloc(p, ${n}) within usable ${us} moved`);
+      assertPattern(a.u8, q, Math.min(b.size, n), b.seed, `realloc ${b.size} -> ${n}`);
+      const nb = { p: q, size: n, seed: seedCounter++ };
+      fillPattern(a.u8, q, n, nb.seed);
+      live[i] = nb;
+    }
+    assertNoOverlap(live.map((b) => ({ p: b.p, len: b.size })));
+    for (const b of live) assertPattern(a.u8, b.p, b.size, b.seed);
+    for (const b of live) a.free(b.p);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+    assertBalanced(a.stats());
+  });
+
+  it('on failure returns 0 and leaves p untouched (huge size and a fixed memory that cannot grow)', () => {
+    const a = createAllocator();
+    const b = allocFilled(a, 1000);
+    const us = a.usableSize(b.p);
+    const before = snapshot(a);
+    for (const n of [2 ** 32, 2 ** 40]) assert.equal(a.realloc(b.p, n), 0, `realloc(p, ${n})`);
+    assertUnchanged(a, before, [b], 'failed realloc');
+    assert.equal(a.usableSize(b.p), us);
+    a.free(b.p);
+    assertCheckOk(a);
+
+    const f = createAllocator({ memory: new SharedArrayBuffer(8 * MiB) });
+    const blocks = [allocFilled(f, 100), allocFilled(f, 200 * KiB), allocFilled(f, MiB)];
+    const before2 = snapshot(f);
+    for (const blk of blocks) {
+      assert.equal(f.realloc(blk.p, 16 * MiB), 0, 'realloc past a fixed memory');
+      assert.equal(f.reallocArray(blk.p, 16, MiB), 0, 'reallocArray past a fixed memory');
+    }
+    assertUnchanged(f, before2, blocks, 'failed realloc on fixed memory');
+    for (const blk of blocks) f.free(blk.p);
+    assertCheckOk(f);
+  });
+});
+
+describe('usableSize', () => {
+  it('is >= the requested size for every size 0..4096, and the whole usable area of each block is its own', () => {
+    const a = createAllocator();
+    const live: { p: number; us: number; seed: number }[] = [];
+    for (let size = 0; size <= 4096; size++) {
+      const p = a.malloc(size);
+      const us = a.usableSize(p);
+      assert.ok(us >= size, `usableSize(malloc(${size})) = ${us}`);
+      const seed = seedCounter++;
+      fillPattern(a.u8, p, us, seed);
+      live.push({ p, us, seed });
+    }
+    assertNoOverlap(live.map((b) => ({ p: b.p, len: b.us })), 'usable areas');
+    for (const b of live) assertPattern(a.u8, b.p, b.us, b.seed, 'usable area');
+    for (const b of live) assert.equal(a.usableSize(b.p), b.us, 'usableSize changed while the block was live');
+    for (const b of live) a.free(b.p);
+    assertCheckOk(a);
+  });
+
+  it('is >= the requested size for medium, large and huge sizes', () => {
+    const a = createAllocator();
+    const sizes = [5000, 8191, 8192, 8193, 16 * KiB, 32 * KiB - 1, 32 * KiB + 1, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1,
+      128 * KiB, 256 * KiB, 512 * KiB - 1, 512 * KiB, MiB - 1, MiB, MiB + 1, 2 * MiB, 4 * MiB];
+    const live: { p: number; us: number; seed: number }[] = [];
+    for (const size of sizes) {
+      const p = a.malloc(size);
+      assert.notEqual(p, 0, `malloc(${size})`);
+      const us = a.usableSize(p);
+      assert.ok(us >= size, `usableSize(malloc(${size})) = ${us}`);
+      const seed = seedCounter++;
+      fillPattern(a.u8, p, us, seed);
+      live.push({ p, us, seed });
+    }
+    assertNoOverlap(live.map((b) => ({ p: b.p, len: b.us })), 'usable areas');
+    for (const b of live) assertPattern(a.u8, b.p, b.us, b.seed, 'usable area');
+    for (const b of live) a.free(b.p);
+    assertCheckOk(a);
+    assertBalanced(a.stats());
+  });
+});
+
+describe('zero-filled allocation', () => {
+  const sizes = [1, 7, 8, 16, 24, 100, 512, 1000, 4096, 10000, 64 * KiB, 200 * KiB, 1.5 * MiB];
+
+  function dirtyThenCalloc(a: Allocator, how: 'calloc' | 'calloc-n' | 'zalloc' | 'callocAs'): void {
+    for (const size of sizes) {
+      const count = size < 64 * KiB ? 40 : 3;
+      const dirty: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const p = a.malloc(size);
+        assert.notEqual(p, 0);
+        a.u8.fill(0xff, p, p + a.usableSize(p));
+        dirty.push(p);
+      }
+      for (const p of dirty.reverse()) a.free(p);
+      for (let i = 0; i < count; i++) {
+        let p: number;
+        if (how === 'calloc') p = a.calloc(1, size);
+        else if (how === 'calloc-n') p = a.calloc(size, 1);
+        else if (how === 'zalloc') p = a.zalloc(size);
+        else {
+          const v = a.callocAs(Uint8Array, size);
+          assert.ok(v !== undefined);
+          assert.equal(v.length, size);
+          assert.ok(v.every((x) => x === 0), `callocAs(Uint8Array, ${size}) view is not zero`);
+          p = v.byteOffset;
+        }
+        assert.notEqual(p, 0, `${how}(${size})`);
+        assertZero(a.u8, p, size, `${how}(${size}) #${i}`);
+        dirty[i] = p;
+      }
+      for (const p of dirty) a.free(p);
+    }
+    assertCheckOk(a);
+  }
+
+  it('calloc(1, n) reads zero after the memory was dirtied and freed', () => dirtyThenCalloc(createAllocator(), 'calloc'));
+  it('calloc(n, 1) reads zero after the memory was dirtied and freed', () => dirtyThenCalloc(createAllocator(), 'calloc-n'));
+  it('zalloc reads zero after the memory was dirtied and freed', () => dirtyThenCalloc(createAllocator(), 'zalloc'));
+  it('callocAs reads zero after the memory was dirtied and freed', () => dirtyThenCalloc(createAllocator(), 'callocAs'));
+  it('calloc reads zero on a checked heap too', () => dirtyThenCalloc(createAllocator({ checked: true }), 'calloc'));
+
+  it('calloc of many small blocks reads zero after a dirtied large block was freed (pages recycled across classes)', () => {
+    const a = createAllocator();
+    for (const big of [200 * KiB, 900 * KiB, 3 * MiB]) {
+      const ps: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const p = a.malloc(big);
+        a.u8.fill(0xff, p, p + a.usableSize(p));
+        ps.push(p);
+      }
+      for (const p of ps) a.free(p);
+      const small: number[] = [];
+      for (let i = 0; i < 20000; i++) {
+        const size = 16 + (i % 7) * 24;
+        const p = a.calloc(size, 1);
+        assertZero(a.u8, p, size, `calloc(${size}) after freeing ${big}-byte blocks`);
+        small.push(p);
+      }
+      for (const p of small) a.free(p);
+    }
+    assertCheckOk(a);
+  });
+
+  it('a given memory full of garbage (zeroed: false by default) still gives zeroed calloc blocks', () => {
+    for (const memory of [new SharedArrayBuffer(16 * MiB), new ArrayBuffer(16 * MiB)] as Memory[]) {
+      new Uint8Array(bufferOf(memory)).fill(0xa5);
+      const a = createAllocator({ memory });
+      assertCheckOk(a, 'check() on a heap made in a garbage-filled memory');
+      const ps: number[] = [];
+      for (const size of [...sizes, 3 * MiB]) {
+        for (let i = 0; i < (size < 64 * KiB ? 50 : 2); i++) {
+          const p = a.calloc(1, size);
+          assert.notEqual(p, 0, `calloc(1, ${size})`);
+          assertZero(a.u8, p, size, `calloc(1, ${size}) in a garbage-filled memory`);
+          ps.push(p);
+        }
+      }
+      for (const p of ps) a.free(p);
+      assertCheckOk(a);
+      assertBalanced(a.stats());
+    }
+  });
+});
+
+describe('valloc and pvalloc', () => {
+  it('valloc(n) is 4096-aligned with usableSize >= n; pvalloc(n) rounds the size up to 4096', () => {
+    const a = createAllocator();
+    const live: { p: number; us: number; seed: number }[] = [];
+    for (const n of [1, 100, 4095, 4096, 4097, 10000, 100 * KiB, 2 * MiB]) {
+      const v = a.valloc(n);
+      assert.notEqual(v, 0, `valloc(${n})`);
+      assert.equal(v % 4096, 0, `valloc(${n}) = ${v}`);
+      assert.ok(a.usableSize(v) >= n, `usableSize(valloc(${n}))`);
+      const pv = a.pvalloc(n);
+      assert.notEqual(pv, 0, `pvalloc(${n})`);
+      assert.equal(pv % 4096, 0, `pvalloc(${n}) = ${pv}`);
+      assert.ok(a.usableSize(pv) >= roundUp(n, 4096), `usableSize(pvalloc(${n})) = ${a.usableSize(pv)}`);
+      for (const p of [v, pv]) {
+        const us = a.usableSize(p);
+        const seed = seedCounter++;
+        fillPattern(a.u8, p, us, seed);
+        live.push({ p, us, seed });
+      }
+    }
+    assertNoOverlap(live.map((b) => ({ p: b.p, len: b.us })));
+    for (const b of live) assertPattern(a.u8, b.p, b.us, b.seed, 'valloc/pvalloc block');
+    for (const b of live) a.free(b.p);
+    assertCheckOk(a);
+  });
+});
+
+describe('invalid arguments', () => {
+  const badSizes: unknown[] = [-1, -4096, 1.5, 0.5, NaN, Infinity, -Infinity, '8', '0'];
+
+  it('a size that is not a non-negative integer is a RangeError and changes nothing', () => {
+    const a = createAllocator();
+    const b = allocFilled(a, 500);
+    const before = snapshot(a);
+    for (const v of badSizes) {
+      const s = v as number;
+      const tag = typeof v === 'string' ? `'${v}'` : String(v);
+      assertRangeError(() => a.malloc(s), `malloc(${tag})`);
+      assertRangeError(() => a.zalloc(s), `zalloc(${tag})`);
+      assertRangeError(() => a.calloc(s, 8), `calloc(${tag}, 8)`);
+      assertRangeError(() => a.calloc(8, s), `calloc(8, ${tag})`);
+      assertRangeError(() => a.realloc(b.p, s), `realloc(p, ${tag})`);
+      assertRangeError(() => a.realloc(0, s), `realloc(0, ${tag})`);
+      assertRangeError(() => a.reallocArray(b.p, s, 8), `reallocArray(p, ${tag}, 8)`);
+      assertRangeError(() => a.reallocArray(b.p, 8, s), `reallocArray(p, 8, ${tag})`);
+      assertRangeError(() => a.alignedAlloc(16, s), `alignedAlloc(16, ${tag})`);
+      assertRangeError(() => a.memalign(16, s), `memalign(16, ${tag})`);
+      assertRangeError(() => a.valloc(s), `valloc(${tag})`);
+      assertRangeError(() => a.pvalloc(s), `pvalloc(${tag})`);
+      assertRangeError(() => a.posixMemalign(16, s), `posixMemalign(16, ${tag})`);
+    }
+    assertUnchanged(a, before, [b], 'bad sizes');
+    a.free(b.p);
+    assertCheckOk(a);
+  });
+});
+
+describe('invalid pointers', () => {
+  // A heap with a spread of live blocks: small, medium, large, huge and over-aligned; each holds a pattern.
+  function setup(checked: boolean, start = 0) {
+    const memory = new SharedArrayBuffer(24 * MiB, { maxByteLength: 256 * MiB });
+    const a = createAllocator({ memory, start, checked });
+    const blocks: Block[] = [];
+    for (const size of [24, 100, 3000, 40 * KiB, 300 * KiB, 2 * MiB]) blocks.push(allocFilled(a, size));
+    const al = a.alignedAlloc(64 * KiB, 5000);
+    blocks.push({ p: al, size: 5000, seed: seedCounter++ });
+    fillPattern(a.u8, al, 5000, blocks[blocks.length - 1]!.seed);
+    return { a, blocks };
+  }
+
+  /** free/usableSize/realloc/reallocArray of p must throw a WebmallocError naming p, and change nothing. */
+  function assertRejected(a: Allocator, blocks: Block[], p: number, what: string, code?: string): void {
+    const before = snapshot(a);
+    assertPointerError(() => a.free(p), p, `free(${what} = ${p})`, code);
+    assertUnchanged(a, before, blocks, `after free(${what})`);
+    assertPointerError(() => a.usableSize(p), p, `usableSize(${what} = ${p})`);
+    assertUnchanged(a, before, blocks, `after usableSize(${what})`);
+    assertPointerError(() => a.realloc(p, 64), p, `realloc(${what} = ${p}, 64)`);
+    assertUnchanged(a, before, blocks, `after realloc(${what}, 64)`);
+    assertPointerError(() => a.realloc(p, 400 * KiB), p, `realloc(${what} = ${p}, 400 KiB)`);
+    assertUnchanged(a, before, blocks, `after realloc(${what}, 400 KiB)`);
+    assertPointerError(() => a.reallocArray(p, 4, 8), p, `reallocArray(${what} = ${p}, 4, 8)`);
+    assertUnchanged(a, before, blocks, `after reallocArray(${what})`);
+  }
+
+  function interiorPointers(a: Allocator, blocks: Block[]): [number, string][] {
+    const out: [number, string][] = [];
+    for (const b of blocks) {
+      const us = a.usableSize(b.p);
+      for (const d of [1, 4, 8, 12, 16, 32, 4096, 64 * KiB, 128 * KiB, MiB])
+        if (d < us) out.push([b.p + d, `interior +${d} of a ${b.size}-byte block`]);
+      const mid = Math.floor(us / 2 / 16) * 16;
+      if (mid > 0) out.push([b.p + mid, `middle of a ${b.size}-byte block`]);
+    }
+    return out;
+  }
+
+  for (const checked of [false, true]) {
+    const tag = checked ? 'checked heap' : 'unchecked heap';
+
+    it(`${tag}: pointers outside the heap or past the memory throw and change nothing`, () => {
+      const { a, blocks } = setup(checked);
+      const len = a.u8.length;
+      for (const p of [len, len + 16, len + 4096, 0x7ffffff0, 0xfffffff0, 0xfffffff8, 0xffffffff])
+        assertRejected(a, blocks, p, 'past the memory');
+      // the heap header region at the very start of the heap (start = 0)
+      for (const p of [8, 16, 64, 1024]) assertRejected(a, blocks, p, 'heap metadata');
+    });
+
+    it(`${tag}: pointers below start throw and change nothing`, () => {
+      const { a, blocks } = setup(checked, 100_000);
+      for (const p of [16, 64, 4096, 65536, 99_984]) assertRejected(a, blocks, p, 'below start');
+    });
+
+    it(`${tag}: pointers into a never-used region throw and change nothing`, () => {
+      const { a, blocks } = setup(checked);
+      const s = a.stats();
+      assert.ok(s.unclaimed >= 256 * KiB, `test needs unclaimed memory above the heap (unclaimed = ${s.unclaimed})`);
+      const top = s.memorySize - s.unclaimed; // the unclaimed region is [top, memorySize)
+      for (const d of [0, 16, 4096, 64 * KiB, s.unclaimed - 64 * KiB])
+        assertRejected(a, blocks, top + d, 'never-used region');
+    });
+
+    it(`${tag}: interior and misaligned pointers of live blocks throw and change nothing`, () => {
+      const { a, blocks } = setup(checked);
+      for (const [p, what] of interiorPointers(a, blocks)) assertRejected(a, blocks, p, what);
+    });
+
+    it(`${tag}: pointers into the region of a freed huge block throw and change nothing`, () => {
+      const { a, blocks } = setup(checked);
+      const h = a.malloc(3 * MiB);
+      assert.notEqual(h, 0);
+      a.free(h);
+      for (const d of [16, 4096, 64 * KiB, MiB, 2 * MiB + 64 * KiB]) assertRejected(a, blocks, h + d, 'freed huge region');
+    });
+  }
+
+  it('checked heap: double free of small, medium, large and huge blocks throws DOUBLE_FREE and changes nothing', () => {
+    const { a, blocks } = setup(true);
+    for (const size of [8, 24, 100, 3000, 40 * KiB, 300 * KiB, 2 * MiB]) {
+      const p = a.malloc(size);
+      assert.notEqual(p, 0);
+      a.free(p);
+      assertRejected(a, blocks, p, `freed ${size}-byte block`, undefined);
+      const before = snapshot(a);
+      // a freed small/medium block is still a block of its page: DOUBLE_FREE; a freed large or huge block's
+      // span went back to free memory, where any code naming the pointer is right
+      assertPointerError(() => a.free(p), p, `double free of a ${size}-byte block`, size <= 64 * KiB ? 'DOUBLE_FREE' : undefined);
+      assertUnchanged(a, before, blocks, 'after double free');
+    }
+    // a freed block whose neighbours in the same page are still live
+    const ring = Array.from({ length: 10 }, () => allocFilled(a, 48));
+    const victim = ring[5]!;
+    a.free(victim.p);
+    ring.splice(5, 1);
+    assertRejected(a, [...blocks, ...ring], victim.p, 'freed block among live ones');
+    for (const b of ring) a.free(b.p);
+    for (const b of blocks) a.free(b.p);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('WebmallocError is exported and is an Error subclass', () => {
+    const a = createAllocator();
+    const p = a.malloc(64);
+    let err: unknown;
+    try {
+      a.free(p + 16);
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof WebmallocError);
+    assert.ok(err instanceof Error);
+    assert.equal((err as WebmallocError).pointer, p + 16);
+    assert.equal(typeof (err as WebmallocError).name, 'string');
+    a.free(p);
+    assertCheckOk(a);
+  });
+});
+
+describe('out of memory', () => {
+  function exhaust(a: Allocator, size: number, cap: number): number[] {
+    const ps: number[] = [];
+    for (let i = 0; i < cap; i++) {
+      const p = a.malloc(size);
+      if (p === 0) return ps;
+      ps.push(p);
+    }
+    assert.fail(`malloc(${size}) never returned 0 after ${cap} allocations`);
+  }
+
+  function oomScenario(make: () => Memory | undefined, limitBytes: number, opts: { limit?: number } = {}): void {
+    const memory = make();
+    const a = createAllocator({ memory, ...opts });
+    // 64 KiB blocks until exhausted
+    const big = exhaust(a, 64 * KiB, 4096);
+    assert.ok(big.length * 64 * KiB >= limitBytes / 2,
+      `only ${big.length} blocks of 64 KiB fit into ${limitBytes} bytes`);
+    assert.ok(byteLengthOf(a.memory) <= limitBytes, 'memory grew past its limit');
+    assertCheckOk(a, 'check() when exhausted');
+    assertBalanced(a.stats(), 'stats when exhausted');
+    assert.equal(a.malloc(64 * KiB), 0, 'still exhausted');
+    for (const p of big) a.free(p);
+    assert.equal(a.stats().liveBlocks, 0);
+    // after freeing, allocation succeeds again, just as much
+    const again = exhaust(a, 64 * KiB, 4096);
+    assert.ok(again.length >= big.length, `after freeing, only ${again.length} of ${big.length} blocks fit again`);
+    for (const p of again) a.free(p);
+    // small blocks until exhausted
+    const smallSize = limitBytes <= 8 * MiB ? 16 : 64;
+    const small = exhaust(a, smallSize, 2_000_000);
+    assert.ok(small.length * smallSize >= limitBytes / 4, `only ${small.length} blocks of ${smallSize} bytes fit`);
+    assertCheckOk(a, 'check() when exhausted by small blocks');
+    for (const p of small) a.free(p);
+    assert.equal(a.stats().liveBlocks, 0);
+    // the pages of the small blocks are available again for a large block, and for small ones
+    const l = a.malloc(512 * KiB);
+    assert.notEqual(l, 0, 'a 512 KiB block after freeing all small blocks');
+    a.free(l);
+    const small2 = exhaust(a, smallSize, 2_000_000);
+    assert.ok(small2.length >= small.length * 0.95, `small blocks after freeing: ${small2.length} < ${small.length}`);
+    for (const p of small2) a.free(p);
+    assertCheckOk(a);
+    assertBalanced(a.stats());
+  }
+
+  it('fixed 8 MiB SharedArrayBuffer', () => oomScenario(() => new SharedArrayBuffer(8 * MiB), 8 * MiB));
+  it('fixed 8 MiB ArrayBuffer', () => oomScenario(() => new ArrayBuffer(8 * MiB), 8 * MiB));
+  it('default memory with limit 16 MiB', () => oomScenario(() => undefined, 16 * MiB, { limit: 16 * MiB }));
+  it('growable SharedArrayBuffer with maxByteLength 16 MiB', () =>
+    oomScenario(() => new SharedArrayBuffer(4 * MiB, { maxByteLength: 16 * MiB }), 16 * MiB));
+  it('resizable ArrayBuffer with maxByteLength 16 MiB', () =>
+    oomScenario(() => new ArrayBuffer(4 * MiB, { maxByteLength: 16 * MiB }), 16 * MiB));
+  it('WebAssembly.Memory with maximum 16 MiB', () =>
+    oomScenario(() => new WebAssembly.Memory({ initial: 64, maximum: 256 }), 16 * MiB));
+});
+
+describe('memory kinds and start', () => {
+  interface Kind {
+    name: string;
+    make: () => Memory | undefined;
+    growable: boolean;
+  }
+  const kinds: Kind[] = [
+    { name: 'default (own growable SharedArrayBuffer)', make: () => undefined, growable: true },
+    { name: 'given growable SharedArrayBuffer', make: () => new SharedArrayBuffer(4 * MiB, { maxByteLength: 128 * MiB }), growable: true },
+    { name: 'given fixed 8 MiB SharedArrayBuffer', make: () => new SharedArrayBuffer(8 * MiB), growable: false },
+    { name: 'resizable ArrayBuffer', make: () => new ArrayBuffer(4 * MiB, { maxByteLength: 128 * MiB }), growable: true },
+    { name: 'fixed 8 MiB ArrayBuffer', make: () => new ArrayBuffer(8 * MiB), growable: false },
+    { name: 'shared WebAssembly.Memory', make: () => new WebAssembly.Memory({ initial: 64, maximum: 2048, shared: true }), growable: true },
+    { name: 'non-shared WebAssembly.Memory', make: () => new WebAssembly.Memory({ initial: 64, maximum: 2048 }), growable: true },
+    { name: 'non-shared WebAssembly.Memory without maximum', make: () => new WebAssembly.Memory({ initial: 64 }), growable: true },
+  ];
+
+  let belowPattern = (i: number) => (i * 13 + 7) & 255;
+
+  function scenario(kind: Kind, start: number): void {
+    const memory = kind.make();
+    belowPattern = memory === undefined ? () => 0 : (i: number) => (i * 13 + 7) & 255; // own memory starts zeroed
+    if (memory !== undefined) {
+      // bytes below start carry a pattern that must never change; the rest is garbage the heap must not trust
+      const u = new Uint8Array(bufferOf(memory));
+      for (let i = 0; i < start; i++) u[i] = belowPattern(i);
+      u.fill(0xc3, start);
+    }
+    const initial = memory === undefined ? undefined : byteLengthOf(memory);
+    const a = createAllocator(memory === undefined ? { start } : { memory, start });
+    if (memory !== undefined) assert.equal(a.memory, memory, 'allocator.memory is the given memory');
+    else assert.ok(a.memory instanceof SharedArrayBuffer, 'default memory is a SharedArrayBuffer');
+    const size0 = byteLengthOf(a.memory);
+    assert.equal(a.u8.length, size0);
+    assert.equal(a.u8.buffer, bufferOf(a.memory), 'u8 views the memory');
+    let s = a.stats();
+    assert.ok(s.belowHeap >= start, `belowHeap ${s.belowHeap} < start ${start}`);
+    assertBalanced(s, 'fresh heap');
+    assertCheckOk(a, 'fresh heap');
+
+    // allocate: beyond the initial size when the memory can grow; ~2 MiB of 8 MiB otherwise (a page of each
+    // of the ~80 size classes reserves 64..512 KiB, so a random mix cannot fill a small fixed memory)
+    const target = kind.growable ? 3 * size0 + 2 * MiB : 2 * MiB;
+    const r = rng(start + 1);
+    const blocks: Block[] = [];
+    let total = 0;
+    const zeroed: Block[] = [];
+    while (total < target) {
+      const x = r();
+      const size = x < 0.85 ? randInt(r, 1, 512) : x < 0.99 || !kind.growable ? randInt(r, 513, 200 * KiB) : randInt(r, MiB, 3 * MiB);
+      if (!kind.growable && total + size > target) {
+        if (size <= 512) break;
+        continue;
+      }
+      if (x < 0.1) {
+        const p = a.calloc(1, size);
+        assert.notEqual(p, 0, `calloc(1, ${size})`);
+        assertZero(a.u8, p, size, `calloc(1, ${size}) in ${kind.name}`);
+        zeroed.push({ p, size, seed: 0 });
+      } else {
+        blocks.push(allocFilled(a, size));
+      }
+      total += size;
+    }
+    if (kind.growable) {
+      assert.ok(byteLengthOf(a.memory) > (initial ?? size0), 'the memory should have grown');
+      assert.equal(a.u8.length, byteLengthOf(a.memory), 'u8 is renewed after growth');
+    } else {
+      assert.equal(byteLengthOf(a.memory), size0, 'a fixed memory keeps its size');
+    }
+    assertNoOverlap([...blocks, ...zeroed].map((b) => ({ p: b.p, len: b.size })));
+    for (const b of blocks) assertPattern(a.u8, b.p, b.size, b.seed);
+    for (const z of zeroed) assertZero(a.u8, z.p, z.size);
+    for (const b of [...blocks, ...zeroed]) assert.ok(b.p >= start, `block ${b.p} below start ${start}`);
+    assertCheckOk(a);
+    s = a.stats();
+    assertBalanced(s, 'loaded heap');
+    assert.equal(s.memorySize, byteLengthOf(a.memory));
+    assert.equal(s.liveBlocks, blocks.length + zeroed.length);
+
+    // a second instance on the same thread joins the heap and frees half of the blocks
+    const b2 = attach(a.memory, { start });
+    assert.notEqual(b2.threadId, a.threadId);
+    assert.equal(a.stats().threadsAttached, 2);
+    const half = blocks.splice(0, blocks.length >> 1);
+    for (const b of half) {
+      assertPattern(b2.u8, b.p, b.size, b.seed);
+      b2.free(b.p);
+    }
+    const mine = allocFilled(b2, 1000);
+    b2.detach();
+    assert.equal(a.stats().threadsAttached, 1);
+    blocks.push(mine);
+    for (const b of blocks) assertPattern(a.u8, b.p, b.size, b.seed);
+    for (const b of [...blocks, ...zeroed]) a.free(b.p);
+    s = a.stats();
+    assert.equal(s.liveBlocks, 0);
+    assert.equal(s.liveBytes, 0);
+    assertBalanced(s, 'emptied heap');
+    assertCheckOk(a);
+
+    // bytes below start are untouched
+    const u = new Uint8Array(bufferOf(a.memory));
+    for (let i = 0; i < start; i++) {
+      if (u[i] !== belowPattern(i)) assert.fail(`byte ${i} below start ${start} was modified (${u[i]})`);
+    }
+  }
+
+  for (const kind of kinds) {
+    for (const start of [0, 100_003]) {
+      it(`${kind.name}, start ${start}`, () => scenario(kind, start));
+    }
+  }
+  it('given growable SharedArrayBuffer, start 65536 (already 64 KiB aligned)', () => scenario(kinds[1]!, 65536));
+
+  it('non-shared WebAssembly.Memory: a huge block that makes the memory grow (the old buffer is detached)', () => {
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 2048 });
+    const a = createAllocator({ memory });
+    const p = a.malloc(6 * MiB);
+    assert.notEqual(p, 0);
+    assert.ok(memory.buffer.byteLength >= p + 6 * MiB);
+    a.u8.fill(0x11, p, p + 6 * MiB);
+    assertCheckOk(a);
+    a.free(p);
+    assertCheckOk(a);
+  });
+  it('fixed 8 MiB SharedArrayBuffer, start 1 MiB + 1', () => scenario(kinds[2]!, MiB + 1));
+});
+
+describe('threads on one thread (attach / detach)', () => {
+  it('blocks move freely between instances; detach keeps blocks valid and freeable by others', () => {
+    const a = createAllocator();
+    const b = attach(a.memory);
+    const c = attach(a.memory);
+    assert.equal(new Set([a.threadId, b.threadId, c.threadId]).size, 3, 'distinct thread ids');
+    assert.equal(a.stats().threadsAttached, 3);
+    const r = rng(3);
+    const insts = [a, b, c];
+    let live: Block[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const who = insts[randInt(r, 0, 2)]!;
+      if (live.length > 0 && r() < 0.45) {
+        const k = randInt(r, 0, live.length - 1);
+        const blk = live[k]!;
+        assertPattern(who.u8, blk.p, blk.size, blk.seed);
+        if (r() < 0.3) {
+          const n = randInt(r, 1, 5000);
+          const q = who.realloc(blk.p, n);
+          assert.notEqual(q, 0);
+          assertPattern(who.u8, q, Math.min(n, blk.size), blk.seed, 'cross-instance realloc');
+          live[k] = { p: q, size: n, seed: seedCounter++ };
+          fillPattern(who.u8, q, n, live[k]!.seed);
+        } else {
+          who.free(blk.p);
+          live.splice(k, 1);
+        }
+      } else {
+        const x = r();
+        live.push(allocFilled(who, x < 0.9 ? randInt(r, 1, 1024) : randInt(r, 1025, 300 * KiB)));
+      }
+    }
+    assertCheckOk(a);
+    c.detach();
+    assert.equal(a.stats().threadsAttached, 2);
+    assertCheckOk(a, 'after detach');
+    for (const blk of live) assertPattern(a.u8, blk.p, blk.size, blk.seed, 'block after detach');
+    // free everything from b, including blocks c allocated before it left
+    for (const blk of live) b.free(blk.p);
+    live = [];
+    let s = a.stats();
+    assert.equal(s.liveBlocks, 0);
+    assert.equal(s.liveBytes, 0);
+    assertBalanced(s);
+    b.detach();
+    s = a.stats();
+    assert.equal(s.threadsAttached, 1);
+    assertCheckOk(a);
+  });
+
+  it('pages of a detached instance, emptied by frees from another instance, are reusable for any size', () => {
+    const memory = new SharedArrayBuffer(16 * MiB);
+    const a = createAllocator({ memory });
+    const b = attach(memory);
+    const ps: number[] = [];
+    for (let i = 0; i < 40000; i++) {
+      const p = b.malloc(256);
+      assert.notEqual(p, 0);
+      ps.push(p);
+    }
+    b.detach(); // b's pages (full of live blocks) are abandoned
+    for (const p of ps) a.free(p); // ... and then emptied by a
+    const s = a.stats();
+    assert.equal(s.liveBlocks, 0);
+    assertBalanced(s);
+    assertCheckOk(a);
+    const big = a.malloc(8 * MiB);
+    assert.notEqual(big, 0, `malloc(8 MiB) in an empty 16 MiB heap: ${JSON.stringify({ ...s, bins: undefined })}`);
+    a.free(big);
+  });
+
+  it('maxThreads bounds the number of attached instances; a detached slot can be reused', () => {
+    const a = createAllocator({ maxThreads: 2 });
+    const b = attach(a.memory);
+    assert.throws(() => attach(a.memory), 'a third instance with maxThreads 2');
+    assert.equal(a.stats().threadsAttached, 2);
+    const p = b.malloc(100);
+    b.detach();
+    const c = attach(a.memory);
+    assert.equal(a.stats().threadsAttached, 2);
+    assert.ok(c.usableSize(p) >= 100, 'a block of a detached instance stays valid');
+    c.free(p);
+    assertCheckOk(a);
+  });
+});
+
+describe('typed views', () => {
+  it('mallocAs / callocAs / view give typed arrays over the heap memory', () => {
+    const a = createAllocator();
+    const f = a.mallocAs(Float64Array, 100);
+    assert.ok(f instanceof Float64Array);
+    assert.equal(f.length, 100);
+    assert.equal(f.buffer, bufferOf(a.memory));
+    assert.equal(f.byteOffset % 16, 0);
+    assert.ok(a.usableSize(f.byteOffset) >= 800);
+    for (let i = 0; i < 100; i++) f[i] = i * 1.5;
+    const again = a.view(Float64Array, f.byteOffset, 100);
+    assert.ok(again instanceof Float64Array);
+    assert.equal(again.byteOffset, f.byteOffset);
+    assert.equal(again[99], 99 * 1.5);
+    const dv = new DataView(bufferOf(a.memory), f.byteOffset + 8 * 7, 8);
+    assert.equal(dv.getFloat64(0, true), 7 * 1.5, 'view writes land in the memory (little endian)');
+
+    // dirty then callocAs: zero-filled
+    const d = a.mallocAs(Int32Array, 5000)!;
+    d.fill(-1);
+    a.free(d.byteOffset);
+    const z = a.callocAs(Int32Array, 5000);
+    assert.ok(z instanceof Int32Array);
+    assert.equal(z.length, 5000);
+    assert.ok(z.every((x) => x === 0));
+
+    const big = a.mallocAs(BigUint64Array, 3)!;
+    assert.ok(big instanceof BigUint64Array);
+    big[2] = 0x1122334455667788n;
+    assert.equal(a.view(BigUint64Array, big.byteOffset, 3)[2], 0x1122334455667788n);
+
+    const u = a.view(Uint8Array, f.byteOffset, 16);
+    assert.deepEqual([...u], [...a.u8.subarray(f.byteOffset, f.byteOffset + 16)]);
+
+    for (const v of [f, z, big]) a.free(v.byteOffset);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
+  it('mallocAs / callocAs return undefined when out of memory', () => {
+    const a = createAllocator({ memory: new SharedArrayBuffer(4 * MiB) });
+    const before = snapshot(a);
+    assert.equal(a.mallocAs(Float64Array, MiB), undefined, '8 MiB in a 4 MiB memory');
+    assert.equal(a.callocAs(Uint32Array, 2 * MiB), undefined, '8 MiB in a 4 MiB memory');
+    assert.deepEqual(snapshot(a), before);
+    const ok = a.mallocAs(Uint16Array, 1000);
+    assert.ok(ok instanceof Uint16Array);
+    a.free(ok.byteOffset);
+    assertCheckOk(a);
+  });
+});
+
+describe('stats', () => {
+  it('counts live blocks exactly and balances at every quiescent point', () => {
+    const a = createAllocator();
+    const r = rng(11);
+    assertBalanced(a.stats(), 'fresh');
+    assert.equal(a.stats().liveBlocks, 0);
+    const live: number[] = [];
+    let requested = 0;
+    for (let i = 0; i < 2000; i++) {
+      const size = r() < 0.95 ? randInt(r, 1, 2000) : randInt(r, 2001, 1.5 * MiB);
+      live.push(a.malloc(size));
+      requested += size;
+    }
+    let s = a.stats();
+    assertBalanced(s, 'loaded');
+    assert.equal(s.liveBlocks, live.length);
+    assert.ok(s.liveBytes >= requested, `liveBytes ${s.liveBytes} < requested ${requested}`);
+    assert.ok(s.segments >= 1);
+    assert.ok(s.memorySize >= s.segments * MiB);
+    const binLive = s.bins.reduce((t, b) => t + b.liveBlocks, 0);
+    assert.ok(binLive <= s.liveBlocks, 'bins count more live blocks than the heap has');
+    for (const b of s.bins) assert.ok(b.blockSize > 0 && b.pages >= 0 && b.liveBlocks >= 0 && b.freeBlocks >= 0);
+    for (let i = 0; i < live.length; i += 2) a.free(live[i]!);
+    s = a.stats();
+    assertBalanced(s, 'half freed');
+    assert.equal(s.liveBlocks, live.length >> 1);
+    for (let i = 1; i < live.length; i += 2) a.free(live[i]!);
+    s = a.stats();
+    assertBalanced(s, 'emptied');
+    assert.equal(s.liveBlocks, 0);
+    assert.equal(s.liveBytes, 0);
+    assert.equal(s.threadsAttached, 1);
+    assertCheckOk(a);
+  });
+});

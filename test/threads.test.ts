@@ -1,0 +1,212 @@
+// Workers come and go: detach hands pages over, reclaim takes a dead worker's heap over, thread slots are
+// reused, and memory stays bounded under producer/consumer, phase changes and a long random workload.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { attach, createAllocator, spawnWorker } from 'webmalloc';
+import { assertBalanced, assertCheckOk, assertPattern, MiB, rng } from './helpers.js';
+
+const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const onMessage = (w: Worker) => new Promise<unknown>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+const onExit = (w: Worker) => new Promise<void>((resolve) => w.once('exit', () => resolve()));
+
+describe('detach', () => {
+  it("keeps a leaving thread's live blocks valid, returns its empty pages, and lets others adopt the rest", async () => {
+    const heap = createAllocator();
+    const w = new Worker(workerUrl, { workerData: { role: 'leave-holding', memory: heap.memory, count: 3000, seed: 7 } });
+    const exited = onExit(w); // listen from the start: the worker may be gone by the time its message is read
+    const blocks = (await onMessage(w)) as { p: number; n: number; seed: number }[];
+    await exited;
+    const s = heap.stats();
+    assert.equal(s.threadsAttached, 1, 'the worker left its slot');
+    assert.ok(s.abandonedPages > 0, 'pages with live blocks were abandoned');
+    assert.equal(s.liveBlocks, blocks.length, 'exactly the blocks it kept are live');
+    assertCheckOk(heap);
+    for (const b of blocks) assertPattern(heap.u8, b.p, b.n, b.seed, `block ${b.p} left by the worker`);
+    // This thread adopts abandoned pages of a class it needs instead of taking new ones.
+    const before = s.memorySize;
+    const mine = [];
+    for (let i = 0; i < 200; i++) mine.push(heap.malloc(1 + (i % 2000)));
+    assert.equal(heap.stats().memorySize, before, 'no growth: abandoned pages were adopted');
+    for (const b of blocks) heap.free(b.p);
+    for (const p of mine) heap.free(p);
+    heap.collect();
+    const after = heap.stats();
+    assert.equal(after.liveBlocks, 0);
+    assert.equal(after.abandonedPages, 0, 'emptied abandoned pages went back to the pool');
+    assert.equal(after.pages, 0);
+    assertBalanced(after);
+    assertCheckOk(heap);
+  });
+
+  it('makes later calls on the detached instance throw, and frees its slot for the next thread', () => {
+    const heap = createAllocator({ maxThreads: 2 });
+    const b = attach(heap.memory);
+    const p = b.malloc(100);
+    b.detach();
+    assert.throws(() => b.malloc(8), /detached/);
+    assert.throws(() => b.free(p), /detached/);
+    const c = attach(heap.memory); // the slot is free again (maxThreads 2)
+    assert.notEqual(c.threadId, b.threadId, 'a reused slot gets a new thread id');
+    c.free(p);
+    c.detach();
+    assertCheckOk(heap);
+  });
+});
+
+describe('reclaim', () => {
+  for (const checked of [false, true]) {
+    it(`takes over workers that die without detaching${checked ? ' (checked heap)' : ''}: check() passes after each`, async () => {
+      const heap = createAllocator({ checked });
+      const slots = new Int32Array(new SharedArrayBuffer(4 * 512));
+      const rounds = checked ? 12 : 25;
+      let reclaimed = 0;
+      const r = rng(checked ? 99 : 42);
+      for (let round = 0; round < rounds; round++) {
+        const handoffs = [0, 1, 2].map(() => heap.handoff());
+        const pauses = handoffs.map(() => new Int32Array(new SharedArrayBuffer(8)));
+        const ws = handoffs.map((h, k) => new Worker(workerUrl, { workerData: { role: 'churn', webmalloc: h, slots, seed: round * 3 + k, pause: pauses[k] } }));
+        await Promise.all(ws.map(onMessage));
+        await sleep(r() * 40);
+        // Each worker dies at its next stop between operations, its heap in use and never detached.
+        await Promise.all(
+          ws.map(async (w, k) => {
+            const seen = Atomics.load(pauses[k], 0);
+            while (Atomics.load(pauses[k], 0) === seen) await sleep(0);
+            await w.terminate();
+          }),
+        );
+        for (const h of handoffs) if (heap.reclaimHandoff(h)) reclaimed++;
+        assertCheckOk(heap, `check() after round ${round}`);
+        assert.equal(heap.stats().threadsAttached, 1, 'every dead worker was reclaimed');
+      }
+      assert.equal(reclaimed, rounds * 3);
+      for (let i = 0; i < slots.length; i++) {
+        const p = Atomics.exchange(slots, i, 0) >>> 0;
+        if (p !== 0) heap.free(p);
+      }
+      heap.collect();
+      assertBalanced(heap.stats());
+      assertCheckOk(heap);
+    });
+  }
+
+  it('returns false for a thread that detached or was reclaimed already, and refuses to reclaim itself', () => {
+    const heap = createAllocator();
+    const b = attach(heap.memory);
+    const id = b.threadId;
+    b.detach();
+    assert.equal(heap.reclaim(id), false);
+    assert.equal(heap.reclaim(123456), false);
+    assert.throws(() => heap.reclaim(heap.threadId), RangeError);
+  });
+
+  it('spawnWorker reclaims 200 terminated workers: slots free, memory bounded, heap valid', async () => {
+    const heap = createAllocator();
+    const slots = new Int32Array(new SharedArrayBuffer(4 * 64));
+    for (let i = 0; i < 200; i++) {
+      const pause = new Int32Array(new SharedArrayBuffer(8));
+      const w = spawnWorker(heap, Worker, workerUrl, { workerData: { role: 'churn', slots, seed: 1000 + i, pause } });
+      await onMessage(w);
+      const seen = Atomics.load(pause, 0) + (i % 3);
+      while (Atomics.load(pause, 0) <= seen) await sleep(0);
+      await w.terminate();
+    }
+    await sleep(20);
+    const s = heap.stats();
+    assert.equal(s.threadsAttached, 1, 'all 200 workers were reclaimed');
+    // What each killed worker held stays live (nobody can free it); beyond that, memory must not grow per worker.
+    assert.ok(s.memorySize <= s.liveBytes * 2 + 64 * MiB, `memory ${s.memorySize} for ${s.liveBytes} live bytes`);
+    assertCheckOk(heap);
+  });
+});
+
+describe('thread slots are reused', () => {
+  it('10,000 attach/detach cycles: memory flat, check() clean, ids unique', () => {
+    const heap = createAllocator({ maxThreads: 4 });
+    const warm = attach(heap.memory);
+    warm.free(warm.malloc(1000));
+    warm.detach();
+    const before = heap.stats().memorySize;
+    const ids = new Set<number>();
+    for (let i = 0; i < 10_000; i++) {
+      const t = attach(heap.memory);
+      ids.add(t.threadId);
+      const p = t.malloc(100 + (i % 500));
+      t.free(t.malloc(24));
+      heap.free(p); // freed by another thread
+      t.detach();
+    }
+    assert.equal(ids.size, 10_000, 'each attach got a fresh id');
+    const s = heap.stats();
+    assert.equal(s.memorySize, before, 'memory did not grow');
+    assert.equal(s.threadsAttached, 1);
+    heap.collect();
+    assert.equal(heap.stats().liveBlocks, 0);
+    assertCheckOk(heap);
+  });
+});
+
+describe('bounded memory', () => {
+  it('producer/consumer: one worker allocates, another frees; memory within 2x peak live plus a constant', async () => {
+    const heap = createAllocator();
+    const capacity = 4096;
+    const size = 64;
+    const ring = new Int32Array(new SharedArrayBuffer(4 * (2 + capacity)));
+    const data = { memory: heap.memory, ring, capacity, count: 1_000_000, size };
+    const ws = ['producer', 'consumer'].map((role) => new Worker(workerUrl, { workerData: { ...data, role } }));
+    const exited = Promise.all(ws.map(onExit));
+    await Promise.all(ws.map(onMessage));
+    await exited;
+    const peakLive = capacity * 64;
+    const s = heap.stats();
+    assert.ok(s.memorySize <= 2 * peakLive + 4 * MiB, `memory ${s.memorySize} for a peak of ${peakLive} live bytes`);
+    heap.collect();
+    assert.equal(heap.stats().liveBlocks, 0);
+    assertCheckOk(heap);
+  });
+
+  it('phases: the memory of 32-byte blocks, freed, serves 4 KiB blocks next', () => {
+    const heap = createAllocator();
+    const small = [];
+    for (let i = 0; i < (32 * MiB) / 32; i++) small.push(heap.malloc(32));
+    const phase1 = heap.stats().memorySize;
+    for (const p of small) heap.free(p);
+    const big = [];
+    for (let i = 0; i < (32 * MiB) / 4096; i++) big.push(heap.malloc(4096));
+    const phase2 = heap.stats().memorySize;
+    assert.ok(phase2 <= phase1 + MiB, `phase 2 grew the memory from ${phase1} to ${phase2}`);
+    for (const p of big) heap.free(p);
+    assertCheckOk(heap);
+  });
+
+  it('a long random workload with a drifting size mix stays within 1.3x of peak live bytes plus a constant', () => {
+    const heap = createAllocator();
+    const r = rng(2024);
+    const n = 30_000;
+    const ptrs = new Float64Array(n);
+    const sizes = new Float64Array(n);
+    let live = 0;
+    let peakLive = 0;
+    let peakMemory = 0;
+    for (let i = 0; i < 20 * n; i++) {
+      const j = Math.floor(r() * n);
+      if (ptrs[j] !== 0) {
+        heap.free(ptrs[j]);
+        live -= sizes[j];
+      }
+      const phase = Math.floor(i / (2 * n)) % 3;
+      const size = phase === 0 ? 8 + Math.floor(r() * 504) : phase === 1 ? 16 + Math.floor(r() * r() * 16000) : 8 + Math.floor(r() * 120);
+      ptrs[j] = heap.malloc(size);
+      sizes[j] = heap.usableSize(ptrs[j]);
+      live += sizes[j];
+      peakLive = Math.max(peakLive, live);
+      if (i % 8192 === 0) peakMemory = Math.max(peakMemory, heap.stats().memorySize);
+    }
+    peakMemory = Math.max(peakMemory, heap.stats().memorySize);
+    assert.ok(peakMemory <= 1.3 * peakLive + 4 * MiB, `memory ${peakMemory} for a peak of ${peakLive} live bytes`);
+    assertCheckOk(heap);
+  });
+});
