@@ -637,6 +637,8 @@ export class Heap {
     const mem = this.mem;
     mem.refresh();
     if (this.detached) return;
+    const claimed = Math.min(this.base + this.ctx.top() * L.SEGMENT_SIZE, this.ctx.heapLimit);
+    if (mem.viewBytes < claimed) mem.ensure(claimed); // grown by another thread, not yet visible here
     this.m = mem.m;
     this.bytes = mem.u8;
     const end = Math.min(this.base + this.ctx.top() * L.SEGMENT_SIZE, this.ctx.heapLimit, mem.viewBytes);

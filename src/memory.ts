@@ -75,7 +75,13 @@ export class HeapMemory {
   ensure(bytes: number): boolean {
     if (bytes > this.limit) return false;
     if (this.viewBytes >= bytes) return true;
-    const buffer = HeapMemory.bufferOf(this.memory);
+    let buffer = HeapMemory.bufferOf(this.memory);
+    if (buffer.byteLength < bytes && this.memory instanceof WebAssembly.Memory && this.shared) {
+      // Another thread may have grown a shared wasm memory: this thread's `buffer` keeps the old length until
+      // V8 syncs it, and grow(0) makes it do so now.
+      this.memory.grow(0);
+      buffer = this.memory.buffer;
+    }
     if (buffer.byteLength < bytes) {
       try {
         if (this.memory instanceof WebAssembly.Memory) {
