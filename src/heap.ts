@@ -14,6 +14,7 @@ import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import type { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
+import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot, takeReservedSlot } from './registry.js';
 import {
   claimHugeSegments,
@@ -159,7 +160,7 @@ export class Heap {
     this.m[this.threadW + L.T_SEGMENT_HINT] = index;
     const dw = initSmallPage(ctx, index, span & 15, bin, this.ownerTag, !lastClaimDirty);
     this.queuePushFront(bin, dw);
-    this.m[this.threadW + L.T_CLAIM_SPAN] = 0; // complete: the page is ours and listed
+    clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete: the page is ours and listed
     return dw;
   }
 
@@ -228,7 +229,7 @@ export class Heap {
         m[dw + L.P_BLOCK_SIZE] = spanStart + slices * L.SLICE_SIZE - block;
         m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
         Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
-        m[this.threadW + L.T_CLAIM_SPAN] = 0; // complete
+        clearRecord(m, this.threadW, L.T_CLAIM_SPAN); // complete
         return block;
       }
     }
@@ -251,7 +252,7 @@ export class Heap {
     Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
     for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL | (j << 8));
     Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << 8));
-    m[this.threadW + L.T_CLAIM_SEGMENTS] = 0; // complete
+    clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
     return block;
   }
 
@@ -383,11 +384,14 @@ export class Heap {
    */
   private freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
-    if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, 0) !== L.LIVE_BLOCK) doubleFree(p, 'already freed');
-    m[this.threadW + L.T_RELEASING] = dw;
+    Atomics.store(m, this.threadW + L.T_RELEASING, dw); // named before the CAS that makes it intermediate
+    if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, 0) !== L.LIVE_BLOCK) {
+      clearRecord(m, this.threadW, L.T_RELEASING);
+      doubleFree(p, 'already freed');
+    }
     if (m[dw + L.P_KIND] === L.KIND_LARGE) releaseSpan(this.ctx, this.threadW, dw);
     else releaseHugeSegments(this.ctx, this.threadW, Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE), m[dw + L.P_SPAN]);
-    m[this.threadW + L.T_RELEASING] = 0;
+    clearRecord(m, this.threadW, L.T_RELEASING);
   }
 
   /** The owner freed into a page that is full, fresh, or now empty. */

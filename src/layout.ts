@@ -146,7 +146,8 @@ export const enum Layout {
   T_RELEASING = 8, //     descriptor of a large or huge block whose release this thread won (0 = none)
   T_ABANDONING = 9, //    descriptor of a page between losing its owner and being marked abandoned
   T_RELEASE_AT = 10, //   segment * 16 + first slice + 1 of a span (or segments) being given back (0 = none)
-  T_RELEASE_COUNT = 11, // its slices, or RELEASE_SEGMENTS | segments not yet given back
+  T_RELEASE_COUNT = 11, // its slices, or RELEASE_SEGMENTS | segments
+  RELEASE_SEGMENTS = 1 << 16,
   T_BLOCK = 12, //        checked mode: the block between its live bit and its free list (word index)
   T_ATTACHED = 13, //     1 once an instance runs on the slot; 0 while it is only reserved (handoff) (atomic)
   T_QUEUES = 16, //      per size class: first page of the bin queue (descriptor word index)

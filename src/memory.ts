@@ -59,7 +59,7 @@ export class HeapMemory {
   /** Renew the views so that they cover the whole memory as it is now. */
   refresh(): void {
     const buffer = HeapMemory.bufferOf(this.memory);
-    const bytes = Math.min(buffer.byteLength, L.MAX_ADDRESS) & ~7;
+    const bytes = Math.floor(Math.min(buffer.byteLength, L.MAX_ADDRESS) / 8) * 8; // no bitwise ops: may exceed 2^31
     if (buffer === this.buffer && bytes === this.viewBytes) return;
     this.buffer = buffer;
     this.viewBytes = bytes;

@@ -4,6 +4,7 @@
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
+import { nameRelease } from './inflight.js';
 import { releaseSlices } from './segments.js';
 import { BIN_SIZE, BIN_SLICES, blockAlignment } from './sizeclass.js';
 import { takeThreadFree } from './threadfree.js';
@@ -124,8 +125,7 @@ export function releaseSpan(ctx: HeapContext, threadW: number, dw: number): void
   const off = dw * L.WORD - ctx.base;
   const index = Math.floor(off / L.SEGMENT_SIZE);
   const first = ((off % L.SEGMENT_SIZE) - L.DESC_OFFSET) / L.DESC_SIZE;
-  m[threadW + L.T_RELEASE_COUNT] = slices;
-  m[threadW + L.T_RELEASE_AT] = index * L.SLICES_PER_SEGMENT + first + 1;
+  nameRelease(m, threadW, index, first, slices, false);
   m.fill(0, dw, dw + slices * L.DESC_WORDS);
   releaseSlices(ctx, threadW, index, first, slices);
 }

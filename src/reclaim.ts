@@ -1,21 +1,23 @@
-// Reclaiming the heap of a thread that died without detaching (terminated, crashed): another thread finishes
-// or undoes what the dead one had in flight, takes its pages over, and frees its slot.
+// Reclaiming the heap of a thread that died without detaching (terminated, crashed): another thread takes
+// its pages over, passes on what others handed it, repairs whatever it left half done, and frees its slot.
 //
-// A thread can be stopped between any two instructions (in practice at an interrupt check: a function
-// entry or a loop back-edge). So reclaim trusts nothing the dead thread kept for itself:
+// A worker can be stopped between any two atomic operations (measured here: see docs/design.md). So
+// reclaim trusts nothing the dead thread kept for itself:
 // - its page lists are ignored; its pages are found by their P_OWNER;
-// - each page's counts are recomputed from its lists, which stay well formed at every instruction
-//   boundary, because every link is one word written by one store;
-// - the shared steps it had started are named by its in-flight records (T_CLAIM_*, T_RELEASE_*,
-//   T_RELEASING, T_ABANDONING, T_BLOCK). Each record is written right after the CAS that starts its step
-//   and cleared right after the atomic that completes it, with no interrupt check in between.
+// - each page's counts are recomputed from the page's own lists, which are well formed at every
+//   instruction boundary, because every link is one word written by one store;
+// - a shared object it left in an intermediate state (a claimed span not yet a page, a release not yet
+//   published, a segment claimed and never set up) is found by sweeping the heap. Every live thread names
+//   such an object in its in-flight record *before* the atomic step that creates the state (inflight.ts),
+//   so an intermediate state that no other thread's record names can only be a dead thread's, and is
+//   repaired: given back to the pool, or completed.
 
-import { markAbandoned } from './abandoned.js';
+import { abandonedPages, markAbandoned } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, liveWordOf, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
-import { CLAIM_NORMAL, publishNormalSegment, releaseHugeSegments, releaseSlices, RELEASE_SEGMENTS } from './segments.js';
+import { publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
@@ -30,20 +32,19 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   const slot = id % ID_SLOTS;
   const tw = ctx.threadW(slot);
   const tag = slot + 1;
+  // Segments claimed from here on are live threads' (a dead thread claims nothing): look at those below `top`,
+  // with views that cover them (other threads may have grown the memory a moment ago).
+  const top = ctx.top();
+  ctx.mem.ensure(Math.min(ctx.base + top * L.SEGMENT_SIZE, ctx.heapLimit));
   const m = ctx.mem.m;
 
-  // 1. What it had in flight: a release, a claim, an abandonment.
-  const releaseAt = m[tw + L.T_RELEASE_AT];
-  if (releaseAt !== 0) finishRelease(ctx, selfW, releaseAt - 1, m[tw + L.T_RELEASE_COUNT]);
-  else if (m[tw + L.T_RELEASING] !== 0) releaseFreedBlock(ctx, selfW, m[tw + L.T_RELEASING]);
-  if (m[tw + L.T_CLAIM_SPAN] !== 0) undoSpanClaim(ctx, selfW, tag, m[tw + L.T_CLAIM_SPAN] - 1, m[tw + L.T_CLAIM_SLICES]);
-  if (m[tw + L.T_CLAIM_SEGMENTS] !== 0) undoSegmentsClaim(ctx, selfW, m[tw + L.T_CLAIM_SEGMENTS] - 1, m[tw + L.T_CLAIM_COUNT]);
+  // 1. A page it had given up and not yet marked abandoned: mark it (nobody can have found it meanwhile).
   const abandoning = m[tw + L.T_ABANDONING];
   if (abandoning !== 0 && Atomics.load(m, abandoning + L.P_OWNER) === L.ABANDONED) markAbandoned(ctx, abandoning);
 
   // 2. Its pages, by owner (they stay its until step 5): no notification wanted any more.
   const pages: number[] = [];
-  for (const seg of segments(ctx)) {
+  for (const seg of segments(ctx, top)) {
     if (seg.kind !== L.SEG_NORMAL) continue;
     for (const span of spans(ctx, seg.index)) {
       if (span.kind !== L.KIND_SMALL || Atomics.load(m, span.dw + L.P_OWNER) !== tag) continue;
@@ -73,7 +74,13 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
       markAbandoned(ctx, dw);
     }
   }
-  for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_ABANDONING, L.T_BLOCK]) m[tw + w] = 0;
+
+  // 6. Whatever it (or another dead thread) left half done in the shared structures.
+  for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_ABANDONING, L.T_BLOCK]) {
+    Atomics.store(m, tw + w, 0);
+  }
+  sweepOrphans(ctx, selfW, slot, top);
+  for (const dw of abandonedPages(ctx)) if (Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED) markAbandoned(ctx, dw); // class summaries too
   releaseSlot(ctx, slot);
   return true;
 }
@@ -99,77 +106,10 @@ function repairPage(ctx: HeapContext, dw: number): void {
 function liveBlocks(ctx: HeapContext, dw: number): number {
   const m = ctx.mem.m;
   const words = m[dw + L.P_BLOCK_SIZE] / L.WORD;
-  const area = m[dw + L.P_AREA];
   const baseW = ctx.base / L.WORD;
   let n = 0;
-  for (let q = 0, w = area; q < m[dw + L.P_RESERVED]; q++, w += words) n += (m[liveWordOf(baseW, w)] >>> ((w >>> 1) & 31)) & 1;
+  for (let q = 0, w = m[dw + L.P_AREA]; q < m[dw + L.P_RESERVED]; q++, w += words) n += (m[liveWordOf(baseW, w)] >>> ((w >>> 1) & 31)) & 1;
   return n;
-}
-
-/** A release it had started and not published: finish it. */
-function finishRelease(ctx: HeapContext, selfW: number, at: number, count: number): void {
-  const index = Math.floor(at / L.SLICES_PER_SEGMENT);
-  const first = at % L.SLICES_PER_SEGMENT;
-  if ((count & RELEASE_SEGMENTS) !== 0) {
-    releaseHugeSegments(ctx, selfW, index, count & 0xffff); // the ones not yet given back, last first
-    return;
-  }
-  const dw = ctx.descriptorW(index, first);
-  ctx.mem.m.fill(0, dw, dw + count * L.DESC_WORDS);
-  ctx.mem.m[selfW + L.T_RELEASE_COUNT] = count;
-  ctx.mem.m[selfW + L.T_RELEASE_AT] = at + 1;
-  releaseSlices(ctx, selfW, index, first, count);
-}
-
-/** A large or huge block it had won the release of (its state swapped to free) but not begun to release. */
-function releaseFreedBlock(ctx: HeapContext, selfW: number, dw: number): void {
-  const m = ctx.mem.m;
-  const kind = m[dw + L.P_KIND];
-  if (Atomics.load(m, dw + L.P_OWNER) !== 0) return;
-  if (kind === L.KIND_LARGE) releaseSpan(ctx, selfW, dw);
-  else if (kind === L.KIND_HUGE) releaseHugeSegments(ctx, selfW, Math.floor((dw * L.WORD - ctx.base) / L.SEGMENT_SIZE), m[dw + L.P_SPAN]);
-}
-
-/** A span it claimed from the pool: keep what became a page or a block, give back the rest. */
-function undoSpanClaim(ctx: HeapContext, selfW: number, tag: number, at: number, slices: number): void {
-  const m = ctx.mem.m;
-  const index = Math.floor(at / L.SLICES_PER_SEGMENT);
-  const first = at % L.SLICES_PER_SEGMENT;
-  if ((Atomics.load(m, ctx.segTableW + index * L.S_WORDS) & 0xff) !== L.SEG_NORMAL) return; // undoSegmentsClaim's
-  const dw = ctx.descriptorW(index, first);
-  const kind = m[dw + L.P_KIND];
-  const owner = Atomics.load(m, dw + L.P_OWNER);
-  const kept = (kind === L.KIND_SMALL && owner === tag) || (kind === L.KIND_LARGE && owner === L.LIVE_BLOCK);
-  if (kept) {
-    // It became a page (taken over below) or a block that may have reached its caller: make its tails whole.
-    for (let s = 1; s < slices; s++) {
-      m[dw + s * L.DESC_WORDS + L.P_KIND] = L.KIND_TAIL;
-      m[dw + s * L.DESC_WORDS + L.P_SPAN] = s;
-    }
-    m[dw + L.P_SPAN] = slices;
-    return;
-  }
-  m.fill(0, dw, dw + slices * L.DESC_WORDS);
-  m[selfW + L.T_RELEASE_COUNT] = slices;
-  m[selfW + L.T_RELEASE_AT] = at + 1;
-  releaseSlices(ctx, selfW, index, first, slices);
-}
-
-/** Whole segments it claimed: for normal use (publish those it did not), or for a huge block (release unless live). */
-function undoSegmentsClaim(ctx: HeapContext, selfW: number, first: number, countWord: number): void {
-  const m = ctx.mem.m;
-  const count = countWord & 0xffff;
-  if ((countWord & CLAIM_NORMAL) !== 0) {
-    for (let j = 0; j < count; j++) {
-      if ((Atomics.load(m, ctx.segTableW + (first + j) * L.S_WORDS) & 0xff) === L.SEG_UNCLAIMED) publishNormalSegment(ctx, first + j, 0);
-    }
-    return;
-  }
-  if (count === 0) return;
-  const dw = ctx.descriptorW(first, 0);
-  const head = Atomics.load(m, ctx.segTableW + first * L.S_WORDS);
-  if ((head & 0xff) === L.SEG_HUGE && m[dw + L.P_KIND] === L.KIND_HUGE && Atomics.load(m, dw + L.P_OWNER) === L.LIVE_BLOCK) return;
-  releaseHugeSegments(ctx, selfW, first, count);
 }
 
 /**
@@ -188,4 +128,144 @@ function finishBlock(ctx: HeapContext, w: number): void {
     if (listBlocks(m, Atomics.load(m, ctx.threadW(slot) + L.T_DELAYED), 1 << 24).includes(w)) return;
   }
   pushThreadFree(ctx, dw, w);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The sweep
+
+/** What the in-flight records of live threads (all but `dead`) name: slices (segment * 16 + slice) and heads. */
+interface Named {
+  slices: Set<number>;
+  heads: Set<number>;
+}
+
+function namedByOthers(ctx: HeapContext, dead: number): Named {
+  const m = ctx.mem.m;
+  const named: Named = { slices: new Set(), heads: new Set() };
+  const addSlices = (at: number, n: number) => {
+    for (let i = 0; i < n && i < 64 * L.SLICES_PER_SEGMENT; i++) named.slices.add(at + i);
+  };
+  for (let slot = 0; slot < ctx.maxThreads; slot++) {
+    const tw = ctx.threadW(slot);
+    if (slot === dead || (Atomics.load(m, tw + L.T_STATE) & 3) === L.TS_FREE) continue;
+    const span = Atomics.load(m, tw + L.T_CLAIM_SPAN);
+    if (span !== 0) addSlices(span - 1, Atomics.load(m, tw + L.T_CLAIM_SLICES));
+    const segs = Atomics.load(m, tw + L.T_CLAIM_SEGMENTS);
+    if (segs !== 0) addSlices((segs - 1) * L.SLICES_PER_SEGMENT, (Atomics.load(m, tw + L.T_CLAIM_COUNT) & 0xffff) * L.SLICES_PER_SEGMENT);
+    const release = Atomics.load(m, tw + L.T_RELEASE_AT);
+    if (release !== 0) {
+      const count = Atomics.load(m, tw + L.T_RELEASE_COUNT);
+      if (count & L.RELEASE_SEGMENTS) addSlices(release - 1, (count & 0xffff) * L.SLICES_PER_SEGMENT);
+      else addSlices(release - 1, count);
+    }
+    const releasing = Atomics.load(m, tw + L.T_RELEASING);
+    if (releasing !== 0) named.heads.add(releasing);
+  }
+  return named;
+}
+
+/**
+ * Repair every intermediate state in the heap that no live thread names: each candidate is observed, checked
+ * against the records read afterwards, and observed again before it is repaired (a live thread names an object
+ * before it changes it, and completes it before it clears the name).
+ */
+function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number): void {
+  const m = ctx.mem.m;
+  const isOrphan = (at: number, dw: number, still: () => boolean): boolean => {
+    if (!still()) return false;
+    const named = namedByOthers(ctx, dead);
+    return !named.slices.has(at) && !named.heads.has(dw) && still();
+  };
+  for (let index = 0; index < top; index++) {
+    const kindOf = () => Atomics.load(m, ctx.segTableW + index * L.S_WORDS + L.S_KIND);
+    const kindWord = kindOf();
+    const kind = kindWord & 0xff;
+    const at = index * L.SLICES_PER_SEGMENT;
+    if (kind === L.SEG_UNCLAIMED) {
+      // Claimed from the top and never set up.
+      if (isOrphan(at, 0, () => kindOf() === L.SEG_UNCLAIMED)) {
+        const seg = ctx.segmentAddress(index);
+        ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader); // a huge block's descriptor may have been written
+        publishNormalSegment(ctx, index, 0);
+      }
+      continue;
+    }
+    if (kind === L.SEG_HUGE) {
+      // A huge block being set up or freed (its state is not live).
+      const dw = ctx.descriptorW(index, 0);
+      const k = kindWord >>> 8;
+      if (isOrphan(at, dw, () => kindOf() === kindWord && Atomics.load(m, dw + L.P_OWNER) !== L.LIVE_BLOCK)) {
+        for (let j = k - 1; j >= 1; j--) {
+          if (Atomics.load(m, ctx.segTableW + (index + j) * L.S_WORDS) === (L.SEG_HUGE_TAIL | (j << 8))) releaseSegment(ctx, index + j);
+        }
+        releaseSegment(ctx, index);
+      }
+      continue;
+    }
+    if (kind === L.SEG_HUGE_TAIL) {
+      // The rest of a huge block whose release stopped half way: its first segment is no longer HUGE.
+      const first = index - (kindWord >>> 8);
+      const headOk = () => {
+        const h = Atomics.load(m, ctx.segTableW + first * L.S_WORDS);
+        return (h & 0xff) === L.SEG_HUGE && first + (h >>> 8) > index;
+      };
+      if (isOrphan(at, 0, () => kindOf() === kindWord && !headOk())) releaseSegment(ctx, index);
+      continue;
+    }
+    if (kind !== L.SEG_NORMAL) continue;
+    const slicesW = ctx.segTableW + index * L.S_WORDS + L.S_SLICES;
+    // Summary bits are hints that searchers drop and restore; a thread stopped in between can leave one
+    // missing. Setting one is always harmless.
+    if ((Atomics.load(m, slicesW) & L.ALL_SLICES) !== 0) Atomics.or(m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
+    const slices = ctx.segmentSlices(index);
+    for (let s = 0; s < slices; ) {
+      const dw = ctx.descriptorW(index, s);
+      const k = m[dw + L.P_KIND];
+      const n = m[dw + L.P_SPAN];
+      const isFree = () => (Atomics.load(m, slicesW) & (1 << s)) !== 0;
+      if (k === L.KIND_FREE || k === L.KIND_TAIL) {
+        // A slice no span covers and the pool does not have: claimed and never described, or a release not published.
+        if (!isFree() && !coveredByEarlierSpan(ctx, index, s)) {
+          if (isOrphan(at + s, dw, () => !isFree() && m[dw + L.P_KIND] === k)) {
+            m.fill(0, dw, dw + L.DESC_WORDS);
+            releaseSlices(ctx, selfW, index, s, 1);
+          }
+        }
+        s++;
+        continue;
+      }
+      if (k === L.KIND_HUGE) {
+        // A huge block's descriptor in a segment the segment table still calls NORMAL: its setup stopped
+        // before the table was written. Clear it; the slices are then orphans like any other.
+        if (isOrphan(at + s, dw, () => m[dw + L.P_KIND] === L.KIND_HUGE && (kindOf() & 0xff) === L.SEG_NORMAL)) {
+          m.fill(0, dw, dw + L.DESC_WORDS);
+          continue; // look at the slice again, now FREE
+        }
+        s++;
+        continue;
+      }
+      const span = n >= 1 && s + n <= slices ? n : 1;
+      const owner = Atomics.load(m, dw + L.P_OWNER);
+      if ((k === L.KIND_SMALL || k === L.KIND_LARGE) && owner === 0) {
+        // A page or block being set up (owner not yet stored), or a large block whose release stopped.
+        if (isOrphan(at + s, dw, () => m[dw + L.P_KIND] === k && Atomics.load(m, dw + L.P_OWNER) === 0)) {
+          m.fill(0, dw, dw + span * L.DESC_WORDS);
+          releaseSlices(ctx, selfW, index, s, span);
+        }
+      }
+      s += span;
+    }
+  }
+}
+
+/** Whether slice `s` of segment `index` lies inside a span whose head comes before it. */
+function coveredByEarlierSpan(ctx: HeapContext, index: number, s: number): boolean {
+  const m = ctx.mem.m;
+  for (let h = s - 1; h >= 0; h--) {
+    const dw = ctx.descriptorW(index, h);
+    const k = m[dw + L.P_KIND];
+    if (k === L.KIND_SMALL || k === L.KIND_LARGE || k === L.KIND_META) return h + m[dw + L.P_SPAN] > s;
+    if (k === L.KIND_FREE) return false;
+  }
+  return false;
 }

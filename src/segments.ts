@@ -7,6 +7,7 @@
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
+import { clearRecord, nameClaimedSegments, nameClaimedSpan, nameRelease } from './inflight.js';
 
 /** Set by the last successful claim: whether any slice of the span had been used before (else it reads zero). */
 export let lastClaimDirty = false;
@@ -28,8 +29,9 @@ function slicesNeeded(ctx: HeapContext, seg: number, i: number, pageSlices: numb
 }
 
 /**
- * Try to claim a span in segment `index`; returns its first slice, or -1. A successful claim is recorded in
- * the claiming thread's record (`threadW`) in the same straight-line code as its CAS.
+ * Try to claim a span in segment `index`; returns its first slice, or -1. The candidate is named in the
+ * claiming thread's record (`threadW`) before the CAS, and stays named until the caller has made a page or a
+ * block of it.
  */
 function claimInSegment(
   ctx: HeapContext,
@@ -64,9 +66,8 @@ function claimInSegment(
     }
     if (first < 0) return -1;
     const claimed = ((v & ~run) | (run << L.DIRTY_SHIFT)) >>> 0;
+    nameClaimedSpan(m, threadW, index, first, n);
     if (Atomics.compareExchange(m, w + L.S_SLICES, v, claimed) === v) {
-      m[threadW + L.T_CLAIM_SLICES] = n;
-      m[threadW + L.T_CLAIM_SPAN] = index * L.SLICES_PER_SEGMENT + first + 1;
       lastClaimDirty = ((v >>> L.DIRTY_SHIFT) & run) !== 0;
       return first;
     }
@@ -125,32 +126,28 @@ export function claimSpan(
   if (!grow) return -1;
   // A new segment from the memory's unclaimed end, for normal use: recorded as such, so that reclaim only
   // publishes it if this thread died before doing so.
-  const index = claimTop(ctx, threadW, 1, CLAIM_NORMAL);
+  const index = claimTop(ctx, threadW, 1);
   if (index < 0) return -1;
   const m2 = ctx.mem.m;
   const n = slicesNeeded(ctx, ctx.segmentAddress(index), 0, pageSlices, size, align);
   if (n > ctx.segmentSlices(index)) {
     // Does not fit even a fresh segment (a short last one): give it to the pool as it is.
     publishNormalSegment(ctx, index, 0);
-    m2[threadW + L.T_CLAIM_SEGMENTS] = 0;
+    clearRecord(m2, threadW, L.T_CLAIM_SEGMENTS);
     return -1;
   }
-  m2[threadW + L.T_CLAIM_SLICES] = n;
-  m2[threadW + L.T_CLAIM_SPAN] = index * L.SLICES_PER_SEGMENT + 1;
+  nameClaimedSpan(m2, threadW, index, 0, n);
   lastClaimDirty = publishNormalSegment(ctx, index, (1 << n) - 1);
-  m2[threadW + L.T_CLAIM_SEGMENTS] = 0;
+  clearRecord(m2, threadW, L.T_CLAIM_SEGMENTS);
   return index * L.SLICES_PER_SEGMENT;
 }
 
-/** T_CLAIM_COUNT flag: the segments were claimed from the top for normal use (not for a huge block). */
-export const CLAIM_NORMAL = 1 << 16;
-
 /**
- * Claim `k` consecutive segments from the unclaimed end, growing the memory first, and record them in the
- * thread's record (with `flag`). Returns the first index, or -1 when the limit or the engine says no.
- * Growing before claiming means a failure leaves nothing to undo; a racing claimer just tries again above.
+ * Claim `k` consecutive segments from the unclaimed end, growing the memory first; they are named in the
+ * thread's record before the CAS and stay named until the caller publishes them. Returns the first index, or
+ * -1 when the limit or the engine says no. Growing before claiming means a failure leaves nothing to undo.
  */
-export function claimTop(ctx: HeapContext, threadW: number, k: number, flag: number): number {
+export function claimTop(ctx: HeapContext, threadW: number, k: number): number {
   const topW = ctx.headerW + L.H_TOP;
   for (;;) {
     const t = Atomics.load(ctx.mem.m, topW);
@@ -158,11 +155,8 @@ export function claimTop(ctx: HeapContext, threadW: number, k: number, flag: num
     const end = Math.min(ctx.base + (t + k) * L.SEGMENT_SIZE, ctx.heapLimit);
     if (!ctx.mem.ensure(end)) return -1;
     const m = ctx.mem.m;
-    if (Atomics.compareExchange(m, topW, t, t + k) === t) {
-      m[threadW + L.T_CLAIM_COUNT] = k | flag;
-      m[threadW + L.T_CLAIM_SEGMENTS] = t + 1;
-      return t;
-    }
+    nameClaimedSegments(m, threadW, t, k);
+    if (Atomics.compareExchange(m, topW, t, t + k) === t) return t;
   }
 }
 
@@ -189,15 +183,14 @@ export function publishNormalSegment(ctx: HeapContext, index: number, taken: num
 }
 
 /**
- * Give slices [first, first + n) of segment `index` back to the pool (their descriptors are FREE already).
- * The acting thread's release record is cleared right after the OR that publishes them, in straight-line
- * code: a record still set means the slices were not published yet.
+ * Give slices [first, first + n) of segment `index` back to the pool (their descriptors are FREE already),
+ * then clear the acting thread's release record.
  */
 export function releaseSlices(ctx: HeapContext, threadW: number, index: number, first: number, n: number): void {
   const m = ctx.mem.m;
   Atomics.or(m, ctx.segTableW + index * L.S_WORDS + L.S_SLICES, ((1 << n) - 1) << first);
-  m[threadW + L.T_RELEASE_AT] = 0;
   Atomics.or(m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
+  clearRecord(m, threadW, L.T_RELEASE_AT);
 }
 
 /**
@@ -217,8 +210,7 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     let ok = true;
     let dirty = false;
     let claimed = 0;
-    m[threadW + L.T_CLAIM_COUNT] = 0;
-    m[threadW + L.T_CLAIM_SEGMENTS] = first + 1;
+    nameClaimedSegments(m, threadW, first, k);
     for (let j = 0; j < k; j++) {
       const idx = first + j;
       const w = ctx.segTableW + idx * L.S_WORDS;
@@ -234,21 +226,20 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
         ok = false;
         break;
       }
-      m[threadW + L.T_CLAIM_COUNT] = ++claimed;
+      claimed++;
       if (v >>> L.DIRTY_SHIFT) dirty = true;
     }
     if (ok) {
       lastClaimDirty = dirty;
       return first;
     }
-    // Undo in reverse; the record shrinks before each segment goes back, so it never names a free one.
+    // Undo (named until done).
     for (let j = claimed - 1; j >= 0; j--) {
       const idx = first + j;
-      m[threadW + L.T_CLAIM_COUNT] = j;
       Atomics.or(m, ctx.segTableW + idx * L.S_WORDS + L.S_SLICES, (1 << ctx.segmentSlices(idx)) - 1);
       Atomics.or(m, ctx.summaryW + (idx >>> 5), 1 << (idx & 31)); // a searcher may have dropped it meanwhile
     }
-    m[threadW + L.T_CLAIM_SEGMENTS] = 0;
+    clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
     if (claimed > 0) first += claimed - 1; // segment first+claimed is the one that is not free
   }
   if (!grow) return -1;
@@ -259,15 +250,14 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     if (t + k > ctx.maxSegments) return -1;
     const end = ctx.segmentAddress(t) + hugeBlockOffset(ctx, t, align) + size;
     if (end > ctx.heapLimit) return -1;
-    const got = claimTop(ctx, threadW, k, 0);
+    const got = claimTop(ctx, threadW, k);
     if (got < 0) return -1;
     m = ctx.mem.m; // the memory grew: a non-shared wasm memory's old buffer is detached now
     if (got !== t) {
       // Someone claimed in between and alignment differs here: recompute; if it still fits, keep it.
       if (hugeSegmentsNeeded(ctx, got, size, align) > k) {
-        m[threadW + L.T_CLAIM_COUNT] = CLAIM_NORMAL | k; // from here on, reclaim would only publish them
         for (let j = 0; j < k; j++) publishNormalSegment(ctx, got + j, 0);
-        m[threadW + L.T_CLAIM_SEGMENTS] = 0;
+        clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
         continue;
       }
     }
@@ -302,24 +292,20 @@ export function hugeSegmentsNeeded(ctx: HeapContext, index: number, size: number
   return Math.ceil((hugeBlockOffset(ctx, index, align) + size) / L.SEGMENT_SIZE);
 }
 
-/** T_RELEASE_COUNT flag: whole segments are being given back. */
-export const RELEASE_SEGMENTS = 1 << 16;
-
 /**
  * Give `k` segments from `first` back as normal, entirely free segments (a huge block's, or segments claimed
- * for one). Last to first, so that the first, which holds the block's descriptor, goes last; the acting
- * thread's record counts down the segments not yet given back.
+ * for one), named in the acting thread's record meanwhile. Last to first, so that the first, which holds
+ * the block's descriptor, goes last.
  */
 export function releaseHugeSegments(ctx: HeapContext, threadW: number, first: number, k: number): void {
   const m = ctx.mem.m;
-  m[threadW + L.T_RELEASE_COUNT] = RELEASE_SEGMENTS | k;
-  m[threadW + L.T_RELEASE_AT] = first * L.SLICES_PER_SEGMENT + 1;
-  for (let j = k - 1; j >= 0; j--) releaseSegment(ctx, threadW, first + j, j);
-  m[threadW + L.T_RELEASE_AT] = 0;
+  nameRelease(m, threadW, first, 0, k, true);
+  for (let j = k - 1; j >= 0; j--) releaseSegment(ctx, first + j);
+  clearRecord(m, threadW, L.T_RELEASE_AT);
 }
 
 /** One segment back to the pool: header cleared, slices free, summary, and last the kind that publishes it. */
-function releaseSegment(ctx: HeapContext, threadW: number, index: number, left: number): void {
+export function releaseSegment(ctx: HeapContext, index: number): void {
   const m = ctx.mem.m;
   const seg = ctx.segmentAddress(index);
   ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader);
@@ -328,5 +314,4 @@ function releaseSegment(ctx: HeapContext, threadW: number, index: number, left: 
   Atomics.store(m, w + L.S_SLICES, ((all << L.DIRTY_SHIFT) | all) >>> 0);
   Atomics.or(m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
   Atomics.store(m, w + L.S_KIND, L.SEG_NORMAL);
-  m[threadW + L.T_RELEASE_COUNT] = RELEASE_SEGMENTS | left;
 }

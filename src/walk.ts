@@ -17,10 +17,10 @@ export interface Span {
   start: number;
 }
 
-/** Segments: index, kind (SEG_*), and argument, for every claimed segment. */
-export function* segments(ctx: HeapContext): Generator<{ index: number; kind: number; arg: number }> {
+/** Segments: index, kind (SEG_*), and argument, for every claimed segment (up to `top`, default: all now). */
+export function* segments(ctx: HeapContext, top = ctx.top()): Generator<{ index: number; kind: number; arg: number }> {
   const m = ctx.mem.m;
-  const top = Math.min(ctx.top(), ctx.maxSegments);
+  top = Math.min(top, ctx.maxSegments);
   for (let index = 0; index < top; index++) {
     const s = Atomics.load(m, ctx.segTableW + index * L.S_WORDS + L.S_KIND);
     yield { index, kind: s & 0xff, arg: s >>> 8 };

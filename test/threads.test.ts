@@ -93,6 +93,47 @@ describe('reclaim', () => {
     });
   }
 
+  for (const checked of [false, true]) {
+    it(`takes over workers terminated at any instruction, one after another${checked ? ' (checked heap)' : ''}: check() passes after each`, async () => {
+      const heap = createAllocator({ checked });
+      const slots = new Int32Array(new SharedArrayBuffer(4 * 64));
+      for (let i = 0; i < (checked ? 40 : 80); i++) {
+        const h = heap.handoff();
+        const w = new Worker(workerUrl, { workerData: { role: 'churn', webmalloc: h, slots, seed: 5000 + i } });
+        await onMessage(w);
+        await sleep(i % 5);
+        await w.terminate(); // wherever it is: between any two operations, inside malloc or free
+        assert.equal(heap.reclaimHandoff(h), true);
+        assertCheckOk(heap, `check() after killing worker ${i}`);
+      }
+    });
+
+    it(`takes over workers terminated at any instruction while others keep allocating${checked ? ' (checked heap)' : ''}`, async () => {
+      const heap = createAllocator({ checked });
+      const slots = new Int32Array(new SharedArrayBuffer(4 * 256));
+      const r = rng(checked ? 7 : 8);
+      const start = (seed: number) => {
+        const h = heap.handoff();
+        const w = new Worker(workerUrl, { workerData: { role: 'churn', webmalloc: h, slots, seed } });
+        return { h, w, ready: onMessage(w) };
+      };
+      const live = [start(1), start(2), start(3)];
+      await Promise.all(live.map((x) => x.ready));
+      for (let i = 0; i < (checked ? 40 : 80); i++) {
+        await sleep(r() * 15);
+        const k = i % 3;
+        await live[k].w.terminate();
+        assert.equal(heap.reclaimHandoff(live[k].h), true, 'reclaimed while two other workers run');
+        live[k] = start(100 + i);
+        await live[k].ready;
+      }
+      await Promise.all(live.map((x) => x.w.terminate()));
+      for (const x of live) heap.reclaimHandoff(x.h);
+      assertCheckOk(heap);
+      assert.equal(heap.stats().threadsAttached, 1);
+    });
+  }
+
   it('returns false for a thread that detached or was reclaimed already, and refuses to reclaim itself', () => {
     const heap = createAllocator();
     const b = attach(heap.memory);
