@@ -56,6 +56,11 @@ export function initSmallPage(
   m[dw + L.P_AREA] = area >>> 2;
   m[dw + L.P_CAPACITY] = Math.floor((spanStart + slices * L.SLICE_SIZE - area) / size);
   m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
+  if (ctx.checked) {
+    // The live bits of the span start clear (a released segment's bitmap may hold a huge block's data).
+    const baseW = ctx.base / L.WORD;
+    m.fill(0, liveWordOf(baseW, spanStart / L.WORD), liveWordOf(baseW, (spanStart + slices * L.SLICE_SIZE) / L.WORD - 2) + 1);
+  }
   Atomics.store(m, dw + L.P_OWNER, ownerTag);
   return dw;
 }

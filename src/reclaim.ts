@@ -185,7 +185,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       // Claimed from the top and never set up.
       if (isOrphan(at, 0, () => kindOf() === L.SEG_UNCLAIMED)) {
         const seg = ctx.segmentAddress(index);
-        ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader); // a huge block's descriptor may have been written
+        ctx.mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN); // a huge block's descriptor may have been written
         publishNormalSegment(ctx, index, 0);
       }
       continue;

@@ -171,7 +171,7 @@ export function publishNormalSegment(ctx: HeapContext, index: number, taken: num
   const freshFrom = mem.m[ctx.headerW + L.H_FRESH_FROM];
   let dirty = 0;
   for (let s = 0; s < slices; s++) if (seg + s * L.SLICE_SIZE < freshFrom) dirty |= 1 << s;
-  if (dirty !== 0) mem.u8.fill(0, seg, seg + ctx.segmentHeader);
+  if (dirty !== 0) mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN); // descriptors; pages clear their live bits
   const w = ctx.segTableW + index * L.S_WORDS;
   const all = (1 << slices) - 1;
   // Slices, summary, then the kind: searchers skip a segment until its kind says NORMAL, and never drop the
@@ -278,7 +278,7 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
 function mem0(ctx: HeapContext, index: number): void {
   const seg = ctx.segmentAddress(index);
   const freshFrom = ctx.mem.m[ctx.headerW + L.H_FRESH_FROM];
-  if (seg < freshFrom) ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader);
+  if (seg < freshFrom) ctx.mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN);
 }
 
 /** Offset of a huge block from its first segment's start. */
@@ -308,7 +308,7 @@ export function releaseHugeSegments(ctx: HeapContext, threadW: number, first: nu
 export function releaseSegment(ctx: HeapContext, index: number): void {
   const m = ctx.mem.m;
   const seg = ctx.segmentAddress(index);
-  ctx.mem.u8.fill(0, seg, seg + ctx.segmentHeader);
+  ctx.mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN); // descriptors only: a checked page clears its own live bits
   const w = ctx.segTableW + index * L.S_WORDS;
   const all = (1 << ctx.segmentSlices(index)) - 1;
   Atomics.store(m, w + L.S_SLICES, ((all << L.DIRTY_SHIFT) | all) >>> 0);
