@@ -1,0 +1,347 @@
+// One measurement: a contender on a workload with a number of threads, warmed up, calibrated so that a round
+// takes `roundMs`, then timed over several rounds; the median round gives ns per allocator call. An untimed
+// last round samples memory at the workload's peak. For webmalloc, the heap is checked afterwards (check()
+// must pass, and every block must have been freed).
+//
+// Single-thread workloads run in the calling thread. larson and xmalloc run in worker_threads (worker.ts):
+// webmalloc's workers attach to one heap made here; a peer gets one instance per worker. Workers time
+// themselves with process.hrtime (one clock for every thread of the process) and a round's time is from the
+// first worker's start to the last worker's end. The main thread waits on Atomics.waitAsync meanwhile.
+//
+// The runner (run.ts) calls this through one.ts, in a fresh process per measurement; the test calls it
+// directly at a tiny size.
+
+import { Worker } from 'node:worker_threads';
+import { createAllocator, type Allocator } from 'webmalloc';
+import { makeContender, WebmallocBench, type ContenderName } from './contenders.js';
+import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
+import type { BenchAllocator } from './peers/types.js';
+import { describe, singleBody, XM_RING_WORDS, XM_SLOTS, type Body, type WorkloadName } from './workloads.js';
+
+export interface Spec {
+  contender: ContenderName;
+  workload: WorkloadName;
+  threads: number;
+  /** Live blocks of the random workloads (a cap for @thi.ng/malloc). */
+  blocks?: number;
+}
+
+export interface Settings {
+  /** Target length of a timed round. */
+  roundMs: number;
+  /** Timed rounds wanted; fewer (but at least minRounds) when maxMs runs out. */
+  rounds: number;
+  minRounds: number;
+  /** Time budget for the timed rounds. */
+  maxMs: number;
+  /** Least time spent warming up before calibrating. */
+  warmMs: number;
+}
+
+export const QUICK: Settings = { roundMs: 20, rounds: 7, minRounds: 3, maxMs: 1500, warmMs: 150 };
+export const FULL: Settings = { roundMs: 50, rounds: 15, minRounds: 5, maxMs: 6000, warmMs: 500 };
+/** For the test: one tiny round. */
+export const TINY: Settings = { roundMs: 0, rounds: 1, minRounds: 1, maxMs: 0, warmMs: 0 };
+
+export interface Result {
+  contender: string;
+  workload: string;
+  threads: number;
+  /** Live blocks at the peak, where the workload has a count (random: its cap). */
+  blocks?: number;
+  /** Timed rounds and allocator calls per round (all threads). */
+  rounds: number;
+  opsPerRound: number;
+  /** Wall time per allocator call: the median round's, and the best round's. */
+  nsPerOp: number;
+  bestNsPerOp: number;
+  /** Rounds' spread: (slowest - fastest) / median. */
+  spread: number;
+  /** Allocator calls per second (all threads): 1e9 / nsPerOp. */
+  opsPerSec: number;
+  /** Wall time per call times threads: what a call costs one thread when several run. */
+  threadNsPerOp: number;
+  /** Memory the contender holds at its peak (see memoryKind). */
+  memoryBytes: number;
+  memoryKind: string;
+  /** Most bytes requested and live at once (summed over threads). */
+  peakLiveBytes: number;
+  /** webmalloc: heap.stats().liveBytes at the peak (block sizes, single-thread workloads). */
+  heapLiveBytes?: number;
+  /** webmalloc: check() after the run, and blocks still live after everything was freed (must be 0). */
+  check?: { ok: boolean; errors: string[]; liveBlocksAfter: number };
+}
+
+const now = (): number => Number(process.hrtime.bigint());
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Memory kind and reader for a contender. */
+export function memoryKindOf(contender: string): string {
+  switch (contender) {
+    case 'webmalloc':
+    case 'webmalloc-checked':
+      return 'heap.stats().memorySize (the memory never shrinks: the size at the end is the peak)';
+    case 'dlmalloc-wasm':
+      return 'the wasm memory size (it never shrinks)';
+    case 'thing-malloc':
+      return "the pool's high-water mark (its fixed pool is reserved whole but untouched pages cost nothing)";
+    case 'plain-js':
+      return 'growth of the JS heap + array buffers (process.memoryUsage) at the peak, garbage not yet collected included';
+    default:
+      return 'peak RSS of the process';
+  }
+}
+
+/** Bytes the allocator holds; for plain JS, what the process's JS heap and array buffers grew by. */
+export function footprintOf(a: BenchAllocator, baseline: number): number {
+  if (a.name === 'plain-js') {
+    const u = process.memoryUsage();
+    return Math.max(0, u.heapUsed + u.arrayBuffers - baseline);
+  }
+  return a.footprint();
+}
+
+export function jsBaseline(): number {
+  const u = process.memoryUsage();
+  return u.heapUsed + u.arrayBuffers;
+}
+
+export function poolBytesFor(workload: string): number {
+  return Math.max(128 << 20, THING_MALLOC_CAPS[workload]?.minPoolBytes ?? 0);
+}
+
+/** Warm up (at least warmMs of running, with rounds growing until they take a quarter of roundMs), then
+ *  pick reps so that a round takes about roundMs, from the last warm-up round (the JIT has seen it all by then). */
+async function calibrate(round: (reps: number) => Promise<number>, s: Settings, minWarmReps = 0): Promise<number> {
+  let reps = 1;
+  let ns = await round(reps);
+  if (s.roundMs === 0) return 1;
+  let done = reps;
+  const target = s.roundMs * 1e6;
+  const warmUntil = performance.now() + s.warmMs;
+  while (ns < target / 4 || performance.now() < warmUntil || done < minWarmReps) {
+    if (ns < target / 4 && reps < 1 << 24) reps *= ns < target / 64 ? 8 : 2;
+    ns = await round(reps);
+    done += reps;
+  }
+  reps = Math.max(1, Math.round((reps * target) / Math.max(ns, 1)));
+  await round(reps);
+  return reps;
+}
+
+async function timeRounds(round: (reps: number) => Promise<number>, reps: number, s: Settings): Promise<number[]> {
+  const times: number[] = [];
+  const deadline = performance.now() + s.maxMs;
+  while (times.length < s.rounds && (times.length < s.minRounds || performance.now() < deadline)) times.push(await round(reps));
+  return times;
+}
+
+function summarize(spec: Spec, times: number[], ops: number): Pick<Result, 'rounds' | 'opsPerRound' | 'nsPerOp' | 'bestNsPerOp' | 'spread' | 'opsPerSec' | 'threadNsPerOp'> {
+  const per = times.map((t) => t / ops);
+  const med = median(per);
+  return {
+    rounds: times.length,
+    opsPerRound: ops,
+    nsPerOp: med,
+    bestNsPerOp: Math.min(...per),
+    spread: (Math.max(...per) - Math.min(...per)) / med,
+    opsPerSec: 1e9 / med,
+    threadNsPerOp: med * spec.threads,
+  };
+}
+
+function checkHeap(heap: Allocator): NonNullable<Result['check']> {
+  const c = heap.check();
+  const st = heap.stats();
+  return { ok: c.ok, errors: c.errors.slice(0, 5), liveBlocksAfter: st.liveBlocks };
+}
+
+export async function measure(spec: Spec, settings: Settings): Promise<Result> {
+  const info = describe(spec.workload, spec.blocks);
+  if (info.kind === 'single') {
+    if (spec.threads !== 1) throw new Error(`${spec.workload} is single-threaded`);
+    return measureSingle(spec, settings);
+  }
+  return measureThreads(spec, settings);
+}
+
+async function measureSingle(spec: Spec, s: Settings): Promise<Result> {
+  const baseline = jsBaseline();
+  const a = makeContender(spec.contender, poolBytesFor(spec.workload));
+  const body: Body = singleBody(spec.workload, a, spec.blocks);
+  let ops = 0;
+  const round = (reps: number): Promise<number> => {
+    const t0 = now();
+    ops = body(reps);
+    return Promise.resolve(now() - t0);
+  };
+  // The random workloads reach their steady state only after many passes: blocks land at new addresses each
+  // pass, so passes keep touching pages of the memory that were never touched (first touch = a page fault)
+  // until all of it is resident. webmalloc on random-64k (385 MiB) costs ~5 µs per call on the first pass and
+  // settles at ~200 ns after ~30. So warm up with at least 30 passes there and 10 on random-512 (the native
+  // program runs 1 + 5 rounds of 2 passes in its quick mode, of 10 in its full mode).
+  const minWarm = spec.workload === 'random-64k' ? 30 : spec.workload === 'random-512' ? 10 : 0;
+  const reps = await calibrate(round, s, minWarm);
+  const times = await timeRounds(round, reps, s);
+  const timedOps = ops;
+  // the memory round
+  let memory = 0;
+  let peakLive = 0;
+  let heapLive: number | undefined;
+  body(1, (live) => {
+    peakLive = Math.max(peakLive, live);
+    memory = Math.max(memory, footprintOf(a, baseline));
+    if (a instanceof WebmallocBench) heapLive = Math.max(heapLive ?? 0, a.heap.stats().liveBytes);
+  });
+  memory = Math.max(memory, footprintOf(a, baseline));
+  const result: Result = {
+    contender: spec.contender,
+    workload: spec.workload,
+    threads: 1,
+    ...(describe(spec.workload, spec.blocks).blocks !== undefined ? { blocks: describe(spec.workload, spec.blocks).blocks } : {}),
+    ...summarize(spec, times, timedOps),
+    memoryBytes: memory,
+    memoryKind: memoryKindOf(spec.contender),
+    peakLiveBytes: peakLive,
+  };
+  if (heapLive !== undefined) result.heapLiveBytes = heapLive;
+  if (a instanceof WebmallocBench) result.check = checkHeap(a.heap);
+  return result;
+}
+
+// ------------------------------------------------------------------------------------------------ workers
+
+/** Control words (Int32Array over a SharedArrayBuffer) shared with the workers. */
+export const C = {
+  READY: 0, // workers set up
+  GO: 1, // round generation: a worker runs a round each time it changes
+  DONE: 2, // workers done with the current round
+  REPS: 3,
+  PROBE: 4, // 1: the round samples memory
+  STOP: 5, // 1: free everything and leave
+  WORDS: 8,
+} as const;
+
+/** Per-worker figures (Float64Array): start ns, end ns, ops, peak live bytes, footprint. */
+export const W = { START: 0, END: 1, OPS: 2, PEAK: 3, FOOTPRINT: 4, WORDS: 5 } as const;
+
+export interface WorkerData {
+  spec: Spec;
+  index: number;
+  role: 'larson' | 'producer' | 'consumer' | 'local';
+  memory?: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  figures: SharedArrayBuffer;
+  ring?: SharedArrayBuffer;
+  ringBytes?: SharedArrayBuffer;
+  poolBytes: number;
+}
+
+async function waitFor(ctrl: Int32Array, index: number, value: number, failed: () => Error | undefined): Promise<void> {
+  for (;;) {
+    const v = Atomics.load(ctrl, index);
+    if (v === value) return;
+    const err = failed();
+    if (err) throw err;
+    const w = Atomics.waitAsync(ctrl, index, v, 200);
+    if (w.async) await w.value;
+  }
+}
+
+async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
+  const info = describe(spec.workload);
+  const n = spec.threads;
+  const webmalloc = spec.contender === 'webmalloc' || spec.contender === 'webmalloc-checked';
+  if (info.kind === 'xmalloc' && ((!webmalloc && spec.contender !== 'none') || n % 2 !== 0))
+    throw new Error('xmalloc runs on webmalloc only (and on none, the ring alone), with an even number of workers');
+  const heap = webmalloc ? createAllocator({ checked: spec.contender === 'webmalloc-checked' }) : undefined;
+  const control = new SharedArrayBuffer(C.WORDS * 4);
+  const ctrl = new Int32Array(control);
+  const figures = new SharedArrayBuffer(n * W.WORDS * 8);
+  const fig = new Float64Array(figures);
+  const rings: SharedArrayBuffer[] = [];
+  const ringBytes: SharedArrayBuffer[] = [];
+  if (info.kind === 'xmalloc') {
+    for (let k = 0; k < n / 2; k++) {
+      rings.push(new SharedArrayBuffer(XM_RING_WORDS * 4));
+      ringBytes.push(new SharedArrayBuffer(XM_SLOTS * 8));
+    }
+  }
+  const url = new URL('./worker.js', import.meta.url);
+  const workers: Worker[] = [];
+  const exits: Promise<unknown>[] = [];
+  let failure: Error | undefined;
+  for (let i = 0; i < n; i++) {
+    const data: WorkerData = {
+      spec,
+      index: i,
+      role: info.kind === 'larson' ? 'larson' : info.kind === 'xmalloc-local' ? 'local' : i % 2 === 0 ? 'producer' : 'consumer',
+      control,
+      figures,
+      poolBytes: poolBytesFor(spec.workload),
+      ...(heap ? { memory: heap.memory as SharedArrayBuffer } : {}),
+      ...(info.kind === 'xmalloc' ? { ring: rings[i >> 1], ringBytes: ringBytes[i >> 1] } : {}),
+    };
+    const w = new Worker(url, { workerData: data });
+    w.on('error', (e) => (failure ??= e instanceof Error ? e : new Error(String(e))));
+    w.on('exit', (code) => {
+      if (code !== 0 && Atomics.load(ctrl, C.STOP) === 0) failure ??= new Error(`worker ${i} exited with ${code}`);
+    });
+    workers.push(w);
+    exits.push(new Promise((resolve) => w.once('exit', resolve)));
+  }
+  const failed = () => failure;
+  try {
+    await waitFor(ctrl, C.READY, n, failed);
+    let ops = 0;
+    const round = async (reps: number, probe = false): Promise<number> => {
+      Atomics.store(ctrl, C.REPS, reps);
+      Atomics.store(ctrl, C.PROBE, probe ? 1 : 0);
+      Atomics.store(ctrl, C.DONE, 0);
+      Atomics.add(ctrl, C.GO, 1);
+      Atomics.notify(ctrl, C.GO);
+      await waitFor(ctrl, C.DONE, n, failed);
+      let start = Infinity;
+      let end = 0;
+      ops = 0;
+      for (let i = 0; i < n; i++) {
+        start = Math.min(start, fig[i * W.WORDS + W.START]!);
+        end = Math.max(end, fig[i * W.WORDS + W.END]!);
+        ops += fig[i * W.WORDS + W.OPS]!;
+      }
+      return end - start;
+    };
+    const reps = await calibrate(round, s);
+    const times = await timeRounds(round, reps, s);
+    const timedOps = ops;
+    await round(1, true);
+    let peakLive = 0;
+    let footprint = 0;
+    for (let i = 0; i < n; i++) {
+      peakLive += fig[i * W.WORDS + W.PEAK]!;
+      footprint += fig[i * W.WORDS + W.FOOTPRINT]!;
+    }
+    Atomics.store(ctrl, C.STOP, 1);
+    Atomics.add(ctrl, C.GO, 1);
+    Atomics.notify(ctrl, C.GO);
+    await Promise.all(exits);
+    if (failure) throw failure;
+    const result: Result = {
+      contender: spec.contender,
+      workload: spec.workload,
+      threads: n,
+      ...(info.blocks !== undefined ? { blocks: info.blocks } : {}),
+      ...summarize(spec, times, timedOps),
+      memoryBytes: heap ? heap.stats().memorySize : footprint,
+      memoryKind: memoryKindOf(spec.contender),
+      peakLiveBytes: peakLive,
+    };
+    if (heap) result.check = checkHeap(heap);
+    return result;
+  } finally {
+    for (const w of workers) void w.terminate();
+  }
+}

@@ -1,0 +1,358 @@
+// The benchmark suite (issue 4): `npm run bench` (quick, about 2 minutes) or `npm run bench -- --full`.
+//
+//   node build/bench/run.js [--full] [--no-native] [--no-dropin] [--only WORKLOAD[,WORKLOAD]] [--contenders A,B]
+//   node build/bench/run.js --render      (re-render the report from bench/results/latest.json, measuring nothing)
+//
+// Steps, each with progress on the console:
+//   1. the dlmalloc wasm peer is checked (scripts/build-wasm-peers.sh rebuilds it only when stale);
+//   2. native figures: scripts/bench-native.sh (glibc, and mimalloc via LD_PRELOAD when it can be installed);
+//   3. how well plain computation scales to 2 and 4 workers on this machine right now (machine.ts);
+//   4. every JS measurement, each in a fresh Node process (one.js -> measure.ts): contenders never share a JIT;
+//   5. the wasm drop-in comparison (wasm-dropin.js; --no-dropin reuses its last JSON).
+// Then the table, the targets of issue 4 as met / missed, and bench/results/latest.{json,svg,md,txt}.
+//
+// Only one benchmark may run at a time on this machine: the whole run holds an flock on
+// ${TMPDIR:-/tmp}/webmalloc-bench.lock (it re-runs itself under flock; WEBMALLOC_BENCH_LOCK_HELD=1 tells the
+// steps that the lock is held).
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CONTENDERS, type ContenderName } from './contenders.js';
+import { machineInfo, parallelScaling } from './machine.js';
+import { FULL, QUICK, type Result, type Spec } from './measure.js';
+import { dlmallocWasmStatus } from './peers/dlmalloc-wasm.js';
+import { repoRoot } from './peers/types.js';
+import {
+  evaluateTargets,
+  fmtBytes,
+  fmtTime,
+  renderMatrix,
+  renderMemory,
+  renderSvg,
+  renderTable,
+  renderTargets,
+  renderTargetsMarkdown,
+  type Row,
+} from './report.js';
+import { describe, RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = repoRoot();
+const RESULTS = join(ROOT, 'bench', 'results');
+const argv = process.argv.slice(2);
+const full = argv.includes('--full');
+const mode = full ? 'full' : 'quick';
+const valueOf = (flag: string): string | undefined => {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const only = valueOf('--only')?.split(',');
+const onlyContenders = valueOf('--contenders')?.split(',');
+/** @thi.ng/malloc's live-block cap on the random workloads (see peers/thing-malloc.ts). */
+const THING_CAP = 2000;
+
+// ------------------------------------------------------------------------------------------------ lock
+
+if (process.env.WEBMALLOC_BENCH_LOCK_HELD !== '1' && !argv.includes('--render')) {
+  const lock = join(process.env.TMPDIR ?? tmpdir(), 'webmalloc-bench.lock');
+  if (spawnSync('flock', ['-n', lock, 'true']).status !== 0) console.log(`waiting for ${lock}: another benchmark is running...`);
+  const r = spawnSync('flock', ['-w', '1800', lock, process.execPath, SELF, ...argv], {
+    stdio: 'inherit',
+    env: { ...process.env, WEBMALLOC_BENCH_LOCK_HELD: '1' },
+  });
+  if (r.error) throw r.error;
+  process.exit(r.status ?? 1);
+}
+
+// ------------------------------------------------------------------------------------------------ plan
+
+function plan(): Spec[] {
+  const specs: Spec[] = [];
+  const add = (contender: ContenderName, workload: WorkloadName, threads: number, blocks?: number) => {
+    if (only && !only.includes(workload)) return;
+    if (onlyContenders && !onlyContenders.includes(contender)) return;
+    specs.push({ contender, workload, threads, ...(blocks !== undefined ? { blocks } : {}) });
+  };
+  for (const w of SINGLE_WORKLOADS)
+    for (const c of CONTENDERS) {
+      if (c === 'thing-malloc' && w in RANDOM_BLOCKS) continue; // capped: the rows below
+      add(c, w, 1);
+    }
+  // The random workloads at @thi.ng/malloc's cap, every contender (so its figure has company).
+  for (const w of ['random-512', 'random-64k'] as const) for (const c of CONTENDERS) add(c, w, 1, THING_CAP);
+  if (full) for (const c of ['webmalloc', 'thing-malloc'] as const) add(c, 'random-512', 1, 4 * THING_CAP);
+  for (const t of [1, 2, 4]) for (const c of CONTENDERS) add(c, 'larson', t);
+  for (const t of [2, 4]) {
+    for (const c of ['webmalloc', 'webmalloc-checked'] as const) {
+      add(c, 'xmalloc-local', t);
+      add(c, 'xmalloc', t);
+    }
+    add('none', 'xmalloc', t); // the ring and the loop alone: what the handoff costs without an allocator
+  }
+  return specs;
+}
+
+function specLabel(s: Spec): string {
+  const info = describe(s.workload, s.blocks);
+  let w: string = s.workload;
+  if (info.kind !== 'single') w += ` x${s.threads}`;
+  if (s.blocks !== undefined && s.blocks !== RANDOM_BLOCKS[s.workload]) w += ` @${s.blocks.toLocaleString('en-US')}`;
+  return `${w.padEnd(20)} ${s.contender.padEnd(18)}`;
+}
+
+// ------------------------------------------------------------------------------------------------ steps
+
+const say = (s: string) => process.stdout.write(s + '\n');
+
+function ensurePeers(): string | undefined {
+  say('== dlmalloc wasm peer');
+  const r = spawnSync('bash', [join(ROOT, 'scripts', 'build-wasm-peers.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const st = dlmallocWasmStatus();
+  if (r.status !== 0 || !st.ok) return `dlmalloc-wasm is not usable (${st.reason}): left out of this run`;
+  return undefined;
+}
+
+interface NativeLine {
+  allocator: string;
+  workload: string;
+  threads: number;
+  ops: number;
+  ns_per_op: number;
+  thread_ns_per_op: number;
+  ops_per_sec: number;
+  peak_rss_bytes: number;
+  peak_live_bytes: number;
+  blocks?: number;
+}
+
+function runNative(): { rows: Row[]; note?: string } {
+  say('\n== native: glibc and mimalloc (scripts/bench-native.sh)');
+  const out = join(RESULTS, 'native.json');
+  const r = spawnSync('bash', [join(ROOT, 'scripts', 'bench-native.sh'), ...(full ? [] : ['--quick']), '--out', out], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, WEBMALLOC_BENCH_LOCK_HELD: '1' },
+  });
+  if (r.status !== 0 || !existsSync(out)) return { rows: [], note: 'the native step failed: no native figures in this run' };
+  const lines = JSON.parse(readFileSync(out, 'utf8')) as NativeLine[];
+  const rows: Row[] = lines.map((l) => ({
+    source: 'native',
+    contender: l.allocator,
+    workload: l.workload,
+    threads: l.threads,
+    ...(l.blocks !== undefined ? { blocks: l.blocks } : {}),
+    rounds: 1,
+    opsPerRound: l.ops,
+    nsPerOp: l.ns_per_op,
+    bestNsPerOp: l.ns_per_op,
+    spread: 0,
+    opsPerSec: l.ops_per_sec,
+    threadNsPerOp: l.thread_ns_per_op,
+    memoryBytes: l.peak_rss_bytes,
+    memoryKind: 'peak RSS of the process (includes the program itself, ~1 MiB)',
+    peakLiveBytes: l.peak_live_bytes,
+  }));
+  const note = rows.some((x) => x.contender === 'mimalloc') ? undefined : 'mimalloc was not available: glibc only (see the messages above)';
+  return { rows, ...(note ? { note } : {}) };
+}
+
+interface Failure {
+  spec: Spec;
+  error: string;
+}
+
+function measureInChild(spec: Spec): Result | Failure {
+  const one = join(dirname(SELF), 'one.js');
+  for (let attempt = 0; ; attempt++) {
+    const r = spawnSync(process.execPath, [one, JSON.stringify(spec), mode], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 });
+    const line = r.stdout?.split('\n').find((l) => l.startsWith('{'));
+    if (r.status === 0 && line) return JSON.parse(line) as Result;
+    const err = (r.error?.message ?? r.stderr ?? '').trim();
+    // dist/ is rebuilt by others at times: a module seen half-written fails to link; try again once.
+    if (attempt === 0 && /does not provide an export named|Cannot find module|ERR_MODULE_NOT_FOUND/.test(err)) continue;
+    const lines = err.split('\n').filter((l) => l.trim() !== '');
+    const msg = lines.find((l) => /Error|error/.test(l)) ?? lines[0] ?? `exit code ${String(r.status)}`;
+    return { spec, error: msg.trim().slice(0, 300) };
+  }
+}
+
+function runDropin(): { data?: unknown; note?: string } {
+  const out = join(RESULTS, 'wasm-dropin.json');
+  if (argv.includes('--no-dropin')) {
+    if (!existsSync(out)) return { note: 'the wasm drop-in step was skipped (--no-dropin) and there is no earlier result' };
+    const data = JSON.parse(readFileSync(out, 'utf8')) as { date?: string };
+    return { data, note: `the wasm drop-in figures are from an earlier run (${data.date ?? 'date unknown'}): --no-dropin` };
+  }
+  say('\n== wasm drop-in: C programs linked with dlmalloc vs with webmalloc as malloc (wasm-dropin.js)');
+  const r = spawnSync(process.execPath, [join(dirname(SELF), 'wasm-dropin.js'), ...(full ? [] : ['--quick']), '--out', out], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, WEBMALLOC_BENCH_LOCK_HELD: '1' },
+  });
+  if (r.status !== 0 || !existsSync(out)) return { note: 'the wasm drop-in step failed: no drop-in figures in this run' };
+  return { data: JSON.parse(readFileSync(out, 'utf8')) };
+}
+
+function gitDescribe(): string {
+  const r = spawnSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+// ------------------------------------------------------------------------------------------------ report
+
+type DropinRow = { workload: string; ratio: number; ratioUnchecked: number };
+type DropinData = { summary?: { ratioGeomean: number; ratioUncheckedGeomean: number }; rows?: DropinRow[]; quick?: boolean; date?: string };
+
+interface RunRecord {
+  suite: string;
+  mode: string;
+  date: string;
+  git: string;
+  machine: ReturnType<typeof machineInfo> & { loadavgEnd: number[]; parallelScaling: Record<string, number> };
+  settings: unknown;
+  caps: Record<string, string>;
+  minutes: number;
+  notes: string[];
+  targets: ReturnType<typeof evaluateTargets>;
+  results: Row[];
+  failures: Failure[];
+  dropin: DropinData | null;
+}
+
+/** The console report and the files next to latest.json (latest.svg, latest.md, latest.txt). */
+function report(run: RunRecord): void {
+  const { machine, results: rows, targets, failures, notes } = run;
+  const defaultBlocks = RANDOM_BLOCKS;
+  const text: string[] = [renderTable(rows, defaultBlocks)];
+  const dropinData = run.dropin;
+  if (dropinData?.rows) {
+    text.push('', 'wasm drop-in (the same C programs, malloc = webmalloc vs wasi-libc dlmalloc; time ratio, below 1x: webmalloc is faster):');
+    for (const d of dropinData.rows) text.push(`  ${d.workload.padEnd(10)} checked ${d.ratio.toFixed(2)}x   unchecked ${d.ratioUnchecked.toFixed(2)}x`);
+    if (dropinData.summary)
+      text.push(`  geometric mean: checked ${dropinData.summary.ratioGeomean.toFixed(2)}x, unchecked ${dropinData.summary.ratioUncheckedGeomean.toFixed(2)}x`);
+  }
+  text.push('', 'Targets (issue 4), from ratios measured in this run:', renderTargets(targets));
+  if (failures.length) {
+    text.push('', `${failures.length} measurement(s) failed:`);
+    for (const f of failures) text.push(`  ${specLabel(f.spec)} ${f.error}`);
+  }
+  for (const n of notes) text.push(`note: ${n}`);
+  text.push(
+    `${run.mode} run of ${run.date} (${run.git}) · ${machine.cpu}, ${machine.cores} cores · Node ${machine.node} · ` +
+      `plain computation scaled ${machine.parallelScaling['2']}x on 2 workers · load average ${machine.loadavg.join(' ')} at the start, ` +
+      `${machine.loadavgEnd.join(' ')} at the end · ${run.minutes.toFixed(1)} min`,
+  );
+  say('\n' + text.join('\n'));
+
+  mkdirSync(RESULTS, { recursive: true });
+  const title = `webmalloc benchmark (${run.mode}), ${run.date.slice(0, 10)} · ${machine.cpu}, ${machine.cores} cores · Node ${machine.node}`;
+  writeFileSync(join(RESULTS, 'latest.svg'), renderSvg(rows, defaultBlocks, title));
+  writeFileSync(join(RESULTS, 'latest.txt'), text.join('\n') + '\n');
+  const md = [
+    `<!-- written by npm run bench (${run.mode}) on ${run.date} -->`,
+    `Machine: ${machine.cpu}, ${machine.cores} cores (${machine.platform}), Node ${machine.node}; load average ${machine.loadavg.join(' ')} at the start.`,
+    `Plain computation scaled ${machine.parallelScaling['2']}x on 2 workers and ${machine.parallelScaling['4']}x on 4 during the run.`,
+    '',
+    '![ns per allocator call](bench/results/latest.svg)',
+    '',
+    'Time per allocator call (ns; ratio to webmalloc in parentheses, above 1x means webmalloc is faster):',
+    '',
+    renderMatrix(rows, defaultBlocks),
+    '',
+    'Memory at the peak (ratio to the bytes requested and live at the peak):',
+    '',
+    renderMemory(rows, defaultBlocks),
+    '',
+    'Targets:',
+    '',
+    renderTargetsMarkdown(targets),
+    '',
+    ...(dropinData?.summary
+      ? [
+          `wasm drop-in (C programs, webmalloc as malloc vs wasi-libc's dlmalloc, time ratio): geometric mean ${dropinData.summary.ratioGeomean.toFixed(2)}x checked, ${dropinData.summary.ratioUncheckedGeomean.toFixed(2)}x unchecked.`,
+          '',
+        ]
+      : []),
+    ...notes.map((n) => `Note: ${n}`),
+    '',
+  ].join('\n');
+  writeFileSync(join(RESULTS, 'latest.md'), md);
+  say(`\nwrote bench/results/latest.json, latest.svg, latest.md, latest.txt`);
+}
+
+// ------------------------------------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const machine = machineInfo();
+  say(`webmalloc benchmark (${mode}) · ${machine.cpu}, ${machine.cores} cores · Node ${machine.node} · load ${machine.loadavg.join(' ')}`);
+  const notes: string[] = [];
+  const peerNote = ensurePeers();
+  if (peerNote) notes.push(peerNote);
+
+  const native = argv.includes('--no-native') ? { rows: [] as Row[], note: 'native step skipped (--no-native)' } : runNative();
+  if (native.note) notes.push(native.note);
+
+  say('\n== this machine: plain computation on 1, 2 and 4 workers');
+  const scaling = await parallelScaling(full ? 5 : 3, full ? 8e7 : 4e7);
+  say(`   throughput with 2 workers: ${scaling['2']}x of one; with 4: ${scaling['4']}x (a free 2-core machine gives ~2x)`);
+
+  const specs = plan().filter((s) => !(peerNote && s.contender === 'dlmalloc-wasm'));
+  say(`\n== JS: ${specs.length} measurements, each in a fresh process (${mode}: ${JSON.stringify(full ? FULL : QUICK)})`);
+  const results: Row[] = [];
+  const failures: Failure[] = [];
+  specs.forEach((spec, i) => {
+    const started = performance.now();
+    process.stdout.write(`[${String(i + 1).padStart(3)}/${specs.length}] ${specLabel(spec)} `);
+    const r = measureInChild(spec);
+    const secs = ((performance.now() - started) / 1000).toFixed(1);
+    if ('error' in r) {
+      failures.push(r);
+      say(`FAILED: ${r.error} (${secs} s)`);
+      return;
+    }
+    results.push({ ...r, source: 'js' });
+    const good = !r.check || (r.check.ok && r.check.liveBlocksAfter === 0);
+    if (!good) failures.push({ spec, error: `heap check after the run: ${JSON.stringify(r.check)}` });
+    const check = r.check ? (good ? '  check ok' : `  CHECK FAILED: ${JSON.stringify(r.check)}`) : '';
+    say(
+      `${fmtTime(r.nsPerOp).padStart(10)}/op  ${(r.opsPerSec / 1e6).toFixed(1).padStart(6)} Mops/s  ${fmtBytes(r.memoryBytes).padStart(9)}` +
+        `  ±${(r.spread * 50).toFixed(0)}%${check}  (${secs} s)`,
+    );
+  });
+
+  const dropin = runDropin();
+  if (dropin.note) notes.push(dropin.note);
+
+  // Order: the JS plan's order, native rows joining their groups.
+  const rows: Row[] = [...results, ...native.rows];
+  const run: RunRecord = {
+    suite: 'webmalloc benchmark (issue 4)',
+    mode,
+    date: new Date().toISOString(),
+    git: gitDescribe(),
+    machine: { ...machine, loadavgEnd: loadavg().map((x) => Number(x.toFixed(2))), parallelScaling: scaling },
+    settings: full ? FULL : QUICK,
+    caps: { 'thing-malloc': `random-512 and random-64k run at ${THING_CAP} live blocks (every contender also runs those capped rows)` },
+    minutes: Number(((performance.now() - t0) / 60000).toFixed(2)),
+    notes,
+    targets: evaluateTargets(rows, { parallelScaling: scaling, thingCap: THING_CAP, defaultBlocks: RANDOM_BLOCKS }),
+    results: rows,
+    failures,
+    dropin: (dropin.data as DropinData | undefined) ?? null,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify(run, null, 2) + '\n');
+  report(run);
+  process.exitCode = failures.length ? 1 : 0;
+}
+
+if (argv.includes('--render')) {
+  // Re-render the report and its files from bench/results/latest.json (no measurement, no lock needed).
+  const run = JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8')) as RunRecord;
+  run.targets = evaluateTargets(run.results, { parallelScaling: run.machine.parallelScaling, thingCap: THING_CAP, defaultBlocks: RANDOM_BLOCKS });
+  report(run);
+} else {
+  await main();
+}

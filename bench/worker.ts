@@ -1,0 +1,63 @@
+// A benchmark worker (started by measure.ts): sets up its part of a multi-thread workload, says READY, then
+// runs one round each time the GO word changes, timing itself, until STOP. At the end it frees what it
+// holds and (webmalloc) detaches.
+
+import { workerData } from 'node:worker_threads';
+import { attachContender, makeContender, WebmallocBench } from './contenders.js';
+import { C, footprintOf, jsBaseline, W, type WorkerData } from './measure.js';
+import type { BenchAllocator } from './peers/types.js';
+import { larsonBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';
+
+const d = workerData as WorkerData;
+const ctrl = new Int32Array(d.control);
+const fig = new Float64Array(d.figures);
+const at = d.index * W.WORDS;
+const baseline = jsBaseline();
+const a: BenchAllocator = d.memory ? attachContender(d.spec.contender, d.memory) : makeContender(d.spec.contender, d.poolBytes);
+
+let body: Body;
+let release = (): void => {};
+switch (d.role) {
+  case 'larson': {
+    const l = larsonBody(a, d.index);
+    body = l.run;
+    release = l.release;
+    break;
+  }
+  case 'producer':
+    body = xmProducer(a, new Int32Array(d.ring!), new Float64Array(d.ringBytes!), d.index);
+    break;
+  case 'consumer':
+    body = xmConsumer(a, new Int32Array(d.ring!));
+    break;
+  case 'local':
+    body = xmLocal(a, d.index);
+    break;
+}
+
+const probe = (live: number): void => {
+  fig[at + W.PEAK] = Math.max(fig[at + W.PEAK]!, live);
+  // webmalloc: the main thread reads the heap's size
+  if (!(a instanceof WebmallocBench)) fig[at + W.FOOTPRINT] = Math.max(fig[at + W.FOOTPRINT]!, footprintOf(a, baseline));
+};
+
+Atomics.add(ctrl, C.READY, 1);
+Atomics.notify(ctrl, C.READY);
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctrl, C.GO, seen);
+  seen = Atomics.load(ctrl, C.GO);
+  if (Atomics.load(ctrl, C.STOP) === 1) break;
+  const reps = Atomics.load(ctrl, C.REPS);
+  const withProbe = Atomics.load(ctrl, C.PROBE) === 1;
+  const t0 = Number(process.hrtime.bigint());
+  const ops = withProbe ? body(reps, probe) : body(reps);
+  const t1 = Number(process.hrtime.bigint());
+  fig[at + W.START] = t0;
+  fig[at + W.END] = t1;
+  fig[at + W.OPS] = ops;
+  Atomics.add(ctrl, C.DONE, 1);
+  Atomics.notify(ctrl, C.DONE);
+}
+release();
+if (a instanceof WebmallocBench) a.heap.detach();

@@ -1,0 +1,138 @@
+// The benchmark suite cannot rot: every workload runs once, at a tiny size, for every contender it is
+// measured with (in this process, not one process each as `npm run bench` does), and must give a sane time;
+// webmalloc's heap must pass check() after each workload with every block freed. The report (table, targets,
+// chart) is built from those results, and the native C workloads compile and run.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { CONTENDERS, type ContenderName } from '../bench/contenders.js';
+import { measure, TINY, type Result, type Spec } from '../bench/measure.js';
+import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
+import { repoRoot } from '../bench/peers/types.js';
+import { evaluateTargets, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
+import { RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from '../bench/workloads.js';
+
+const results: Row[] = [];
+/** Tiny live-block counts for the random workloads (the benchmark's are 100,000 and 10,000). */
+const TINY_BLOCKS: Record<string, number> = { 'random-512': 1000, 'random-64k': 200 };
+
+function assertSane(r: Result, spec: Spec): void {
+  const what = `${spec.contender} on ${spec.workload} x${spec.threads}`;
+  assert.equal(r.contender, spec.contender);
+  assert.equal(r.workload, spec.workload);
+  assert.equal(r.threads, spec.threads);
+  assert.ok(r.opsPerRound > 0, `${what}: made allocator calls`);
+  assert.ok(Number.isFinite(r.nsPerOp) && r.nsPerOp > 0, `${what}: ns/op ${r.nsPerOp}`);
+  assert.ok(r.nsPerOp < 1e8, `${what}: ns/op ${r.nsPerOp} is not sane`);
+  assert.ok(Math.abs(r.opsPerSec * r.nsPerOp - 1e9) < 1, `${what}: ops/s agrees with ns/op`);
+  assert.ok(r.peakLiveBytes > 0, `${what}: the memory round saw live bytes`);
+  // plain-js's figure is the JS heap's growth, which a collection during the run can make 0
+  if (spec.contender === 'plain-js' || spec.contender === 'none') assert.ok(r.memoryBytes >= 0, `${what}: memory ${r.memoryBytes}`);
+  else assert.ok(r.memoryBytes > 0, `${what}: memory ${r.memoryBytes}`);
+  if (spec.contender === 'webmalloc' || spec.contender === 'webmalloc-checked') {
+    assert.ok(r.check, `${what}: the heap was checked`);
+    assert.deepEqual(r.check.errors, [], `${what}: check() errors`);
+    assert.ok(r.check.ok, `${what}: check() passes`);
+    assert.equal(r.check.liveBlocksAfter, 0, `${what}: every block was freed`);
+    assert.ok(r.memoryBytes >= r.peakLiveBytes, `${what}: the heap holds its live bytes`);
+  }
+}
+
+async function run(spec: Spec): Promise<void> {
+  const r = await measure(spec, TINY);
+  assertSane(r, spec);
+  results.push({ ...r, source: 'js' });
+}
+
+describe('benchmark workloads at a tiny size', () => {
+  it('the dlmalloc wasm peer is the recorded build of its source', () => {
+    const st = dlmallocWasmStatus();
+    assert.ok(st.ok, st.reason);
+  });
+
+  for (const w of SINGLE_WORKLOADS) {
+    it(`${w}: every contender`, async () => {
+      for (const c of CONTENDERS) {
+        const blocks = TINY_BLOCKS[w];
+        await run({ contender: c, workload: w, threads: 1, ...(blocks ? { blocks } : {}) });
+      }
+    });
+  }
+
+  it('larson with 1, 2 and 4 workers (peers: an instance per worker)', async () => {
+    for (const t of [1, 2]) for (const c of CONTENDERS) await run({ contender: c, workload: 'larson', threads: t });
+    await run({ contender: 'webmalloc', workload: 'larson', threads: 4 });
+  });
+
+  it('xmalloc: producer/consumer across workers, its thread-local baseline, and the ring alone', async () => {
+    for (const c of ['webmalloc', 'webmalloc-checked'] as ContenderName[]) {
+      await run({ contender: c, workload: 'xmalloc', threads: 2 });
+      await run({ contender: c, workload: 'xmalloc-local', threads: 2 });
+    }
+    await run({ contender: 'webmalloc', workload: 'xmalloc', threads: 4 });
+    await run({ contender: 'none', workload: 'xmalloc', threads: 2 });
+  });
+
+  it('refuses what cannot run: xmalloc on a peer that cannot be shared, a threaded single workload', async () => {
+    await assert.rejects(measure({ contender: 'dlmalloc-wasm', workload: 'xmalloc', threads: 2 }, TINY));
+    await assert.rejects(measure({ contender: 'webmalloc', workload: 'pairs-64' as WorkloadName, threads: 2 }, TINY));
+  });
+});
+
+describe('benchmark report', () => {
+  it('builds the table, the targets and the chart from the results', () => {
+    assert.ok(results.length > 50, `results from the workloads above (${results.length})`);
+    const blocks = { ...RANDOM_BLOCKS, ...TINY_BLOCKS };
+    const table = renderTable(results, blocks);
+    for (const c of CONTENDERS) assert.match(table, new RegExp(`\\b${c}\\b`));
+    for (const w of SINGLE_WORKLOADS) assert.match(table, new RegExp(`^${w}\\b`, 'm'));
+    assert.match(renderMatrix(results, blocks), /^\| larson x2 \|/m);
+    assert.match(renderMemory(results, blocks), /random-512/);
+
+    const targets = evaluateTargets(results, { thingCap: TINY_BLOCKS['random-512']!, defaultBlocks: blocks, parallelScaling: { '2': 2, '4': 2 } });
+    assert.deepEqual(
+      targets.map((t) => t.id),
+      ['vs-mimalloc', 'vs-dlmalloc-wasm', 'vs-thing-malloc', 'larson-scaling', 'xmalloc', 'memory'],
+    );
+    // No native figures here: the mimalloc target says so; every other one has a verdict from measured ratios.
+    assert.equal(targets[0]!.met, undefined);
+    for (const t of targets.slice(1)) {
+      assert.notEqual(t.met, undefined, `${t.id} was evaluated`);
+      for (const c of t.checks.filter((x) => x.met !== undefined)) assert.ok(c.value! > 0 && Number.isFinite(c.value!), `${t.id}: ${c.what}`);
+    }
+    assert.match(renderTargets(targets), /MET|MISSED/);
+
+    const svg = renderSvg(results, blocks, 'test <chart>');
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(svg, /<\/svg>\n$/);
+    assert.match(svg, /test &lt;chart&gt;/, 'text is escaped');
+    const bars = svg.match(/<rect x="\d+" y="\d+" width="[\d.]+" height="9"/g) ?? [];
+    assert.equal(bars.length, results.length, 'one bar per result');
+    assert.ok(!/NaN|undefined|Infinity/.test(svg), 'no broken numbers in the chart');
+  });
+});
+
+describe('native workloads', () => {
+  const cc = spawnSync('sh', ['-c', 'command -v cc'], { encoding: 'utf8' });
+  it('compile and run every workload once', { skip: cc.status !== 0 ? 'no C compiler' : false }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wm-native-'));
+    try {
+      const bin = join(dir, 'workloads');
+      const src = join(repoRoot(), 'bench', 'native', 'workloads.c');
+      const build = spawnSync('cc', ['-O2', '-pthread', '-fno-builtin-malloc', '-fno-builtin-free', '-o', bin, src], { encoding: 'utf8' });
+      assert.equal(build.status, 0, build.stderr);
+      const r = spawnSync(bin, ['--quick', '--rounds', '1', '--label', 'test'], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { workload: string; ns_per_op: number; allocator: string });
+      const names = new Set(lines.map((l) => l.workload));
+      for (const w of [...SINGLE_WORKLOADS, 'larson', 'xmalloc']) assert.ok(names.has(w), `native ${w} ran`);
+      for (const l of lines) assert.ok(l.ns_per_op > 0 && l.allocator === 'test', `native ${l.workload}: ${l.ns_per_op} ns/op`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
