@@ -153,6 +153,7 @@ export class Heap {
   /** Take a span from the shared pool for a new page of class `bin`; 0 when the memory is full. */
   private newPage(bin: number): number {
     const ctx = this.ctx;
+    this.releaseEmptyHeads(bin);
     const span = this.claim(BIN_SLICES[bin], 0, 0);
     if (span < 0) return 0;
     this.syncViews();
@@ -162,6 +163,24 @@ export class Heap {
     this.queuePushFront(bin, dw);
     clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete: the page is ours and listed
     return dw;
+  }
+
+  /**
+   * The page that heads a class's queue stays when it empties (so that malloc/free pairs do not claim and
+   * release a span each time), and the fast path does no work to notice. When this thread takes a new page,
+   * the other classes' emptied heads go back to the pool: a thread never holds more than one empty page,
+   * the one of the class it is allocating from.
+   */
+  private releaseEmptyHeads(except: number): void {
+    const m = this.m;
+    for (let bin = 0; bin < NBINS; bin++) {
+      const dw = m[this.queueW + bin];
+      if (bin === except || dw === this.emptyW || m[dw + L.P_USED] !== 0) continue;
+      collect(m, dw); // (used 0: nothing can be waiting; a double free pushed here would be, and stays)
+      if (m[dw + L.P_USED] !== 0 || (m[dw + L.P_FLAGS] & L.PF_IN_FULL) !== 0) continue;
+      this.queueRemove(bin, dw);
+      releaseSpan(this.ctx, this.threadW, dw);
+    }
   }
 
   /**
