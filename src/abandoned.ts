@@ -14,7 +14,6 @@
 
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
-import { NBINS } from './sizeclass.js';
 
 /** Word and bit of page head `dw`'s abandoned bit. */
 function bitOf(ctx: HeapContext, dw: number): [word: number, bit: number] {
@@ -34,12 +33,6 @@ export function markAbandoned(ctx: HeapContext, dw: number): void {
   Atomics.or(m, word, bit);
   const index = Math.floor((dw * L.WORD - ctx.base) / L.SEGMENT_SIZE);
   Atomics.or(m, summaryWord(ctx, m[dw + L.P_BIN], index), 1 << (index & 31));
-}
-
-/** Whether page `dw` is marked abandoned. */
-export function isAbandoned(ctx: HeapContext, dw: number): boolean {
-  const [word, bit] = bitOf(ctx, dw);
-  return (Atomics.load(ctx.mem.m, word) & bit) !== 0;
 }
 
 /** Take the abandoned page `dw` if it is still abandoned: true when this thread's CAS made it the owner. */
@@ -130,4 +123,3 @@ export function summaryHas(ctx: HeapContext, bin: number, index: number): boolea
   return ((Atomics.load(ctx.mem.m, summaryWord(ctx, bin, index)) >>> (index & 31)) & 1) !== 0;
 }
 
-export { NBINS };

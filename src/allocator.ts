@@ -7,7 +7,7 @@ import { badArgument, doubleFree } from './errors.js';
 import { checkSize, detachedError, Heap } from './heap.js';
 import { acquireSlot } from './registry.js';
 import { Layout as L } from './layout.js';
-import { HeapMemory, MemoryError } from './memory.js';
+import { HeapMemory } from './memory.js';
 import { MEDIUM_MAX } from './sizeclass.js';
 import { heapStats } from './stats.js';
 import type { AttachOptions, CheckResult, CreateOptions, HeapStats, LinearMemory, WorkerHandoff } from './types.js';
@@ -249,4 +249,3 @@ function checkCount(n: number): void {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) badArgument('count', n);
 }
 
-export { MemoryError };

@@ -24,7 +24,7 @@ import {
   lastClaimDirty,
   releaseHugeSegments,
 } from './segments.js';
-import { BIN_DIVIDE, BIN_OF_GRANULE, BIN_SLICES, MEDIUM_MAX, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
+import { BIN_DIVIDE, BIN_OF_GRANULE, BIN_SLICES, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
@@ -686,4 +686,3 @@ export function detachedError(): WebmallocError {
   return new WebmallocError('DETACHED', 0, 'this allocator instance was detached');
 }
 
-export { MEDIUM_MAX };

@@ -1,6 +1,7 @@
 // webmalloc: a lock-free, multi-threaded malloc over one linear memory. See README.md and docs/design.md.
 
-export { Allocator, attach, createAllocator, EINVAL, ENOMEM, MemoryError, VALLOC_ALIGNMENT } from './allocator.js';
+export { Allocator, attach, createAllocator, EINVAL, ENOMEM, VALLOC_ALIGNMENT } from './allocator.js';
+export { MemoryError } from './memory.js';
 export { WebmallocError, type WebmallocErrorCode } from './errors.js';
 export { RegistryFullError } from './registry.js';
 export { shareWithWebWorker, spawnWorker, type NodeLikeWorker, type WebLikeWorker } from './workers.js';

@@ -102,7 +102,7 @@ export function collect(m: Int32Array, dw: number): number {
 }
 
 /** Carve up to EXTEND_BYTES of never-used blocks onto the (empty) free list, in address order. */
-export function extend(m: Int32Array, dw: number): void {
+function extend(m: Int32Array, dw: number): void {
   const reserved = m[dw + L.P_RESERVED];
   const left = m[dw + L.P_CAPACITY] - reserved;
   if (left === 0) return;

@@ -75,7 +75,7 @@ function claimInSegment(
 }
 
 /** Mark segment `index` as possibly having free slices. */
-export function markHasFree(ctx: HeapContext, index: number): void {
+function markHasFree(ctx: HeapContext, index: number): void {
   Atomics.or(ctx.mem.m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
 }
 
@@ -147,7 +147,7 @@ export function claimSpan(
  * thread's record before the CAS and stay named until the caller publishes them. Returns the first index, or
  * -1 when the limit or the engine says no. Growing before claiming means a failure leaves nothing to undo.
  */
-export function claimTop(ctx: HeapContext, threadW: number, k: number): number {
+function claimTop(ctx: HeapContext, threadW: number, k: number): number {
   const topW = ctx.headerW + L.H_TOP;
   for (;;) {
     const t = Atomics.load(ctx.mem.m, topW);

@@ -9,7 +9,6 @@
 
 import { Layout as L } from './layout.js';
 
-export const MIN_BLOCK = 8;
 /** Largest size served from size-classed pages; above it blocks get a span of their own. */
 export const MEDIUM_MAX = 64 * 1024;
 /** Requests up to this size take the table lookup on the fast path. */

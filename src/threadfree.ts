@@ -36,7 +36,7 @@ export function pushThreadFree(ctx: HeapContext, dw: number, w: number): void {
 }
 
 /** Push block `w` onto the lock-free list whose head is word `headW` (the block's first word links). */
-export function pushBlock(m: Int32Array, headW: number, w: number): void {
+function pushBlock(m: Int32Array, headW: number, w: number): void {
   for (;;) {
     const head = Atomics.load(m, headW);
     m[w] = head;

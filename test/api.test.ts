@@ -55,10 +55,6 @@ function allocFilled(a: Allocator, size: number): Block {
   return b;
 }
 
-function isPow2(x: number): boolean {
-  return x > 0 && (x & (x - 1)) === 0;
-}
-
 const roundUp = (x: number, a: number) => Math.ceil(x / a) * a;
 
 // ---------------------------------------------------------------------------------------------------------
