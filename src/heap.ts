@@ -30,6 +30,8 @@ import { pushThreadFree } from './threadfree.js';
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
 const SEGMENT_WORDS_MASK = (L.SEGMENT_SIZE >>> 2) - 1;
 const SLICE_WORDS_SHIFT = L.SLICE_SHIFT - 2;
+/** Slow-path calls after which an unused class's empty page goes back to the pool. */
+const RETIRE_AFTER = 32;
 /** Abandoned pages looked at before the memory grows. */
 const RELEASE_BUDGET = 32;
 /** Largest block (plus alignment slack) that a span inside one segment takes; larger ones are huge. */
@@ -60,6 +62,12 @@ export class Heap {
   protected readonly segTableW: number;
   /** Words from base that claimed segments and this thread's views both cover. */
   protected heapWords = 0;
+  /** Pages on this thread's full list: only then can remote frees arrive through the delayed list. */
+  private fullPages = 0;
+  /** Counts slow-path calls: the clock by which an empty page's class counts as unused. */
+  private tick = 0;
+  /** Per class, the tick of its last slow-path call. */
+  private readonly lastUse = new Uint32Array(NBINS);
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
@@ -88,6 +96,8 @@ export class Heap {
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
     this.syncViews();
+    // Remote frees that reached this slot's delayed list after its previous occupant left.
+    if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
   }
 
   // ----------------------------------------------------------------------------------------------------
@@ -114,7 +124,14 @@ export class Heap {
   /** The slow path of a size class: housekeeping, then the first page with room, else a new page. */
   protected mallocGeneric(bin: number): number {
     if (this.detached) throw detachedError();
-    if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
+    this.lastUse[bin] = ++this.tick;
+    if ((this.tick & (RETIRE_AFTER - 1)) === 0) this.releaseEmptyHeads(bin);
+    // The delayed list fills only while this thread has full pages; it is looked at then, and now and
+    // then anyway (a remote free can land there just after its page left the full list). In a malloc/free
+    // loop this path runs on every pair, so it must not pay an atomic load each time.
+    if ((this.fullPages > 0 || (this.tick & 255) === 0) && Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) {
+      this.processDelayed();
+    }
     let m = this.m;
     for (;;) {
       let dw = m[this.queueW + bin];
@@ -167,15 +184,17 @@ export class Heap {
 
   /**
    * The page that heads a class's queue stays when it empties (so that malloc/free pairs do not claim and
-   * release a span each time), and the fast path does no work to notice. When this thread takes a new page,
-   * the other classes' emptied heads go back to the pool: a thread never holds more than one empty page,
-   * the one of the class it is allocating from.
+   * release a span each time), and the fast path does no work to notice. Every RETIRE_AFTER slow-path calls,
+   * and when this thread takes a new page, the emptied heads of classes it has not used for RETIRE_AFTER
+   * slow-path calls go back to the pool (the idea of mimalloc's retired pages): a class in use keeps its
+   * page, a class passed through does not.
    */
   private releaseEmptyHeads(except: number): void {
     const m = this.m;
     for (let bin = 0; bin < NBINS; bin++) {
       const dw = m[this.queueW + bin];
       if (bin === except || dw === this.emptyW || m[dw + L.P_USED] !== 0) continue;
+      if (this.tick - this.lastUse[bin] < RETIRE_AFTER) continue;
       collect(m, dw); // (used 0: nothing can be waiting; a double free pushed here would be, and stays)
       if (m[dw + L.P_USED] !== 0 || (m[dw + L.P_FLAGS] & L.PF_IN_FULL) !== 0) continue;
       this.queueRemove(bin, dw);
@@ -542,6 +561,7 @@ export class Heap {
     if (head !== 0) m[head + L.P_PREV] = dw;
     m[this.threadW + L.T_FULL] = dw;
     m[dw + L.P_FLAGS] |= L.PF_IN_FULL;
+    this.fullPages++;
   }
 
   private fullRemove(dw: number): void {
@@ -554,6 +574,7 @@ export class Heap {
     m[dw + L.P_NEXT] = 0;
     m[dw + L.P_PREV] = 0;
     m[dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
+    this.fullPages--;
   }
 
   /**
