@@ -68,6 +68,8 @@ export class Heap {
   private tick = 0;
   /** Per class, the tick of its last slow-path call. */
   private readonly lastUse = new Uint32Array(NBINS);
+  /** The class a page is being claimed for (its empty head is not given back meanwhile); -1 otherwise. */
+  private claimingFor = -1;
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
@@ -125,7 +127,6 @@ export class Heap {
   protected mallocGeneric(bin: number): number {
     if (this.detached) throw detachedError();
     this.lastUse[bin] = ++this.tick;
-    if ((this.tick & (RETIRE_AFTER - 1)) === 0) this.releaseEmptyHeads(bin);
     // The delayed list fills only while this thread has full pages; it is looked at then, and now and
     // then anyway (a remote free can land there just after its page left the full list). In a malloc/free
     // loop this path runs on every pair, so it must not pay an atomic load each time.
@@ -170,7 +171,7 @@ export class Heap {
   /** Take a span from the shared pool for a new page of class `bin`; 0 when the memory is full. */
   private newPage(bin: number): number {
     const ctx = this.ctx;
-    this.releaseEmptyHeads(bin);
+    this.claimingFor = bin;
     const span = this.claim(BIN_SLICES[bin], 0, 0);
     if (span < 0) return 0;
     this.syncViews();
@@ -184,13 +185,15 @@ export class Heap {
 
   /**
    * The page that heads a class's queue stays when it empties (so that malloc/free pairs do not claim and
-   * release a span each time), and the fast path does no work to notice. Every RETIRE_AFTER slow-path calls,
-   * and when this thread takes a new page, the emptied heads of classes it has not used for RETIRE_AFTER
-   * slow-path calls go back to the pool (the idea of mimalloc's retired pages): a class in use keeps its
-   * page, a class passed through does not.
+   * release a span each time), and the fast path does no work to notice. Before the memory grows, the
+   * emptied heads of classes this thread has not used for RETIRE_AFTER slow-path calls go back to the pool
+   * (mimalloc's retired pages, but only under pressure: giving them back while memory suffices made
+   * workloads that cycle through many classes claim and release a span on nearly every call). Returns how
+   * many went back.
    */
-  private releaseEmptyHeads(except: number): void {
+  private releaseEmptyHeads(except: number): number {
     const m = this.m;
+    let released = 0;
     for (let bin = 0; bin < NBINS; bin++) {
       const dw = m[this.queueW + bin];
       if (bin === except || dw === this.emptyW || m[dw + L.P_USED] !== 0) continue;
@@ -199,19 +202,22 @@ export class Heap {
       if (m[dw + L.P_USED] !== 0 || (m[dw + L.P_FLAGS] & L.PF_IN_FULL) !== 0) continue;
       this.queueRemove(bin, dw);
       releaseSpan(this.ctx, this.threadW, dw);
+      released++;
     }
+    return released;
   }
 
   /**
-   * A span from the shared pool (see claimSpan). Before the memory grows, abandoned pages whose blocks
-   * have all been freed meanwhile go back to the pool (a bounded number per call), and the pool is tried again.
+   * A span from the shared pool (see claimSpan). Before the memory grows, pages nobody uses go back to the
+   * pool (releaseUnused) and the pool is tried again.
    */
   private claim(pageSlices: number, size: number, align: number): number {
     const hint = this.m[this.threadW + L.T_SEGMENT_HINT];
     const w = this.threadW;
     let span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
-    if (span < 0 && this.releaseEmptyAbandoned(RELEASE_BUDGET) > 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
+    if (span < 0 && this.releaseUnused() > 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
     if (span < 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, true);
+    this.claimingFor = -1;
     return span;
   }
 
@@ -233,6 +239,14 @@ export class Heap {
       }
     });
     return released;
+  }
+
+  /**
+   * What goes back to the pool before the memory grows: abandoned pages whose blocks have all been freed
+   * meanwhile (a bounded number per call), and this thread's empty pages of classes it has stopped using.
+   */
+  private releaseUnused(): number {
+    return this.releaseEmptyAbandoned(RELEASE_BUDGET) + this.releaseEmptyHeads(this.claimingFor);
   }
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -273,7 +287,9 @@ export class Heap {
     }
     // Whole free segments first; then, before the memory grows, the abandoned pages that have emptied.
     let first = claimHugeSegments(ctx, this.threadW, size, align, false);
-    if (first < 0 && this.releaseEmptyAbandoned(Number.MAX_SAFE_INTEGER) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
+    if (first < 0 && this.releaseEmptyAbandoned(Number.MAX_SAFE_INTEGER) + this.releaseEmptyHeads(-1) > 0) {
+      first = claimHugeSegments(ctx, this.threadW, size, align, false);
+    }
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
     if (first < 0) return 0;
     this.syncViews();
