@@ -1,6 +1,6 @@
 // The benchmark suite (issue 4): `npm run bench` (quick, about 2 minutes) or `npm run bench -- --full`.
 //
-//   node build/bench/run.js [--full] [--no-native] [--no-dropin] [--only WORKLOAD[,WORKLOAD]] [--contenders A,B]
+//   node build/bench/run.js [--full] [--no-native] [--no-dropin] [--no-blowup] [--only WORKLOAD[,WORKLOAD]] [--contenders A,B]
 //   node build/bench/run.js --render      (re-render the report from bench/results/latest.json, measuring nothing)
 //
 // Steps, each with progress on the console:
@@ -8,7 +8,8 @@
 //   2. native figures: scripts/bench-native.sh (glibc, and mimalloc via LD_PRELOAD when it can be installed);
 //   3. how well plain computation scales to 2 and 4 workers on this machine right now (machine.ts);
 //   4. every JS measurement, each in a fresh Node process (one.js -> measure.ts): contenders never share a JIT;
-//   5. the wasm drop-in comparison (wasm-dropin.js; --no-dropin reuses its last JSON).
+//   5. the wasm drop-in comparison (wasm-dropin.js; --no-dropin reuses its last JSON);
+//   6. the bounded-memory cases and reclaim cost (blowup.js; --no-blowup skips them).
 // Then the table, the targets of issue 4 as met / missed, and bench/results/latest.{json,svg,md,txt}.
 //
 // Only one benchmark may run at a time on this machine: the whole run holds an flock on
@@ -194,6 +195,16 @@ function runDropin(): { data?: unknown; note?: string } {
   return { data: JSON.parse(readFileSync(out, 'utf8')) };
 }
 
+/** Issue 3's bounded-memory cases and reclaim cost (blowup.js prints them and writes blowup.json). */
+function runBlowup(): string | undefined {
+  if (argv.includes('--no-blowup')) return 'the bounded-memory step was skipped (--no-blowup)';
+  say('\n== bounded memory: producer/consumer, phases, a long random workload; reclaim cost (blowup.js)');
+  const r = spawnSync(process.execPath, [join(dirname(SELF), 'blowup.js'), ...(full ? ['--full'] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return r.status === 0 ? undefined : 'the bounded-memory step failed';
+}
+
 function gitDescribe(): string {
   const r = spawnSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : 'unknown';
@@ -324,6 +335,8 @@ async function main(): Promise<void> {
 
   const dropin = runDropin();
   if (dropin.note) notes.push(dropin.note);
+  const blowupNote = runBlowup();
+  if (blowupNote) notes.push(blowupNote);
 
   // Order: the JS plan's order, native rows joining their groups.
   const rows: Row[] = [...results, ...native.rows];
