@@ -6,7 +6,7 @@ import type { HeapContext } from './context.js';
 import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, NBINS, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
-import { liveWordOf } from './pages.js';
+import { isMarkedLive } from './pages.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, spans } from './walk.js';
 
 const MAX_ERRORS = 100;
@@ -255,8 +255,8 @@ function checkPage(
     for (let q = 0; q < reserved; q++) {
       const b = area + q * size;
       const w = b / L.WORD;
-      const live = (m[liveWordOf(ctx.base / L.WORD, w)] >>> ((w >>> 1) & 31)) & 1;
-      liveBits += live;
+      const live = isMarkedLive(m, ctx.base / L.WORD, w);
+      liveBits += live ? 1 : 0;
       if (live && seen[q]) fail(`${where}: block ${b} is marked live but is on a free list`);
     }
     const lost = (m[dw + L.P_FLAGS] & L.PF_LOST_BLOCKS) !== 0; // blocks a dead owner was handing: counted live, maybe unmarked

@@ -13,7 +13,7 @@ import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import type { HeapMemory } from './memory.js';
-import { collect, initSmallPage, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
+import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot, takeReservedSlot } from './registry.js';
 import {
@@ -24,7 +24,7 @@ import {
   lastClaimDirty,
   releaseHugeSegments,
 } from './segments.js';
-import { BIN_DIVIDE, BIN_OF_GRANULE, BIN_SLICES, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
+import { alignUp, BIN_DIVIDE, BIN_OF_GRANULE, BIN_SLICES, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
@@ -68,8 +68,6 @@ export class Heap {
   private tick = 0;
   /** Per class, the tick of its last slow-path call. */
   private readonly lastUse = new Uint32Array(NBINS);
-  /** The class a page is being claimed for (its empty head is not given back meanwhile); -1 otherwise. */
-  private claimingFor = -1;
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
@@ -171,8 +169,7 @@ export class Heap {
   /** Take a span from the shared pool for a new page of class `bin`; 0 when the memory is full. */
   private newPage(bin: number): number {
     const ctx = this.ctx;
-    this.claimingFor = bin;
-    const span = this.claim(BIN_SLICES[bin], 0, 0);
+    const span = this.claim(BIN_SLICES[bin], 0, 0, bin);
     if (span < 0) return 0;
     this.syncViews();
     const index = span >>> 4;
@@ -208,16 +205,15 @@ export class Heap {
   }
 
   /**
-   * A span from the shared pool (see claimSpan). Before the memory grows, pages nobody uses go back to the
-   * pool (releaseUnused) and the pool is tried again.
+   * A span from the shared pool (see claimSpan), for a page of class `forBin` (or -1: a large block).
+   * Before the memory grows, pages nobody uses go back to the pool (releaseUnused) and the pool is tried again.
    */
-  private claim(pageSlices: number, size: number, align: number): number {
+  private claim(pageSlices: number, size: number, align: number, forBin: number): number {
     const hint = this.m[this.threadW + L.T_SEGMENT_HINT];
     const w = this.threadW;
     let span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
-    if (span < 0 && this.releaseUnused() > 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
+    if (span < 0 && this.releaseUnused(RELEASE_BUDGET, forBin) > 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
     if (span < 0) span = claimSpan(this.ctx, w, hint, pageSlices, size, align, true);
-    this.claimingFor = -1;
     return span;
   }
 
@@ -243,10 +239,11 @@ export class Heap {
 
   /**
    * What goes back to the pool before the memory grows: abandoned pages whose blocks have all been freed
-   * meanwhile (a bounded number per call), and this thread's empty pages of classes it has stopped using.
+   * meanwhile (up to `budget` looked at), and this thread's empty pages of classes it has stopped using
+   * (but not of `forBin`, the class it is claiming for).
    */
-  private releaseUnused(): number {
-    return this.releaseEmptyAbandoned(RELEASE_BUDGET) + this.releaseEmptyHeads(this.claimingFor);
+  private releaseUnused(budget: number, forBin: number): number {
+    return this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin);
   }
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -265,7 +262,7 @@ export class Heap {
     if (size > ctx.heapLimit) return 0;
     const slack = align > L.SLICE_SIZE ? align - L.SLICE_SIZE : 0;
     if (size + slack <= LARGE_MAX) {
-      const span = this.claim(0, size, align);
+      const span = this.claim(0, size, align, -1);
       if (span >= 0) {
         this.syncViews();
         const index = span >>> 4;
@@ -285,11 +282,10 @@ export class Heap {
         return block;
       }
     }
-    // Whole free segments first; then, before the memory grows, the abandoned pages that have emptied.
+    // Whole free segments first; then, before the memory grows, pages nobody uses (all abandoned ones are
+    // looked at: a huge block needs whole free segments).
     let first = claimHugeSegments(ctx, this.threadW, size, align, false);
-    if (first < 0 && this.releaseEmptyAbandoned(Number.MAX_SAFE_INTEGER) + this.releaseEmptyHeads(-1) > 0) {
-      first = claimHugeSegments(ctx, this.threadW, size, align, false);
-    }
+    if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
     if (first < 0) return 0;
     this.syncViews();
@@ -506,18 +502,13 @@ export class Heap {
   // ----------------------------------------------------------------------------------------------------
   // checked mode: one bit per 8-byte granule of a segment, set while a block starting there is live
 
-  /** Word holding the live bit of block `w`; the bit is 1 << ((w >>> 1) & 31). */
-  private liveWord(w: number): number {
-    return liveWordOf(this.baseW, w);
-  }
-
   private markLive(w: number): void {
-    Atomics.or(this.m, this.liveWord(w), 1 << ((w >>> 1) & 31));
+    Atomics.or(this.m, liveWordOf(this.baseW, w), liveBitOf(w));
   }
 
   private clearLive(w: number, p: number): void {
-    const bit = 1 << ((w >>> 1) & 31);
-    if ((Atomics.and(this.m, this.liveWord(w), ~bit) & bit) === 0) {
+    const bit = liveBitOf(w);
+    if ((Atomics.and(this.m, liveWordOf(this.baseW, w), ~bit) & bit) === 0) {
       this.m[this.threadW + L.T_BLOCK] = 0;
       doubleFree(p, 'already freed'); // a racing free of the same block won
     }
@@ -527,7 +518,7 @@ export class Heap {
   protected isLive(p: number): boolean {
     if (!this.checked) return true;
     const w = p >>> 2;
-    return (Atomics.load(this.m, this.liveWord(w)) & (1 << ((w >>> 1) & 31))) !== 0;
+    return (Atomics.load(this.m, liveWordOf(this.baseW, w)) & liveBitOf(w)) !== 0;
   }
 
   // ----------------------------------------------------------------------------------------------------
@@ -605,7 +596,7 @@ export class Heap {
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
       const next = m[dw + L.P_NEXT];
       collect(m, dw);
-      if (m[dw + L.P_USED] < m[dw + L.P_CAPACITY] || m[dw + L.P_FREE] !== 0) this.localFreeSlow(dw, -1);
+      if (m[dw + L.P_USED] < m[dw + L.P_CAPACITY]) this.localFreeSlow(dw, -1); // room again: back to its queue
       dw = next;
     }
     for (let bin = 0; bin < NBINS; bin++) {
@@ -705,10 +696,6 @@ export class Heap {
     const end = Math.min(this.base + this.ctx.top() * L.SEGMENT_SIZE, this.ctx.heapLimit, mem.viewBytes);
     this.heapWords = (end - this.base) >>> 2;
   }
-}
-
-function alignUp(x: number, a: number): number {
-  return Math.ceil(x / a) * a;
 }
 
 /** A size argument: a non-negative integer, or a RangeError. */

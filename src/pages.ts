@@ -6,7 +6,7 @@ import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { nameRelease } from './inflight.js';
 import { releaseSlices } from './segments.js';
-import { BIN_SIZE, BIN_SLICES, blockAlignment } from './sizeclass.js';
+import { alignUp, BIN_SIZE, BIN_SLICES, blockAlignment } from './sizeclass.js';
 import { takeThreadFree } from './threadfree.js';
 
 /**
@@ -16,6 +16,16 @@ import { takeThreadFree } from './threadfree.js';
 export function liveWordOf(baseW: number, w: number): number {
   const inSegment = (w - baseW) & ((L.SEGMENT_SIZE >>> 2) - 1);
   return w - inSegment + L.LIVE_BITMAP_OFFSET / 4 + (inSegment >>> 6);
+}
+
+/** Checked mode: block `w`'s bit within its live-bitmap word. */
+export function liveBitOf(w: number): number {
+  return 1 << ((w >>> 1) & 31);
+}
+
+/** Checked mode: whether block `w`'s live bit is set (a plain read: for reclaim and check). */
+export function isMarkedLive(m: Int32Array, baseW: number, w: number): boolean {
+  return (m[liveWordOf(baseW, w)] & liveBitOf(w)) !== 0;
 }
 
 /** Carve at most this many bytes of fresh blocks per refill (bounded time, locality), at least one block. */
@@ -48,7 +58,7 @@ export function initSmallPage(
   const size = BIN_SIZE[bin];
   const seg = ctx.segmentAddress(index);
   const spanStart = seg + first * L.SLICE_SIZE;
-  const area = first === 0 ? seg + align(ctx.segmentHeader, blockAlignment(size)) : spanStart;
+  const area = first === 0 ? seg + alignUp(ctx.segmentHeader, blockAlignment(size)) : spanStart;
   const dw = ctx.descriptorW(index, first);
   writeSpan(m, dw, L.KIND_SMALL, slices);
   m[dw + L.P_BIN] = bin;
@@ -63,10 +73,6 @@ export function initSmallPage(
   }
   Atomics.store(m, dw + L.P_OWNER, ownerTag);
   return dw;
-}
-
-function align(x: number, a: number): number {
-  return Math.ceil(x / a) * a;
 }
 
 /**

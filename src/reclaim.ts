@@ -15,7 +15,7 @@
 import { abandonedPages, markAbandoned } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
-import { collect, liveWordOf, releaseSpan } from './pages.js';
+import { collect, isMarkedLive, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
 import { publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
@@ -108,7 +108,7 @@ function liveBlocks(ctx: HeapContext, dw: number): number {
   const words = m[dw + L.P_BLOCK_SIZE] / L.WORD;
   const baseW = ctx.base / L.WORD;
   let n = 0;
-  for (let q = 0, w = m[dw + L.P_AREA]; q < m[dw + L.P_RESERVED]; q++, w += words) n += (m[liveWordOf(baseW, w)] >>> ((w >>> 1) & 31)) & 1;
+  for (let q = 0, w = m[dw + L.P_AREA]; q < m[dw + L.P_RESERVED]; q++, w += words) if (isMarkedLive(m, baseW, w)) n++;
   return n;
 }
 
@@ -120,7 +120,7 @@ function finishBlock(ctx: HeapContext, w: number): void {
   const m = ctx.mem.m;
   const dw = pageOfAddress(ctx, w * L.WORD);
   if (dw === 0 || m[dw + L.P_KIND] !== L.KIND_SMALL) return;
-  if ((m[liveWordOf(ctx.base / L.WORD, w)] >>> ((w >>> 1) & 31)) & 1) return; // live: it reached its caller, or was about to
+  if (isMarkedLive(m, ctx.base / L.WORD, w)) return; // live: it reached its caller, or was about to
   const reserved = m[dw + L.P_RESERVED];
   const lists = [m[dw + L.P_FREE], m[dw + L.P_LOCAL_FREE], Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED];
   for (const head of lists) if (listBlocks(m, head, reserved).includes(w)) return;

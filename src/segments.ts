@@ -8,13 +8,10 @@
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { clearRecord, nameClaimedSegments, nameClaimedSpan, nameRelease } from './inflight.js';
+import { alignUp } from './sizeclass.js';
 
 /** Set by the last successful claim: whether any slice of the span had been used before (else it reads zero). */
 export let lastClaimDirty = false;
-
-function alignUp(x: number, a: number): number {
-  return Math.ceil(x / a) * a;
-}
 
 /**
  * Slices needed when a span for a block of `size` bytes aligned to `align` starts at slice `i` of the

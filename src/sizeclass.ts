@@ -73,6 +73,11 @@ export function binOf(size: number): number {
   return BIN_OF_GRANULE[(size + 7) >>> 3];
 }
 
+/** `x` rounded up to a multiple of `a` (no bitwise ops: addresses may exceed 2^31). */
+export function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
 /** The alignment every block of a class has (relative to a 64 KiB-aligned page start). */
 export function blockAlignment(size: number): number {
   return Math.min(size & -size, L.SLICE_SIZE);
