@@ -61,7 +61,7 @@ export class Allocator extends Heap {
     if (p === 0) return 0;
     const dw = this.locate(p);
     const m = this.m;
-    if ((m[dw + L.P_FLAGS] & L.PF_FRESH) === 0) this.bytes.fill(0, p, p + size);
+    if ((m[dw + L.P_FLAGS] & L.PF_FRESH) === 0) this.mem.zero(p, p + size);
     else if (m[dw + L.P_KIND] === L.KIND_SMALL) m[p >>> 2] = 0; // a fresh block's only written word: its link
     return p;
   }

@@ -130,7 +130,7 @@ export function initHeader(mem: HeapMemory, g: HeapGeometry): number {
 
   const m = mem.m;
   // Segment 0's header and the heap header start out zero, whatever the memory held.
-  mem.u8.fill(0, base, at);
+  mem.zero(base, at);
   const h = header >>> 2;
   m[h + L.H_FLAGS] = g.checked ? L.HF_CHECKED : 0;
   m[h + L.H_BASE] = base;

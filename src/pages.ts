@@ -32,9 +32,9 @@ export function isMarkedLive(m: Int32Array, baseW: number, w: number): boolean {
 const EXTEND_BYTES = 4096;
 const EXTEND_MIN_BLOCKS = 4;
 
-/** Write a span's descriptors: the head with `kind`, the later slices as TAIL pointing back. */
+/** Write a span's descriptors (all their words): the head with `kind`, the later slices as TAIL pointing back. */
 export function writeSpan(m: Int32Array, headW: number, kind: number, slices: number): void {
-  m.fill(0, headW, headW + L.DESC_WORDS);
+  m.fill(0, headW, headW + slices * L.DESC_WORDS); // a free slice's descriptor is clear only in kind and owner
   m[headW + L.P_KIND] = kind;
   m[headW + L.P_SPAN] = slices;
   for (let s = 1; s < slices; s++) {

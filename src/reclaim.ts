@@ -17,7 +17,7 @@ import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
-import { publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
+import { clearDescriptors, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
@@ -184,8 +184,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
     if (kind === L.SEG_UNCLAIMED) {
       // Claimed from the top and never set up.
       if (isOrphan(at, 0, () => kindOf() === L.SEG_UNCLAIMED)) {
-        const seg = ctx.segmentAddress(index);
-        ctx.mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN); // a huge block's descriptor may have been written
+        clearDescriptors(ctx, index); // a huge block's descriptor may have been written
         publishNormalSegment(ctx, index, 0);
       }
       continue;

@@ -158,7 +158,7 @@ function claimTop(ctx: HeapContext, threadW: number, k: number): number {
 }
 
 /**
- * Turn a just-claimed (or just-released huge) segment into a normal one: header cleared, kind NORMAL, and
+ * Turn a just-claimed (or just-released huge) segment into a normal one: descriptors cleared, kind NORMAL, and
  * its slices published free except `taken`. Returns whether the taken slices may hold old data.
  */
 export function publishNormalSegment(ctx: HeapContext, index: number, taken: number): boolean {
@@ -168,7 +168,7 @@ export function publishNormalSegment(ctx: HeapContext, index: number, taken: num
   const freshFrom = mem.m[ctx.headerW + L.H_FRESH_FROM];
   let dirty = 0;
   for (let s = 0; s < slices; s++) if (seg + s * L.SLICE_SIZE < freshFrom) dirty |= 1 << s;
-  if (dirty !== 0) mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN); // descriptors; pages clear their live bits
+  if (dirty !== 0) clearDescriptors(ctx, index);
   const w = ctx.segTableW + index * L.S_WORDS;
   const all = (1 << slices) - 1;
   // Slices, summary, then the kind: searchers skip a segment until its kind says NORMAL, and never drop the
@@ -266,16 +266,23 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
       const all = (1 << ctx.segmentSlices(got + j)) - 1;
       Atomics.store(m, w + L.S_SLICES, (all << L.DIRTY_SHIFT) >>> 0);
     }
-    mem0(ctx, got);
+    if (lastClaimDirty) clearDescriptors(ctx, got);
     return got;
   }
 }
 
-/** Clear the first segment's header of a new huge run (its descriptor lives there). */
-function mem0(ctx: HeapContext, index: number): void {
-  const seg = ctx.segmentAddress(index);
-  const freshFrom = ctx.mem.m[ctx.headerW + L.H_FRESH_FROM];
-  if (seg < freshFrom) ctx.mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN);
+/**
+ * Make every slice descriptor of segment `index` read as a free slice, whatever the header held (a huge
+ * block's data, say). Only the kind and the owner of a free slice's descriptor are ever read; setting up a
+ * span writes all of its descriptors (writeSpan), and a page clears its own live bits.
+ */
+export function clearDescriptors(ctx: HeapContext, index: number): void {
+  const m = ctx.mem.m;
+  const first = ctx.descriptorW(index, 0);
+  for (let dw = first; dw < first + L.SLICES_PER_SEGMENT * L.DESC_WORDS; dw += L.DESC_WORDS) {
+    m[dw + L.P_KIND] = L.KIND_FREE;
+    m[dw + L.P_OWNER] = 0;
+  }
 }
 
 /** Offset of a huge block from its first segment's start. */
@@ -301,11 +308,10 @@ export function releaseHugeSegments(ctx: HeapContext, threadW: number, first: nu
   clearRecord(m, threadW, L.T_RELEASE_AT);
 }
 
-/** One segment back to the pool: header cleared, slices free, summary, and last the kind that publishes it. */
+/** One segment back to the pool: descriptors cleared, slices free, summary, and last the kind that publishes it. */
 export function releaseSegment(ctx: HeapContext, index: number): void {
   const m = ctx.mem.m;
-  const seg = ctx.segmentAddress(index);
-  ctx.mem.u8.fill(0, seg, seg + L.SEGMENT_HEADER_PLAIN); // descriptors only: a checked page clears its own live bits
+  clearDescriptors(ctx, index);
   const w = ctx.segTableW + index * L.S_WORDS;
   const all = (1 << ctx.segmentSlices(index)) - 1;
   Atomics.store(m, w + L.S_SLICES, ((all << L.DIRTY_SHIFT) | all) >>> 0);
