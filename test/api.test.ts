@@ -471,6 +471,34 @@ describe('realloc', () => {
     assertCheckOk(a);
   });
 
+  it('a buffer grown in small steps moves O(log n) times, not once per size class', () => {
+    const a = createAllocator();
+    const seed = 5;
+    let p = a.malloc(16);
+    let size = 16;
+    fillPattern(a.u8, p, size, seed);
+    let moves = 0;
+    for (let n = 32; n <= 64 * KiB; n += 16) {
+      const q = a.realloc(p, n);
+      assert.notEqual(q, 0);
+      if (q !== p) {
+        moves++;
+        assertPattern(a.u8, q, size, seed, `realloc ${size} -> ${n} moved`);
+      }
+      fillPattern(a.u8, q, n, seed);
+      p = q;
+      size = n;
+    }
+    // 16 B to 64 KiB: 12 doublings; with 1.5x of room per move about 21 moves (the size classes alone,
+    // 1.125 apart above 128 B, would take about 80).
+    assert.ok(moves <= 24, `${moves} moves`);
+    const us = a.usableSize(p);
+    assert.ok(us >= size && us <= 64 * KiB, `usable ${us}`);
+    a.free(p);
+    assert.equal(a.stats().liveBlocks, 0);
+    assertCheckOk(a);
+  });
+
   it('moves between small and large blocks in both directions with random sizes, keeping contents', () => {
     const a = createAllocator();
     const r = rng(7);
