@@ -25,13 +25,13 @@ type TypedArrayConstructor<T> = {
   readonly BYTES_PER_ELEMENT: number;
 };
 
+/** How much a small block that realloc moves to grow it may grow (see realloc). */
+const REALLOC_GROWTH = 1.5;
+
 /**
  * One thread's handle on a webmalloc heap. Make the heap with {@link createAllocator}; every other worker
  * (or the same thread again) joins it with {@link attach}. An instance must be used by one thread only.
  */
-/** How much a small block that realloc moves to grow it may grow (see realloc). */
-const REALLOC_GROWTH = 1.5;
-
 export class Allocator extends Heap {
   /** The memory under the heap, as given or created. Send it to workers to attach there. */
   get memory(): LinearMemory {
