@@ -633,6 +633,36 @@ describe('zero-filled allocation', () => {
   it('callocAs reads zero after the memory was dirtied and freed', () => dirtyThenCalloc(createAllocator(), 'callocAs'));
   it('calloc reads zero on a checked heap too', () => dirtyThenCalloc(createAllocator({ checked: true }), 'calloc'));
 
+  it('calloc clears exactly the bytes asked for: odd sizes, on both sides of the short/long clearing paths', () => {
+    for (const shared of [true, false]) {
+      const a = createAllocator(shared ? {} : { memory: new ArrayBuffer(8 * MiB) });
+      for (const size of [1, 3, 9, 100, 255, 257, 300, 1001, 4095, 10001, 70001, 1.5 * MiB + 3]) {
+        // Enough blocks that the callocs get past the never-used blocks a page carves ahead (4 KiB at a time).
+        const count = size < 64 * KiB ? Math.max(40, Math.ceil((16 * KiB) / size)) : 2;
+        const dirtied = new Set<number>();
+        for (let i = 0; i < count; i++) dirtied.add(a.malloc(size));
+        for (const p of dirtied) a.u8.fill(0xff, p, p + a.usableSize(p));
+        for (const p of dirtied) a.free(p);
+        const got: number[] = [];
+        let reused = 0;
+        for (let i = 0; i < count; i++) {
+          const q = a.calloc(1, size);
+          assertZero(a.u8, q, size, `calloc(1, ${size})`);
+          if (dirtied.has(q)) {
+            reused++;
+            // Past the size, the block still holds the dirt, but for its first word: the free-list link.
+            const after = a.u8.subarray(q + Math.max(size, 4), q + a.usableSize(q));
+            assert.ok(after.every((x) => x === 0xff), `calloc(1, ${size}) at ${q} wrote past its size`);
+          }
+          got.push(q);
+        }
+        assert.ok(reused > 0, `calloc(1, ${size}) reused none of the dirtied blocks`);
+        for (const q of got) a.free(q);
+      }
+      assertCheckOk(a);
+    }
+  });
+
   it('calloc of many small blocks reads zero after a dirtied large block was freed (pages recycled across classes)', () => {
     const a = createAllocator();
     for (const big of [200 * KiB, 900 * KiB, 3 * MiB]) {
