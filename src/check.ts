@@ -215,11 +215,10 @@ function checkPage(
   if (owner !== L.ABANDONED && (owner < 1 || owner > ctx.maxThreads)) fail(`${where}: owner ${owner} is neither a thread slot nor ABANDONED`);
   else if (!listed.has(dw)) fail(`${where}: page is in no thread's lists${owner === L.ABANDONED ? ', and abandoned but not marked so' : ' nor abandoned'}`);
 
-  // Every block on the three lists: inside the carved part, at a block start, on one list once.
+  // Every block on the two lists: inside the carved part, at a block start, on one list once.
   const seen = new Uint8Array(reserved);
   const lists: [string, number][] = [
     ['free', m[dw + L.P_FREE]],
-    ['local free', m[dw + L.P_LOCAL_FREE]],
     ['thread free', Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED],
   ];
   const counts: number[] = [];
@@ -243,10 +242,8 @@ function checkPage(
     if (blocks.length > reserved) fail(`${where}: ${name} list longer than the page's blocks (a cycle?)`);
     counts.push(n);
   }
-  const [freeN, localN, threadN] = counts;
-  if (used !== reserved - freeN - localN) {
-    fail(`${where}: used count ${used}, but ${reserved} carved - ${freeN} free - ${localN} local free = ${reserved - freeN - localN}`);
-  }
+  const [freeN, threadN] = counts;
+  if (used !== reserved - freeN) fail(`${where}: used count ${used}, but ${reserved} carved - ${freeN} free = ${reserved - freeN}`);
   const waiting = threadN + (delayed.get(dw) ?? 0);
   if (waiting > used) fail(`${where}: ${waiting} blocks await collection, more than ${used} in use`);
   if (ctx.checked) {

@@ -2,8 +2,8 @@
 // One Heap instance is one allocator "thread" (an attach); its record lives in the heap header's thread
 // table, so another thread can take its pages over when it leaves.
 //
-// Fast paths: malloc pops the first page of its size class's queue; free pushes onto the page's
-// local_free list (owner) or its thread_free list (anyone else, one CAS). The owner uses no Atomics on
+// Fast paths: malloc pops the free list of the first page of its size class's queue; free pushes onto
+// the page's free list (owner) or its thread_free list (anyone else, one CAS). The owner uses no Atomics on
 // either path. Everything else - empty lists, new pages, full pages, large and huge blocks - is a named
 // slow path below.
 
@@ -126,8 +126,9 @@ export class Heap {
     if (this.detached) throw detachedError();
     this.lastUse[bin] = ++this.tick;
     // The delayed list fills only while this thread has full pages; it is looked at then, and now and
-    // then anyway (a remote free can land there just after its page left the full list). In a malloc/free
-    // loop this path runs on every pair, so it must not pay an atomic load each time.
+    // then anyway (a remote free can land there just after its page left the full list). A thread that
+    // allocates one block at a time from pages that keep running dry comes here often, so this path must
+    // not pay an atomic load each time.
     if ((this.fullPages > 0 || (this.tick & 255) === 0) && Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) {
       this.processDelayed();
     }
@@ -323,8 +324,8 @@ export class Heap {
   private freeSmall(w: number, dw: number): void {
     const m = this.m;
     if (m[dw + L.P_OWNER] === this.ownerTag) {
-      m[w] = m[dw + L.P_LOCAL_FREE];
-      m[dw + L.P_LOCAL_FREE] = w;
+      m[w] = m[dw + L.P_FREE];
+      m[dw + L.P_FREE] = w;
       const used = m[dw + L.P_USED] - 1;
       m[dw + L.P_USED] = used;
       if ((used === 0 && m[this.queueW + m[dw + L.P_BIN]] !== dw) || (m[dw + L.P_FLAGS] & L.PF_SLOW_FREE) !== 0) {
@@ -479,8 +480,8 @@ export class Heap {
       const next = m[b];
       const dw = this.pageOf(b);
       if (Atomics.load(m, dw + L.P_OWNER) === this.ownerTag) {
-        m[b] = m[dw + L.P_LOCAL_FREE];
-        m[dw + L.P_LOCAL_FREE] = b;
+        m[b] = m[dw + L.P_FREE];
+        m[dw + L.P_FREE] = b;
         const used = m[dw + L.P_USED] - 1;
         m[dw + L.P_USED] = used;
         this.localFreeSlow(dw, used);

@@ -48,15 +48,14 @@ export const enum Layout {
   P_AREA = 4, //        address of the first block (SMALL); of the block (LARGE, HUGE)
   P_CAPACITY = 5, //    blocks that fit in the span (SMALL)
   P_RESERVED = 6, //    blocks carved from the area so far, in address order (SMALL)
-  P_USED = 7, //        blocks out of `free` and `local_free`: live + awaiting collection (owner only)
-  P_FREE = 8, //        free list the owner allocates from (owner only)
-  P_LOCAL_FREE = 9, //  blocks the owner freed (owner only); becomes `free` when that runs dry
-  P_THREAD_FREE = 10, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
-  P_OWNER = 11, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 (LARGE, HUGE) (atomic)
-  P_NEXT = 12, //       next page in the owner's bin queue or full list (descriptor word index)
-  P_PREV = 13, //       previous page in that list
-  P_FLAGS = 14, //      PF_* flags (owner only)
-  P_SPARE = 15, //        unused (room for secure mode's per-page key)
+  P_USED = 7, //        blocks not on `free`: live + awaiting collection (owner only)
+  P_FREE = 8, //        free list: the owner allocates from it and frees onto it (owner only)
+  P_THREAD_FREE = 9, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
+  P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 (LARGE, HUGE) (atomic)
+  P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)
+  P_PREV = 12, //       previous page in that list
+  P_FLAGS = 13, //      PF_* flags (owner only)
+  P_SPARE = 14, //      unused, with word 15 (room for secure mode's per-page key)
 
   KIND_FREE = 0, //  slice in the pool
   KIND_SMALL = 1, // blocks of one size class
@@ -91,7 +90,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 3,
+  LAYOUT_VERSION = 4,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.

@@ -76,16 +76,10 @@ export function initSmallPage(
 }
 
 /**
- * Make blocks available on page `dw`'s free list: the owner's local frees first, then the blocks other
- * threads freed, then fresh blocks carved from the area. The free list stays empty only when the page is full.
+ * Make blocks available on page `dw`'s empty free list: the blocks other threads freed, else fresh blocks
+ * carved from the area. The free list stays empty only when the page is full.
  */
 export function refill(m: Int32Array, dw: number): void {
-  const local = m[dw + L.P_LOCAL_FREE];
-  if (local !== 0) {
-    m[dw + L.P_FREE] = local;
-    m[dw + L.P_LOCAL_FREE] = 0;
-    return;
-  }
   if (collect(m, dw) > 0) return;
   extend(m, dw);
 }

@@ -85,13 +85,11 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   return true;
 }
 
-/** `used` from the lists: every carved block not on `free` or `local_free` counts as in use. */
+/** `used` from the list: every carved block not on `free` counts as in use. */
 function repairPage(ctx: HeapContext, dw: number): void {
   const m = ctx.mem.m;
   const reserved = m[dw + L.P_RESERVED];
-  const free = listBlocks(m, m[dw + L.P_FREE], reserved).length;
-  const local = listBlocks(m, m[dw + L.P_LOCAL_FREE], reserved).length;
-  const used = reserved - free - local;
+  const used = reserved - listBlocks(m, m[dw + L.P_FREE], reserved).length;
   let lost = used !== m[dw + L.P_USED];
   if (ctx.checked && !lost) {
     // A block the thread was collecting or handing may be on no list and not marked live either.
@@ -122,7 +120,7 @@ function finishBlock(ctx: HeapContext, w: number): void {
   if (dw === 0 || m[dw + L.P_KIND] !== L.KIND_SMALL) return;
   if (isMarkedLive(m, ctx.base / L.WORD, w)) return; // live: it reached its caller, or was about to
   const reserved = m[dw + L.P_RESERVED];
-  const lists = [m[dw + L.P_FREE], m[dw + L.P_LOCAL_FREE], Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED];
+  const lists = [m[dw + L.P_FREE], Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED];
   for (const head of lists) if (listBlocks(m, head, reserved).includes(w)) return;
   for (let slot = 0; slot < ctx.maxThreads; slot++) {
     if (listBlocks(m, Atomics.load(m, ctx.threadW(slot) + L.T_DELAYED), 1 << 24).includes(w)) return;
