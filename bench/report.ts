@@ -318,10 +318,18 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       .map((t) => [t, find(rows, 'none', 'xmalloc', t)] as const)
       .filter(([, r]) => r !== undefined)
       .map(([t, r]) => `x${t} ${fmtTime(r!.nsPerOp)} per call`);
-    const mi = find(rows, 'mimalloc', 'xmalloc', 2);
+    // The native allocators' own ratio, same workload pair in the same run: how much handing blocks to
+    // another core costs on this machine when the allocator itself is as fast as it gets.
+    const native = ['mimalloc', 'glibc'].flatMap((n) =>
+      [2, 4].flatMap((t) => {
+        const x = find(rows, n, 'xmalloc', t);
+        const l = find(rows, n, 'xmalloc-local', t);
+        return x && l ? [`${n} x${t} ${ratio(x.opsPerSec / l.opsPerSec)} (${fmtTime(x.nsPerOp)} / ${fmtTime(l.nsPerOp)} per call)`] : [];
+      }),
+    );
     const notes = [
       ...(ring.length ? [`the ring and the loop alone, without an allocator (contender "none"): ${ring.join(', ')}`] : []),
-      ...(mi ? [`native mimalloc xmalloc x2: ${fmtTime(mi.nsPerOp)} per call`] : []),
+      ...(native.length ? [`the same ratio for the native allocators in this run: ${native.join(', ')}`] : []),
     ];
     targets.push({
       id: 'xmalloc',

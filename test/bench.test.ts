@@ -129,7 +129,7 @@ describe('native workloads', () => {
       assert.equal(r.status, 0, r.stderr);
       const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { workload: string; ns_per_op: number; allocator: string });
       const names = new Set(lines.map((l) => l.workload));
-      for (const w of [...SINGLE_WORKLOADS, 'larson', 'xmalloc']) assert.ok(names.has(w), `native ${w} ran`);
+      for (const w of [...SINGLE_WORKLOADS, 'larson', 'xmalloc', 'xmalloc-local']) assert.ok(names.has(w), `native ${w} ran`);
       for (const l of lines) assert.ok(l.ns_per_op > 0 && l.allocator === 'test', `native ${l.workload}: ${l.ns_per_op} ns/op`);
     } finally {
       rmSync(dir, { recursive: true, force: true });

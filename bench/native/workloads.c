@@ -435,6 +435,74 @@ static void run_xmalloc(int pairs) {
   emit("xmalloc", threads, &res, extra);
 }
 
+/* The thread-local baseline of xmalloc (JS: xmLocal): 2 * pairs threads, each mallocing the blocks a producer
+ * would (random size [16, 256]) in batches of XM_LOCAL_BATCH and then freeing the batch itself, in the order a
+ * consumer would. ops = 2 * blocks per thread * threads, so xmalloc / xmalloc-local is the cost of handing
+ * blocks to another thread. */
+enum { XM_LOCAL_BATCH = 256 };
+
+typedef struct {
+  uint64_t blocks;
+  int id;
+  pthread_barrier_t *start;
+  uint64_t peak_live;
+  uint64_t acc;
+} xml_arg_t;
+
+static void *xm_local_thread(void *vp) {
+  xml_arg_t *a = vp;
+  rng_t rng = rng_seeded(0x3A110000ull + (uint64_t)a->id);
+  void *batch[XM_LOCAL_BATCH];
+  uint64_t acc = 0, peak = 0;
+  pthread_barrier_wait(a->start);
+  for (uint64_t done = 0; done < a->blocks; done += XM_LOCAL_BATCH) {
+    uint64_t live = 0;
+    for (int i = 0; i < XM_LOCAL_BATCH; i++) {
+      size_t n = rng_range(&rng, XM_MIN, XM_MAX);
+      batch[i] = malloc(n);
+      touch(batch[i], n, (unsigned)i);
+      live += n;
+    }
+    if (live > peak) peak = live;
+    for (int i = 0; i < XM_LOCAL_BATCH; i++) {
+      acc += peek(batch[i]);
+      free(batch[i]);
+    }
+  }
+  a->peak_live = peak;
+  a->acc = acc;
+  return NULL;
+}
+
+static void run_xmalloc_local(int pairs) {
+  uint64_t blocks = quick ? 500000 : 5000000; /* per thread: whole batches */
+  blocks -= blocks % XM_LOCAL_BATCH;
+  int threads = 2 * pairs;
+  pthread_t tid[16];
+  xml_arg_t args[16];
+  pthread_barrier_t bar;
+  pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+  for (int t = 0; t < threads; t++) {
+    args[t] = (xml_arg_t){ .blocks = blocks, .id = t, .start = &bar };
+    if (pthread_create(&tid[t], NULL, xm_local_thread, &args[t])) die("pthread_create failed");
+  }
+  pthread_barrier_wait(&bar);
+  uint64_t t0 = now_ns();
+  for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
+  uint64_t t1 = now_ns();
+  uint64_t peak = 0;
+  for (int t = 0; t < threads; t++) {
+    peak += args[t].peak_live;
+    sink += args[t].acc;
+  }
+  pthread_barrier_destroy(&bar);
+  result_t res = { 2ull * blocks * (uint64_t)threads, t1 - t0, peak };
+  char extra[96];
+  snprintf(extra, sizeof extra, "\"pairs\":%d,\"blocks_per_thread\":%llu,\"batch\":%d", pairs,
+           (unsigned long long)blocks, XM_LOCAL_BATCH);
+  emit("xmalloc-local", threads, &res, extra);
+}
+
 /* ------------------------------------------------------------------------------------------------ realloc-grow */
 
 /* A buffer starts at 16 bytes and grows by random steps of 16..64 bytes with realloc up to 64 KiB, then is
@@ -550,6 +618,7 @@ static void job_random512(int unused) { (void)unused; run_random("random-512", 5
 static void job_random64k(int unused) { (void)unused; run_random("random-64k", 65536, 10000, quick ? 2 : 10); }
 static void job_larson(int threads) { run_larson(threads); }
 static void job_xmalloc(int pairs) { run_xmalloc(pairs); }
+static void job_xmalloc_local(int pairs) { run_xmalloc_local(pairs); }
 static void job_realloc(int unused) { (void)unused; run_realloc_grow(); }
 static void job_aligned(int unused) { (void)unused; run_aligned(); }
 static void job_large(int unused) { (void)unused; run_large(); }
@@ -567,6 +636,8 @@ static const job_t jobs[] = {
   { "larson", job_larson, 4 },
   { "xmalloc", job_xmalloc, 1 },
   { "xmalloc", job_xmalloc, 2 },
+  { "xmalloc-local", job_xmalloc_local, 1 },
+  { "xmalloc-local", job_xmalloc_local, 2 },
   { "realloc-grow", job_realloc, 0 },
   { "aligned", job_aligned, 0 },
   { "large", job_large, 0 },
