@@ -384,6 +384,9 @@ export function renderTargetsMarkdown(targets: Target[]): string {
       .join('; ');
     lines.push(`| ${t.goal.split(';')[0]} | ${mark(t.met)} | ${measured} |`);
   }
+  // What each verdict should be read beside (the peers' own ratios, caps): under the table.
+  const notes = targets.filter((t) => t.note);
+  if (notes.length) lines.push('', ...notes.map((t) => `- ${t.goal.split(/[;(]/)[0]!.trim()}: ${t.note}`));
   return lines.join('\n');
 }
 
