@@ -49,7 +49,8 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
     for (const span of spans(ctx, seg.index)) {
       if (span.kind !== L.KIND_SMALL || Atomics.load(m, span.dw + L.P_OWNER) !== tag) continue;
       Atomics.and(m, span.dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
-      m[span.dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
+      // Not FRESH either: the thread may have died between freeing a block onto the page and clearing it.
+      m[span.dw + L.P_FLAGS] &= ~(L.PF_IN_FULL | L.PF_FRESH);
       pages.push(span.dw);
     }
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { attach, createAllocator, spawnWorker } from 'webmalloc';
-import { assertBalanced, assertCheckOk, assertPattern, MiB, rng } from './helpers.js';
+import { assertBalanced, assertCheckOk, assertPattern, assertZero, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -142,6 +142,28 @@ describe('reclaim', () => {
     assert.equal(heap.reclaim(id), false);
     assert.equal(heap.reclaim(123456), false);
     assert.throws(() => heap.reclaim(heap.threadId), RangeError);
+  });
+
+  it("a thread that died between freeing onto a fresh page and clearing the page's fresh flag: calloc still clears", () => {
+    // Built from the documented layout (docs/design.md): descriptor of slice i at segment + 64 * i, P_FLAGS
+    // is word 13, PF_FRESH is 2. The dying thread frees a dirty block onto a page that was fresh; the flag
+    // is set again by hand, as a thread killed before it cleared the flag would leave it.
+    const heap = createAllocator();
+    const dying = attach(heap.memory);
+    const [p, keep] = [dying.malloc(64), dying.malloc(64)]; // `keep` stays live: the page is abandoned, not released
+    assert.equal(Math.floor(p / 65536), Math.floor(keep / 65536), 'both blocks on one page');
+    dying.u8.fill(0xff, p, p + 64);
+    dying.free(p);
+    const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
+    const flagsW = (segment + 64 * Math.floor((p - segment) / 65536)) / 4 + 13;
+    new Int32Array(heap.memory as SharedArrayBuffer)[flagsW] |= 2;
+    assert.equal(heap.reclaim(dying.threadId), true);
+    const q = heap.calloc(1, 64); // adopts the abandoned page and pops the dirty block
+    assert.equal(q, p, 'the dirty block came back');
+    assertZero(heap.u8, q, 64, 'calloc block from a reclaimed page');
+    heap.free(q);
+    heap.free(keep);
+    assertCheckOk(heap);
   });
 
   it('spawnWorker reclaims 200 terminated workers: slots free, memory bounded, heap valid', async () => {
