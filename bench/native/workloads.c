@@ -242,16 +242,43 @@ static void run_random(const char *name, size_t max, size_t blocks, int rounds) 
  * block of random size [16, 1024] in its place (2 ops per step). */
 enum { LARSON_SLOTS = 1000, LARSON_MIN = 16, LARSON_MAX = 1024 };
 
+/* A thread of a multi-thread workload that every thread runs alike (larson, xmalloc-local): it sets up, waits at
+ * the barrier, does `count` units of work, waits at the barrier again, then cleans up. */
 typedef struct {
   int id;
-  uint64_t steps;
-  pthread_barrier_t *start;
-  uint64_t peak_live;
-  uint64_t acc;
-} larson_arg_t;
+  uint64_t count;
+  pthread_barrier_t *barrier;
+  uint64_t peak_live; /* out: most bytes it had live */
+  uint64_t acc;       /* out: bytes read back */
+} worker_arg_t;
+
+/* Runs `threads` threads of fn, each given `count`; times from the first barrier to the second (set-up and
+ * clean-up untimed). Returns the ops (ops_per_count per unit, summed over threads), the time and the summed peak. */
+static result_t run_workers(int threads, void *(*fn)(void *), uint64_t count, uint64_t ops_per_count) {
+  pthread_t tid[16];
+  worker_arg_t args[16];
+  pthread_barrier_t bar;
+  pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+  for (int t = 0; t < threads; t++) {
+    args[t] = (worker_arg_t){ .id = t, .count = count, .barrier = &bar };
+    if (pthread_create(&tid[t], NULL, fn, &args[t])) die("pthread_create failed");
+  }
+  pthread_barrier_wait(&bar); /* all threads are set up */
+  uint64_t t0 = now_ns();
+  pthread_barrier_wait(&bar); /* all threads are done */
+  uint64_t t1 = now_ns();
+  uint64_t peak = 0;
+  for (int t = 0; t < threads; t++) {
+    pthread_join(tid[t], NULL);
+    peak += args[t].peak_live;
+    sink += args[t].acc;
+  }
+  pthread_barrier_destroy(&bar);
+  return (result_t){ ops_per_count * count * (uint64_t)threads, t1 - t0, peak };
+}
 
 static void *larson_thread(void *vp) {
-  larson_arg_t *a = vp;
+  worker_arg_t *a = vp;
   rng_t rng = rng_seeded(0x1A250000ull + (uint64_t)a->id);
   void *slot[LARSON_SLOTS];
   uint32_t size[LARSON_SLOTS];
@@ -263,8 +290,8 @@ static void *larson_thread(void *vp) {
     live += size[i];
   }
   peak = live;
-  pthread_barrier_wait(a->start);
-  for (uint64_t s = 0; s < a->steps; s++) {
+  pthread_barrier_wait(a->barrier);
+  for (uint64_t s = 0; s < a->count; s++) {
     uint64_t x = rng_next(&rng);
     uint32_t i = (uint32_t)(x % LARSON_SLOTS);
     uint32_t n = LARSON_MIN + (uint32_t)((x >> 32) % (LARSON_MAX - LARSON_MIN + 1));
@@ -278,7 +305,7 @@ static void *larson_thread(void *vp) {
     live += n;
     if (live > peak) peak = live;
   }
-  pthread_barrier_wait(a->start);
+  pthread_barrier_wait(a->barrier);
   for (int i = 0; i < LARSON_SLOTS; i++) free(slot[i]);
   a->peak_live = peak;
   a->acc = acc;
@@ -287,26 +314,7 @@ static void *larson_thread(void *vp) {
 
 static void run_larson(int threads) {
   uint64_t steps = quick ? 500000 : 5000000; /* per thread */
-  pthread_t tid[16];
-  larson_arg_t args[16];
-  pthread_barrier_t bar;
-  pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
-  for (int t = 0; t < threads; t++) {
-    args[t] = (larson_arg_t){ .id = t, .steps = steps, .start = &bar };
-    if (pthread_create(&tid[t], NULL, larson_thread, &args[t])) die("pthread_create failed");
-  }
-  pthread_barrier_wait(&bar); /* all threads have filled their slots */
-  uint64_t t0 = now_ns();
-  pthread_barrier_wait(&bar); /* all threads have done their steps */
-  uint64_t t1 = now_ns();
-  uint64_t peak = 0;
-  for (int t = 0; t < threads; t++) {
-    pthread_join(tid[t], NULL);
-    peak += args[t].peak_live;
-    sink += args[t].acc;
-  }
-  pthread_barrier_destroy(&bar);
-  result_t res = { 2ull * steps * (uint64_t)threads, t1 - t0, peak };
+  result_t res = run_workers(threads, larson_thread, steps, 2);
   char extra[96];
   snprintf(extra, sizeof extra, "\"steps_per_thread\":%llu,\"slots\":%d", (unsigned long long)steps, LARSON_SLOTS);
   emit("larson", threads, &res, extra);
@@ -441,21 +449,13 @@ static void run_xmalloc(int pairs) {
  * blocks to another thread. */
 enum { XM_LOCAL_BATCH = 256 };
 
-typedef struct {
-  uint64_t blocks;
-  int id;
-  pthread_barrier_t *start;
-  uint64_t peak_live;
-  uint64_t acc;
-} xml_arg_t;
-
 static void *xm_local_thread(void *vp) {
-  xml_arg_t *a = vp;
+  worker_arg_t *a = vp;
   rng_t rng = rng_seeded(0x3A110000ull + (uint64_t)a->id);
   void *batch[XM_LOCAL_BATCH];
   uint64_t acc = 0, peak = 0;
-  pthread_barrier_wait(a->start);
-  for (uint64_t done = 0; done < a->blocks; done += XM_LOCAL_BATCH) {
+  pthread_barrier_wait(a->barrier);
+  for (uint64_t done = 0; done < a->count; done += XM_LOCAL_BATCH) {
     uint64_t live = 0;
     for (int i = 0; i < XM_LOCAL_BATCH; i++) {
       size_t n = rng_range(&rng, XM_MIN, XM_MAX);
@@ -469,6 +469,7 @@ static void *xm_local_thread(void *vp) {
       free(batch[i]);
     }
   }
+  pthread_barrier_wait(a->barrier);
   a->peak_live = peak;
   a->acc = acc;
   return NULL;
@@ -478,25 +479,7 @@ static void run_xmalloc_local(int pairs) {
   uint64_t blocks = quick ? 500000 : 5000000; /* per thread: whole batches */
   blocks -= blocks % XM_LOCAL_BATCH;
   int threads = 2 * pairs;
-  pthread_t tid[16];
-  xml_arg_t args[16];
-  pthread_barrier_t bar;
-  pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
-  for (int t = 0; t < threads; t++) {
-    args[t] = (xml_arg_t){ .blocks = blocks, .id = t, .start = &bar };
-    if (pthread_create(&tid[t], NULL, xm_local_thread, &args[t])) die("pthread_create failed");
-  }
-  pthread_barrier_wait(&bar);
-  uint64_t t0 = now_ns();
-  for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
-  uint64_t t1 = now_ns();
-  uint64_t peak = 0;
-  for (int t = 0; t < threads; t++) {
-    peak += args[t].peak_live;
-    sink += args[t].acc;
-  }
-  pthread_barrier_destroy(&bar);
-  result_t res = { 2ull * blocks * (uint64_t)threads, t1 - t0, peak };
+  result_t res = run_workers(threads, xm_local_thread, blocks, 2);
   char extra[96];
   snprintf(extra, sizeof extra, "\"pairs\":%d,\"blocks_per_thread\":%llu,\"batch\":%d", pairs,
            (unsigned long long)blocks, XM_LOCAL_BATCH);
