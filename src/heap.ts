@@ -478,16 +478,9 @@ export class Heap {
     let b = Atomics.exchange(m, this.threadW + L.T_DELAYED, 0);
     while (b !== 0) {
       const next = m[b];
-      const dw = this.pageOf(b);
-      if (Atomics.load(m, dw + L.P_OWNER) === this.ownerTag) {
-        m[b] = m[dw + L.P_FREE];
-        m[dw + L.P_FREE] = b;
-        const used = m[dw + L.P_USED] - 1;
-        m[dw + L.P_USED] = used;
-        this.localFreeSlow(dw, used);
-      } else {
-        pushThreadFree(this.ctx, dw, b); // the page changed hands since: pass it on
-      }
+      // Freed as its owner frees it (the page leaves the full list); a page that changed hands since
+      // gets it on its thread_free list.
+      this.freeSmall(b, this.pageOf(b));
       b = next;
     }
   }
