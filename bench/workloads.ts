@@ -189,6 +189,17 @@ function pairs(a: BenchAllocator, t: Toucher, size: number): Body {
   };
 }
 
+/** Read back the first byte of blocks ptrs[0..count) and free them, in that order; returns the bytes' sum. */
+function freeInOrder(a: BenchAllocator, t: Toucher, ptrs: Float64Array, count: number): number {
+  let acc = 0;
+  for (let i = 0; i < count; i++) {
+    const p = ptrs[i]!;
+    acc += t.peek(p);
+    a.free(p);
+  }
+  return acc;
+}
+
 /** One rep: allocate `count` blocks of `size`, then free them in allocation order. */
 function batch(a: BenchAllocator, t: Toucher, size: number, count: number): Body {
   const ptrs = new Float64Array(count);
@@ -201,11 +212,7 @@ function batch(a: BenchAllocator, t: Toucher, size: number, count: number): Body
         ptrs[i] = p;
       }
       if (probe && r === 0) probe(size * count);
-      for (let i = 0; i < count; i++) {
-        const p = ptrs[i]!;
-        acc += t.peek(p);
-        a.free(p);
-      }
+      acc += freeInOrder(a, t, ptrs, count);
     }
     sink.value += acc;
     return 2 * reps * count;
@@ -527,11 +534,7 @@ export function xmLocal(a: BenchAllocator, worker: number): Body {
       }
       k = (k0 + XM_BATCH) & 4095;
       if (probe && r === 0) probe(bytes);
-      for (let i = 0; i < XM_BATCH; i++) {
-        const p = ptrs[i]!;
-        acc += t.peek(p);
-        a.free(p);
-      }
+      acc += freeInOrder(a, t, ptrs, XM_BATCH);
     }
     sink.value += acc;
     return 2 * reps * XM_BATCH;
