@@ -149,15 +149,18 @@ export function mentionsPointer(message: string, p: number): boolean {
   return new RegExp(`0x0*${p.toString(16)}([^0-9a-f]|$)`).test(m);
 }
 
+/** What fn did: the value it threw (undefined if none), or the value it returned. */
+function outcome(fn: () => unknown): { caught: unknown; result: unknown } {
+  try {
+    return { caught: undefined, result: fn() };
+  } catch (e) {
+    return { caught: e, result: undefined };
+  }
+}
+
 /** Asserts that fn throws a WebmallocError naming pointer p. Returns the error. */
 export function assertPointerError(fn: () => unknown, p: number, what: string, code?: string): WebmallocError {
-  let caught: unknown;
-  let result: unknown;
-  try {
-    result = fn();
-  } catch (e) {
-    caught = e;
-  }
+  const { caught, result } = outcome(fn);
   if (caught === undefined) assert.fail(`${what}: expected a WebmallocError for pointer ${p}, got result ${String(result)}`);
   assert.ok(
     caught instanceof WebmallocError,
@@ -174,13 +177,7 @@ export function assertPointerError(fn: () => unknown, p: number, what: string, c
 }
 
 export function assertRangeError(fn: () => unknown, what: string): void {
-  let caught: unknown;
-  let result: unknown;
-  try {
-    result = fn();
-  } catch (e) {
-    caught = e;
-  }
+  const { caught, result } = outcome(fn);
   if (caught === undefined) assert.fail(`${what}: expected a RangeError, got result ${String(result)}`);
   assert.ok(caught instanceof RangeError, `${what}: expected a RangeError, got ${String(caught)}`);
 }
