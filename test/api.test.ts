@@ -55,6 +55,27 @@ function allocFilled(a: Allocator, size: number): Block {
   return b;
 }
 
+/**
+ * malloc each size; usableSize must be at least the size and stay the same while the block lives, and every
+ * block's whole usable area must be its own (no overlap; a pattern written over all of it survives). Frees them.
+ */
+function assertUsableAreasOwn(a: Allocator, sizes: number[]): void {
+  const live: { p: number; us: number; seed: number }[] = [];
+  for (const size of sizes) {
+    const p = a.malloc(size);
+    assert.notEqual(p, 0, `malloc(${size})`);
+    const us = a.usableSize(p);
+    assert.ok(us >= size, `usableSize(malloc(${size})) = ${us}`);
+    const seed = seedCounter++;
+    fillPattern(a.u8, p, us, seed);
+    live.push({ p, us, seed });
+  }
+  assertNoOverlap(live.map((b) => ({ p: b.p, len: b.us })), 'usable areas');
+  for (const b of live) assertPattern(a.u8, b.p, b.us, b.seed, 'usable area');
+  for (const b of live) assert.equal(a.usableSize(b.p), b.us, 'usableSize changed while the block was live');
+  for (const b of live) a.free(b.p);
+}
+
 const roundUp = (x: number, a: number) => Math.ceil(x / a) * a;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -554,19 +575,7 @@ describe('realloc', () => {
 describe('usableSize', () => {
   it('is >= the requested size for every size 0..4096, and the whole usable area of each block is its own', () => {
     const a = createAllocator();
-    const live: { p: number; us: number; seed: number }[] = [];
-    for (let size = 0; size <= 4096; size++) {
-      const p = a.malloc(size);
-      const us = a.usableSize(p);
-      assert.ok(us >= size, `usableSize(malloc(${size})) = ${us}`);
-      const seed = seedCounter++;
-      fillPattern(a.u8, p, us, seed);
-      live.push({ p, us, seed });
-    }
-    assertNoOverlap(live.map((b) => ({ p: b.p, len: b.us })), 'usable areas');
-    for (const b of live) assertPattern(a.u8, b.p, b.us, b.seed, 'usable area');
-    for (const b of live) assert.equal(a.usableSize(b.p), b.us, 'usableSize changed while the block was live');
-    for (const b of live) a.free(b.p);
+    assertUsableAreasOwn(a, Array.from({ length: 4097 }, (_, size) => size));
     assertCheckOk(a);
   });
 
@@ -574,19 +583,7 @@ describe('usableSize', () => {
     const a = createAllocator();
     const sizes = [5000, 8191, 8192, 8193, 16 * KiB, 32 * KiB - 1, 32 * KiB + 1, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1,
       128 * KiB, 256 * KiB, 512 * KiB - 1, 512 * KiB, MiB - 1, MiB, MiB + 1, 2 * MiB, 4 * MiB];
-    const live: { p: number; us: number; seed: number }[] = [];
-    for (const size of sizes) {
-      const p = a.malloc(size);
-      assert.notEqual(p, 0, `malloc(${size})`);
-      const us = a.usableSize(p);
-      assert.ok(us >= size, `usableSize(malloc(${size})) = ${us}`);
-      const seed = seedCounter++;
-      fillPattern(a.u8, p, us, seed);
-      live.push({ p, us, seed });
-    }
-    assertNoOverlap(live.map((b) => ({ p: b.p, len: b.us })), 'usable areas');
-    for (const b of live) assertPattern(a.u8, b.p, b.us, b.seed, 'usable area');
-    for (const b of live) a.free(b.p);
+    assertUsableAreasOwn(a, sizes);
     assertCheckOk(a);
     assertBalanced(a.stats());
   });
