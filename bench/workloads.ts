@@ -437,6 +437,20 @@ function xmSizes(worker: number): Uint32Array {
   return s;
 }
 
+/** A producer's batch: malloc the XM_BATCH sizes from sizes[k] on, touch each block, store the pointers in
+ *  `into` from index `at`. Returns the bytes asked for. */
+function mallocXmBatch(a: BenchAllocator, t: Toucher, sizes: Uint32Array, k: number, into: Int32Array | Float64Array, at: number): number {
+  let bytes = 0;
+  for (let i = 0; i < XM_BATCH; i++) {
+    const n = sizes[(k + i) & 4095]!;
+    const p = a.malloc(n);
+    t.touch(p, n, i);
+    into[at + i] = p;
+    bytes += n;
+  }
+  return bytes;
+}
+
 /** Wait until ring[index] !== seen: spin a little, then sleep on it (a producer and its consumer may share
  *  one core here: spinning long would starve the partner). */
 function waitChange(ring: Int32Array, index: number, seen: number): number {
@@ -468,17 +482,8 @@ export function xmProducer(a: BenchAllocator, ring: Int32Array, batchBytes: Floa
         for (; tail < t2; tail++) inFlight -= batchBytes[tail % XM_SLOTS]!;
       }
       const slot = head % XM_SLOTS;
-      const base = PTRS + slot * XM_BATCH;
-      let bytes = 0;
-      const k0 = k;
-      for (let i = 0; i < XM_BATCH; i++) {
-        const n = sizes[(k0 + i) & 4095]!;
-        const p = a.malloc(n);
-        t.touch(p, n, i);
-        ring[base + i] = p;
-        bytes += n;
-      }
-      k = (k0 + XM_BATCH) & 4095;
+      const bytes = mallocXmBatch(a, t, sizes, k, ring, PTRS + slot * XM_BATCH);
+      k = (k + XM_BATCH) & 4095;
       batchBytes[slot] = bytes;
       inFlight += bytes;
       if (inFlight > peak) peak = inFlight;
@@ -523,16 +528,8 @@ export function xmLocal(a: BenchAllocator, worker: number): Body {
   return (reps, probe) => {
     let acc = 0;
     for (let r = 0; r < reps; r++) {
-      let bytes = 0;
-      const k0 = k;
-      for (let i = 0; i < XM_BATCH; i++) {
-        const n = sizes[(k0 + i) & 4095]!;
-        const p = a.malloc(n);
-        t.touch(p, n, i);
-        ptrs[i] = p;
-        bytes += n;
-      }
-      k = (k0 + XM_BATCH) & 4095;
+      const bytes = mallocXmBatch(a, t, sizes, k, ptrs, 0);
+      k = (k + XM_BATCH) & 4095;
       if (probe && r === 0) probe(bytes);
       acc += freeInOrder(a, t, ptrs, XM_BATCH);
     }
