@@ -108,6 +108,13 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
 
   const delayed = delayedByPage(ctx, (p) => pageOfAddress(ctx, p));
   const summaryBit = (i: number) => (Atomics.load(m, ctx.summaryW + (i >>> 5)) >>> (i & 31)) & 1;
+  const checkHugeTails = (index: number, k: number) => {
+    for (let j = 1; j < k && index + j < top; j++) {
+      if (Atomics.load(m, ctx.segTableW + (index + j) * L.S_WORDS) !== (L.SEG_HUGE_TAIL | (j << 8))) {
+        fail(`segment ${index}: segment ${index + j} is not marked as part of its huge run`);
+      }
+    }
+  };
   for (let index = 0; index < ctx.maxSegments; index++) {
     const sw = ctx.segTableW + index * L.S_WORDS;
     const kindWord = Atomics.load(m, sw + L.S_KIND);
@@ -122,7 +129,17 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
     if (kind === L.SEG_HUGE_TAIL) {
       const first = index - arg;
       const fk = first >= 0 ? Atomics.load(m, ctx.segTableW + first * L.S_WORDS) : 0;
-      if (arg < 1 || (fk & 0xff) !== L.SEG_HUGE || first + (fk >>> 8) <= index) fail(`${name}: huge tail without its huge block`);
+      const headKind = fk & 0xff;
+      if (arg < 1 || (headKind !== L.SEG_HUGE && headKind !== L.SEG_HUGE_CACHED) || first + (fk >>> 8) <= index) {
+        fail(`${name}: huge tail without its huge block`);
+      }
+      continue;
+    }
+    if (kind === L.SEG_HUGE_CACHED) {
+      // A freed huge block's segments kept whole: no free slices, and its tails point back here.
+      if (arg < 1 || index + arg > top) fail(`${name}: cached huge run of ${arg} segments past the claimed ones`);
+      if ((slicesWord & L.ALL_SLICES) !== 0) fail(`${name}: cached huge run has free slices`);
+      checkHugeTails(index, arg);
       continue;
     }
     if (kind === L.SEG_HUGE) {
@@ -137,11 +154,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
         fail(`${name}: huge block ${area} (+${m[dw + L.P_BLOCK_SIZE]}) does not fit its segments`);
       }
       if ((slicesWord & L.ALL_SLICES) !== 0) fail(`${name}: huge block segment has free slices`);
-      for (let j = 1; j < k && index + j < top; j++) {
-        if (Atomics.load(m, ctx.segTableW + (index + j) * L.S_WORDS) !== (L.SEG_HUGE_TAIL | (j << 8))) {
-          fail(`${name}: segment ${index + j} is not marked as part of its huge block`);
-        }
-      }
+      checkHugeTails(index, k);
       continue;
     }
     if (kind !== L.SEG_NORMAL) {

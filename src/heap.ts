@@ -17,12 +17,14 @@ import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, wri
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot, takeReservedSlot } from './registry.js';
 import {
+  cacheHugeRun,
+  claimCachedHuge,
   claimHugeSegments,
   claimSpan,
   hugeBlockOffset,
   hugeSegmentsNeeded,
   lastClaimDirty,
-  releaseHugeSegments,
+  releaseCachedHuge,
 } from './segments.js';
 import { alignUp, BIN_DIVIDE, BIN_OF_GRANULE, BIN_SLICES, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
@@ -240,11 +242,12 @@ export class Heap {
 
   /**
    * What goes back to the pool before the memory grows: abandoned pages whose blocks have all been freed
-   * meanwhile (up to `budget` looked at), and this thread's empty pages of classes it has stopped using
-   * (but not of `forBin`, the class it is claiming for).
+   * meanwhile (up to `budget` looked at), this thread's empty pages of classes it has stopped using
+   * (but not of `forBin`, the class it is claiming for), and the segments of freed huge blocks kept for
+   * reuse (every thread's). Returns how many pages and segments went back.
    */
   private releaseUnused(budget: number, forBin: number): number {
-    return this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin);
+    return this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW);
   }
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -283,9 +286,11 @@ export class Heap {
         return block;
       }
     }
-    // Whole free segments first; then, before the memory grows, pages nobody uses (all abandoned ones are
-    // looked at: a huge block needs whole free segments).
-    let first = claimHugeSegments(ctx, this.threadW, size, align, false);
+    // A freed huge block's segments first, then whole free segments; then, before the memory grows, the
+    // cached runs and pages nobody uses go back to the pool (all abandoned pages are looked at: a huge block
+    // needs whole free segments).
+    let first = claimCachedHuge(ctx, this.threadW, size, align);
+    if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
     if (first < 0) return 0;
@@ -301,7 +306,10 @@ export class Heap {
     m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
     m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
     Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
-    for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL | (j << 8));
+    for (let j = 1; j < k; j++) {
+      const w = this.segTableW + (first + j) * L.S_WORDS;
+      if (m[w] !== (L.SEG_HUGE_TAIL | (j << 8))) Atomics.store(m, w, L.SEG_HUGE_TAIL | (j << 8)); // (a cached run's are)
+    }
     Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << 8));
     clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
     return block;
@@ -423,16 +431,26 @@ export class Heap {
     const kind = s & 0xff;
     let first = index;
     if (kind === L.SEG_HUGE_TAIL) first = index - (s >>> 8);
-    else if (kind !== L.SEG_HUGE) invalidPointer(p, 'outside the heap');
+    else if (kind !== L.SEG_HUGE && kind !== L.SEG_HUGE_CACHED) invalidPointer(p, 'outside the heap');
+    // The head of a huge block (or of a cached run, whose descriptor names the block freed there, or none).
+    // A tail may point at a run being joined to the one before it: no head then.
+    const head = Atomics.load(m, this.segTableW + first * L.S_WORDS) & 0xff;
+    if (head !== L.SEG_HUGE && head !== L.SEG_HUGE_CACHED) invalidPointer(p, 'in free memory');
     const dw = this.ctx.descriptorW(first, 0);
-    if (m[dw + L.P_KIND] !== L.KIND_HUGE || p >>> 2 !== m[dw + L.P_AREA]) invalidPointer(p, 'not the start of a block');
+    const isBlockStart = m[dw + L.P_KIND] === L.KIND_HUGE && p >>> 2 === m[dw + L.P_AREA];
+    if (head === L.SEG_HUGE_CACHED) {
+      if (isBlockStart) doubleFree(p, 'the huge block is free');
+      invalidPointer(p, 'in free memory');
+    }
+    if (!isBlockStart) invalidPointer(p, 'not the start of a block');
     if (m[dw + L.P_OWNER] !== L.LIVE_BLOCK) doubleFree(p, 'the huge block is free');
     return dw;
   }
 
   /**
-   * Free a large or huge block: whoever swaps its state from live wins and gives its span back (recorded,
-   * so that reclaim() can finish the job for a thread that dies in between).
+   * Free a large or huge block: whoever swaps its state from live wins (recorded, so that reclaim() can
+   * finish the job for a thread that dies in between) and gives a large block's span back to the pool; a
+   * huge block's segments stay whole, cached for the next huge block (see cacheHugeRun).
    */
   private freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
@@ -442,7 +460,7 @@ export class Heap {
       doubleFree(p, 'already freed');
     }
     if (m[dw + L.P_KIND] === L.KIND_LARGE) releaseSpan(this.ctx, this.threadW, dw);
-    else releaseHugeSegments(this.ctx, this.threadW, Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE), m[dw + L.P_SPAN]);
+    else cacheHugeRun(this.ctx, Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE), m[dw + L.P_SPAN]);
     clearRecord(m, this.threadW, L.T_RELEASING);
   }
 

@@ -90,7 +90,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 4,
+  LAYOUT_VERSION = 5,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -121,7 +121,8 @@ export const enum Layout {
   SEG_UNCLAIMED = 0,
   SEG_NORMAL = 1, //    a segment with a header and slices
   SEG_HUGE = 2, //      first segment of a huge block; argument = segments in the span
-  SEG_HUGE_TAIL = 3, // later segment of a huge block; argument = segments back to the first
+  SEG_HUGE_TAIL = 3, // later segment of a huge block (live or cached); argument = segments back to the first
+  SEG_HUGE_CACHED = 4, // first segment of a freed huge block's run, kept whole for the next huge block; argument = segments
   DIRTY_SHIFT = 16,
 
   // Segment summary: one bit per segment, set when the segment may have free slices (a hint kept up to date

@@ -205,7 +205,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       const first = index - (kindWord >>> 8);
       const headOk = () => {
         const h = Atomics.load(m, ctx.segTableW + first * L.S_WORDS);
-        return (h & 0xff) === L.SEG_HUGE && first + (h >>> 8) > index;
+        return ((h & 0xff) === L.SEG_HUGE || (h & 0xff) === L.SEG_HUGE_CACHED) && first + (h >>> 8) > index;
       };
       if (isOrphan(at, 0, () => kindOf() === kindWord && !headOk())) releaseSegment(ctx, index);
       continue;

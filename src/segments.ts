@@ -272,6 +272,152 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
 }
 
 /**
+ * Reuse the segments of a freed huge block (a SEG_HUGE_CACHED run, see cacheHugeRun): the smallest run that
+ * fits a block of `size` bytes aligned to `align`, claimed with one CAS on its segment-table word (never on
+ * a word inside the memory: a run's headers may hold a block's data). The segments the block does not
+ * need stay cached, as a run of their own. Returns the first segment, claimed and named as
+ * claimHugeSegments leaves it (SEG_HUGE with the block's segment count, descriptor not set up), or -1.
+ * Sets lastClaimDirty.
+ */
+export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number, align: number): number {
+  for (;;) {
+    const m = ctx.mem.m;
+    const top = ctx.top();
+    let best = -1;
+    let bestWord = 0;
+    // Plain reads: a stale word only makes the scan skip or pick a candidate, which the CAS then checks.
+    for (let i = 1; i < top; ) {
+      const word = m[ctx.segTableW + i * L.S_WORDS + L.S_KIND];
+      const kind = word & 0xff;
+      const k = word >>> 8;
+      if (kind === L.SEG_HUGE_CACHED && k >= 1 && (best < 0 || k < bestWord >>> 8) && cachedRunFits(ctx, i, k, size, align)) {
+        best = i;
+        bestWord = word;
+      }
+      i += (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+    }
+    if (best < 0) {
+      if (coalesceCachedHuge(ctx, threadW)) continue;
+      return -1;
+    }
+    const k = bestWord >>> 8;
+    const headW = ctx.segTableW + best * L.S_WORDS + L.S_KIND;
+    nameClaimedSegments(m, threadW, best, k);
+    if (Atomics.compareExchange(m, headW, bestWord, L.SEG_HUGE | (k << 8)) !== bestWord) {
+      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile: look again
+      continue;
+    }
+    // Ours, as a huge block being set up (its descriptor's owner is 0 since it was freed).
+    const need = hugeSegmentsNeeded(ctx, best, size, align);
+    if (need < k) {
+      // The rest becomes a cached run: tails, then its head, then our head shrinks. A thread stopped in
+      // between leaves our head covering the rest, whose words no longer point back to it: reclaim then
+      // releases only our part (see sweepOrphans).
+      const rest = best + need;
+      // Its head's descriptor is old block data: made to name no live block first (locateHuge and reclaim
+      // read the descriptor of every HUGE or HUGE_CACHED head).
+      const dw = ctx.descriptorW(rest, 0);
+      m[dw + L.P_KIND] = L.KIND_FREE;
+      m[dw + L.P_OWNER] = 0;
+      for (let j = 1; j < k - need; j++) m[ctx.segTableW + (rest + j) * L.S_WORDS + L.S_KIND] = L.SEG_HUGE_TAIL | (j << 8);
+      Atomics.store(m, ctx.segTableW + rest * L.S_WORDS + L.S_KIND, L.SEG_HUGE_CACHED | ((k - need) << 8));
+      Atomics.store(m, headW, L.SEG_HUGE | (need << 8));
+    }
+    lastClaimDirty = true;
+    return best;
+  }
+}
+
+/** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
+function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number, align: number): boolean {
+  return hugeSegmentsNeeded(ctx, first, size, align) <= k && ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size <= ctx.heapLimit;
+}
+
+/**
+ * Join each cached huge run with the cached runs that follow it, so that free neighbours serve a block
+ * larger than any of them. Per pair: claim the first run, turn the second's head into a tail of it with a
+ * CAS, point its tails at the first, and publish the first with the sum. A thread stopped in between
+ * leaves a claimed run (head SEG_HUGE, owner 0) that reclaim releases, with the tails that no longer
+ * reach a head. Returns whether any runs were joined.
+ */
+function coalesceCachedHuge(ctx: HeapContext, threadW: number): boolean {
+  const m = ctx.mem.m;
+  const top = ctx.top();
+  let joined = false;
+  for (let i = 1; i < top; ) {
+    const headW = ctx.segTableW + i * L.S_WORDS + L.S_KIND;
+    const word = Atomics.load(m, headW);
+    const kind = word & 0xff;
+    const k = word >>> 8;
+    const next = i + k;
+    if (kind !== L.SEG_HUGE_CACHED || k < 1 || next >= top) {
+      i += (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+      continue;
+    }
+    const nextW = ctx.segTableW + next * L.S_WORDS + L.S_KIND;
+    const nextWord = Atomics.load(m, nextW);
+    const k2 = nextWord >>> 8;
+    if ((nextWord & 0xff) !== L.SEG_HUGE_CACHED || k2 < 1) {
+      i = next;
+      continue;
+    }
+    nameClaimedSegments(m, threadW, i, k + k2);
+    if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE | (k << 8)) !== word) {
+      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
+      continue; // changed meanwhile: look at it again
+    }
+    if (Atomics.compareExchange(m, nextW, nextWord, L.SEG_HUGE_TAIL | (k << 8)) !== nextWord) {
+      Atomics.store(m, headW, word); // the neighbour was taken: ours goes back as it was
+      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
+      i = next;
+      continue;
+    }
+    for (let j = 1; j < k2; j++) m[ctx.segTableW + (next + j) * L.S_WORDS + L.S_KIND] = L.SEG_HUGE_TAIL | ((k + j) << 8);
+    Atomics.store(m, headW, L.SEG_HUGE_CACHED | ((k + k2) << 8));
+    clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
+    joined = true; // and i stays: the run may join the next one too
+  }
+  return joined;
+}
+
+/**
+ * Keep a freed huge block's `k` segments from `first` whole, for the next huge block (claimCachedHuge):
+ * one atomic store, where releasing them would rewrite every segment's descriptors. The caller won the
+ * block's free (its owner is 0 and it is named in T_RELEASING). Cached runs go back to the pool before the
+ * memory grows (releaseCachedHuge).
+ */
+export function cacheHugeRun(ctx: HeapContext, first: number, k: number): void {
+  Atomics.store(ctx.mem.m, ctx.segTableW + first * L.S_WORDS + L.S_KIND, L.SEG_HUGE_CACHED | (k << 8));
+}
+
+/**
+ * Give every cached huge run back to the pool as normal, entirely free segments (whose neighbours then
+ * join them into longer runs). Each is claimed first, like a run about to be reused, so that no two
+ * threads release the same one. Returns how many segments went back.
+ */
+export function releaseCachedHuge(ctx: HeapContext, threadW: number): number {
+  const top = ctx.top();
+  let released = 0;
+  for (let i = 1; i < top; ) {
+    const m = ctx.mem.m;
+    const headW = ctx.segTableW + i * L.S_WORDS + L.S_KIND;
+    const word = Atomics.load(m, headW);
+    const kind = word & 0xff;
+    const k = word >>> 8;
+    if (kind === L.SEG_HUGE_CACHED && k >= 1) {
+      nameClaimedSegments(m, threadW, i, k);
+      if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE | (k << 8)) === word) {
+        releaseHugeSegments(ctx, threadW, i, k);
+        released += k;
+      }
+      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
+    }
+    i += (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+  }
+  return released;
+}
+
+/**
  * Make every slice descriptor of segment `index` read as a free slice, whatever the header held (a huge
  * block's data, say). Only the kind and the owner of a free slice's descriptor are ever read; setting up a
  * span writes all of its descriptors (writeSpan), and a page clears its own live bits.

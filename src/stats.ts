@@ -38,6 +38,11 @@ export function heapStats(ctx: HeapContext): HeapStats {
     claimedEnd = segmentEnd(ctx, seg.index);
     if (seg.kind === L.SEG_HUGE_TAIL) continue; // counted with its first segment
     s.metadata += ctx.segmentHeader;
+    if (seg.kind === L.SEG_HUGE_CACHED) {
+      // a freed huge block's segments, free until the next huge block (or the pool) takes them
+      s.freeSlices += segmentEnd(ctx, seg.index + seg.arg - 1) - ctx.segmentAddress(seg.index) - ctx.segmentHeader;
+      continue;
+    }
     if (seg.kind === L.SEG_HUGE) {
       const dw = ctx.descriptorW(seg.index, 0);
       const usable = m[dw + L.P_BLOCK_SIZE];

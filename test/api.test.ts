@@ -854,9 +854,10 @@ describe('invalid pointers', () => {
       a.free(p);
       assertRejected(a, blocks, p, `freed ${size}-byte block`, undefined);
       const before = snapshot(a);
-      // a freed small/medium block is still a block of its page: DOUBLE_FREE; a freed large or huge block's
-      // span went back to free memory, where any code naming the pointer is right
-      assertPointerError(() => a.free(p), p, `double free of a ${size}-byte block`, size <= 64 * KiB ? 'DOUBLE_FREE' : undefined);
+      // a freed small/medium block is still a block of its page: DOUBLE_FREE; a freed large block's span
+      // went back to free memory, where any code naming the pointer is right
+      // (a freed huge block's segments are cached, and its descriptor still tells the double free)
+      assertPointerError(() => a.free(p), p, `double free of a ${size}-byte block`, size <= 64 * KiB || size > MiB ? 'DOUBLE_FREE' : undefined);
       assertUnchanged(a, before, blocks, 'after double free');
     }
     // a freed block whose neighbours in the same page are still live
@@ -1209,6 +1210,84 @@ describe('typed views', () => {
     const ok = a.mallocAs(Uint16Array, 1000);
     assert.ok(ok instanceof Uint16Array);
     a.free(ok.byteOffset);
+    assertCheckOk(a);
+  });
+});
+
+describe('huge blocks: freed segments are kept whole for the next one', () => {
+  it('serve the next huge blocks, split and joined again, without growing the memory', () => {
+    const a = createAllocator();
+    const h = a.malloc(15.5 * MiB); // 16 segments
+    assert.notEqual(h, 0);
+    fillPattern(a.u8, h, 15.5 * MiB, 1);
+    a.free(h);
+    const size = a.stats().memorySize;
+    const p = a.malloc(4 * MiB);
+    assert.equal(p, h, 'the freed segments are reused from their start');
+    const q = a.malloc(6 * MiB);
+    assert.ok(q > p + 4 * MiB && q + 6 * MiB <= h + 16 * MiB, `the rest of the freed segments serve the next block (q = ${q})`);
+    fillPattern(a.u8, p, 4 * MiB, 2);
+    fillPattern(a.u8, q, 6 * MiB, 3);
+    assertPattern(a.u8, p, 4 * MiB, 2);
+    assertCheckOk(a, 'check() with a split run');
+    const s = a.stats();
+    assertBalanced(s, 'split run');
+    assert.equal(s.hugeBlocks, 2);
+    // p takes 5 segments and q 7: the other 4, less their headers, are free
+    assert.ok(s.freeSlices >= 4 * (MiB - 2048), `the cached rest counts as free (${s.freeSlices})`);
+    a.free(p);
+    a.free(q);
+    const r = a.malloc(15 * MiB); // three cached runs now, none large enough alone
+    assert.equal(r, h, 'neighbouring cached runs are joined');
+    assert.equal(a.stats().memorySize, size, 'no growth');
+    a.free(r);
+    assertCheckOk(a);
+  });
+
+  it('calloc clears a huge block on reused segments', () => {
+    const a = createAllocator();
+    const h = a.malloc(3 * MiB);
+    a.u8.fill(0xff, h, h + 3 * MiB);
+    a.free(h);
+    const z = a.calloc(1, 2.5 * MiB);
+    assert.equal(z, h);
+    assertZero(a.u8, z, 2.5 * MiB, 'calloc on reused segments');
+    a.free(z);
+  });
+
+  it('pointers into cached segments are refused and change nothing; double frees are caught', () => {
+    const a = createAllocator({ checked: true });
+    const keep = a.malloc(100);
+    const h = a.malloc(7.5 * MiB); // 8 segments
+    a.free(h);
+    assertPointerError(() => a.free(h), h, 'double free of a cached huge block', 'DOUBLE_FREE');
+    const p = a.malloc(2 * MiB); // takes 3 segments; 5 stay cached
+    assert.equal(p, h);
+    const segment = h - (h % MiB);
+    const rest = segment + 3 * MiB + (h - segment); // where a huge block would start in the cached rest
+    for (const x of [rest, rest + 16, segment + 4 * MiB, segment + 7 * MiB + 64]) {
+      assertPointerError(() => a.free(x), x, `free inside cached segments (${x})`);
+      assertPointerError(() => a.usableSize(x), x, `usableSize inside cached segments (${x})`);
+    }
+    assertCheckOk(a, 'check() after the refused frees');
+    const q = a.malloc(4 * MiB);
+    assert.equal(q, rest, 'the cached rest still serves a block');
+    for (const x of [p, q, keep]) a.free(x);
+    assertCheckOk(a);
+    assert.equal(a.stats().liveBlocks, 0);
+  });
+
+  it('go to the pool for pages before the memory grows', () => {
+    const a = createAllocator();
+    const h = a.malloc(32 * MiB);
+    a.free(h);
+    const size = a.stats().memorySize;
+    const small = [];
+    for (let i = 0; i < (30 * MiB) / 4096; i++) small.push(a.malloc(4096));
+    assert.ok(a.stats().memorySize <= size + MiB, `pages grew the memory from ${size} to ${a.stats().memorySize}`);
+    assertCheckOk(a);
+    for (const x of small) a.free(x);
+    assert.notEqual(a.malloc(32 * MiB), 0, 'the segments serve a huge block again');
     assertCheckOk(a);
   });
 });

@@ -132,6 +132,17 @@ describe('multi-worker stress (4 workers, shared slot array)', () => {
     }, (m) => t.diagnostic(m));
   });
 
+  it('huge churn: cached runs of freed huge blocks taken, split and joined by every worker at once', async (t) => {
+    await stress({
+      name: 'huge',
+      make: () => {
+        const a = createAllocator();
+        return { a, memory: a.memory, start: 0 };
+      },
+      hugeBias: 0.05,
+    }, (m) => t.diagnostic(m));
+  });
+
   it('fixed 16 MiB SharedArrayBuffer that runs out (malloc returns 0, then recovers)', async (t) => {
     await stress({
       name: 'fixed',

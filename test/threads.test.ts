@@ -166,6 +166,53 @@ describe('reclaim', () => {
     assertCheckOk(heap);
   });
 
+  it('a thread that died taking, splitting or joining the cached segments of freed huge blocks: reclaim gives them back', () => {
+    // Built from the documented layout (docs/design.md): the root record at base + 1024 holds the heap
+    // header's offset in word 2, the header the segment table's in word 10; 2 words per segment, the first
+    // SEG_* | argument << 8 with HUGE 2, HUGE_TAIL 3, HUGE_CACHED 4. Each state is one a thread leaves when
+    // it stops between two steps of segments.ts.
+    const [HUGE, TAIL, CACHED] = [2, 3, 4];
+    const states: Record<string, (set: (j: number, kind: number, arg: number) => void) => void> = {
+      'a cached run claimed, its block not set up': (set) => set(0, HUGE, 8),
+      'a split: the rest published, the head not yet shrunk': (set) => {
+        set(0, HUGE, 8);
+        for (let j = 1; j < 5; j++) set(3 + j, TAIL, j);
+        set(3, CACHED, 5);
+      },
+      "a split: the rest's tails rewritten, its head not yet": (set) => {
+        set(0, HUGE, 8);
+        for (let j = 1; j < 5; j++) set(3 + j, TAIL, j);
+      },
+      "a join: the neighbour's head made a tail, half of its tails rewritten": (set) => {
+        set(0, HUGE, 8);
+        set(8, TAIL, 8);
+        set(9, TAIL, 9);
+      },
+    };
+    for (const [what, make] of Object.entries(states)) {
+      const heap = createAllocator();
+      const dying = attach(heap.memory);
+      const h = dying.malloc(7.5 * MiB); // 8 segments
+      const h2 = dying.malloc(3.5 * MiB); // the next 4
+      dying.free(h);
+      dying.free(h2);
+      const m = new Int32Array(heap.memory as SharedArrayBuffer);
+      const tableW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
+      const first = Math.floor((h - heap.heapBase) / MiB);
+      assert.equal(m[tableW + 2 * first], CACHED | (8 << 8), `${what}: the freed block's segments are cached`);
+      assert.equal(m[tableW + 2 * (first + 8)], CACHED | (4 << 8), `${what}: and so are its neighbour's`);
+      make((j, kind, arg) => (m[tableW + 2 * (first + j)] = kind | (arg << 8)));
+      const size = heap.stats().memorySize;
+      assert.equal(heap.reclaim(dying.threadId), true);
+      assertCheckOk(heap, `${what}: check() after reclaim`);
+      const p = heap.malloc(11.5 * MiB); // all 12 segments
+      assert.equal(p, h, `${what}: the segments serve a block again`);
+      assert.equal(heap.stats().memorySize, size, `${what}: without growing the memory`);
+      heap.free(p);
+      assertCheckOk(heap, `${what}: check() at the end`);
+    }
+  });
+
   it('spawnWorker reclaims 200 terminated workers: slots free, memory bounded, heap valid', async () => {
     const heap = createAllocator();
     const slots = new Int32Array(new SharedArrayBuffer(4 * 64));

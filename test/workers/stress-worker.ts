@@ -118,7 +118,7 @@ function run(d: StressWorkerData): StressWorkerResult {
   };
   const pickSize = (): number => {
     const x = r();
-    if (x < d.hugeBias) return randInt(r, MiB + 1, 1.5 * MiB);
+    if (x < d.hugeBias) return randInt(r, MiB + 1, 4 * MiB); // runs of 2..5 segments: split and joined when cached
     if (x < d.hugeBias + d.bigBias) return randInt(r, 4 * KiB, 256 * KiB);
     if (x < 0.3) return randInt(r, 0, 16);
     if (x < 0.85) return randInt(r, 17, 256);
