@@ -109,11 +109,22 @@ export class Allocator extends Heap {
    * RangeError). 0 when it cannot be met.
    */
   alignedAlloc(alignment: number, size: number): number {
+    // Fast path: an integer power of two up to 64 KiB and a size the classes serve. A class whose size is a
+    // multiple of the alignment has blocks at multiples of it (see sizeclass.ts), so the size rounded up to
+    // the alignment does it (and the rounding stays within MEDIUM_MAX: both are at most 64 KiB). Alignment 0
+    // wraps to 2^32 - 1 in the range test and goes to the slow path, which refuses it.
+    if ((alignment >>> 0) === alignment && (alignment & (alignment - 1)) === 0 && (alignment - 1) >>> 0 < L.SLICE_SIZE &&
+      (size >>> 0) === size && size <= MEDIUM_MAX) {
+      return this.malloc(alignment <= 8 ? size : (size + alignment - 1) & -alignment || alignment);
+    }
+    return this.alignedAllocSlow(alignment, size);
+  }
+
+  private alignedAllocSlow(alignment: number, size: number): number {
     if (!isPowerOfTwo(alignment)) throw new RangeError(`alignment must be a power of two, got ${String(alignment)}`);
     checkSize(size);
     if (alignment <= 8) return this.malloc(size);
     if (alignment <= L.SLICE_SIZE) {
-      // A class whose size is a multiple of the alignment has blocks at multiples of it (see sizeclass.ts).
       const rounded = Math.max(alignment, Math.ceil(size / alignment) * alignment);
       if (rounded <= MEDIUM_MAX) return this.malloc(rounded);
     }
