@@ -294,7 +294,7 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
         best = i;
         bestWord = word;
       }
-      i += (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+      i += segmentsSpanned(word);
     }
     if (best < 0) {
       if (coalesceCachedHuge(ctx, threadW)) continue;
@@ -328,6 +328,13 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
   }
 }
 
+/** Segments a scan of the table steps over at a segment whose word is `word`: a whole huge block or cached run, else 1. */
+function segmentsSpanned(word: number): number {
+  const kind = word & 0xff;
+  const k = word >>> 8;
+  return (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+}
+
 /** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
 function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number, align: number): boolean {
   return hugeSegmentsNeeded(ctx, first, size, align) <= k && ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size <= ctx.heapLimit;
@@ -351,7 +358,7 @@ function coalesceCachedHuge(ctx: HeapContext, threadW: number): boolean {
     const k = word >>> 8;
     const next = i + k;
     if (kind !== L.SEG_HUGE_CACHED || k < 1 || next >= top) {
-      i += (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+      i += segmentsSpanned(word);
       continue;
     }
     const nextW = ctx.segTableW + next * L.S_WORDS + L.S_KIND;
@@ -412,7 +419,7 @@ export function releaseCachedHuge(ctx: HeapContext, threadW: number): number {
       }
       clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
     }
-    i += (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+    i += segmentsSpanned(word);
   }
   return released;
 }
