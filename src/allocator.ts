@@ -120,15 +120,14 @@ export class Allocator extends Heap {
     return this.alignedAllocSlow(alignment, size);
   }
 
+  /**
+   * Bad arguments, and what the classes cannot serve: valid arguments get here only with a size above
+   * MEDIUM_MAX or an alignment above 64 KiB, so the block is large or huge (at least 16-aligned, as malloc's).
+   */
   private alignedAllocSlow(alignment: number, size: number): number {
     if (!isPowerOfTwo(alignment)) throw new RangeError(`alignment must be a power of two, got ${String(alignment)}`);
     checkSize(size);
-    if (alignment <= 8) return this.malloc(size);
-    if (alignment <= L.SLICE_SIZE) {
-      const rounded = Math.max(alignment, Math.ceil(size / alignment) * alignment);
-      if (rounded <= MEDIUM_MAX) return this.malloc(rounded);
-    }
-    return this.mallocLarge(Math.max(size, 1), alignment);
+    return this.mallocLarge(Math.max(size, 1), Math.max(alignment, 16));
   }
 
   /** Same as alignedAlloc. */
