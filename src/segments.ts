@@ -454,7 +454,7 @@ export function hugeSegmentsNeeded(ctx: HeapContext, index: number, size: number
  * for one), named in the acting thread's record meanwhile. Last to first, so that the first, which holds
  * the block's descriptor, goes last.
  */
-export function releaseHugeSegments(ctx: HeapContext, threadW: number, first: number, k: number): void {
+function releaseHugeSegments(ctx: HeapContext, threadW: number, first: number, k: number): void {
   const m = ctx.mem.m;
   nameRelease(m, threadW, first, 0, k, true);
   for (let j = k - 1; j >= 0; j--) releaseSegment(ctx, first + j);
