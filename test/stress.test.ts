@@ -7,7 +7,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAllocator } from 'webmalloc';
+import { createAllocator, type CreateOptions } from 'webmalloc';
 import {
   type Allocator,
   type Memory,
@@ -111,34 +111,33 @@ async function stress(v: Variant, log: (msg: string) => void): Promise<void> {
   assertCheckOk(a, 'check() at the very end');
 }
 
+/** A variant's heap in a new growable SharedArrayBuffer (createAllocator's default memory). */
+function growable(options: CreateOptions = {}): Variant['make'] {
+  return () => {
+    const a = createAllocator(options);
+    return { a, memory: a.memory, start: 0 };
+  };
+}
+
 describe('multi-worker stress (4 workers, shared slot array)', () => {
   it('default growable heap', async (t) => {
     await stress({
       name: 'default',
-      make: () => {
-        const a = createAllocator();
-        return { a, memory: a.memory, start: 0 };
-      },
+      make: growable(),
     }, (m) => t.diagnostic(m));
   });
 
   it('checked heap', async (t) => {
     await stress({
       name: 'checked',
-      make: () => {
-        const a = createAllocator({ checked: true });
-        return { a, memory: a.memory, start: 0 };
-      },
+      make: growable({ checked: true }),
     }, (m) => t.diagnostic(m));
   });
 
   it('huge churn: cached runs of freed huge blocks taken, split and joined by every worker at once', async (t) => {
     await stress({
       name: 'huge',
-      make: () => {
-        const a = createAllocator();
-        return { a, memory: a.memory, start: 0 };
-      },
+      make: growable(),
       hugeBias: 0.05,
     }, (m) => t.diagnostic(m));
   });
