@@ -130,9 +130,17 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       const first = index - arg;
       const fk = first >= 0 ? Atomics.load(m, ctx.segTableW + first * L.S_WORDS) : 0;
       const headKind = fk & 0xff;
-      if (arg < 1 || (headKind !== L.SEG_HUGE && headKind !== L.SEG_HUGE_CACHED) || first + (fk >>> 8) <= index) {
+      const isHead = headKind === L.SEG_HUGE || headKind === L.SEG_HUGE_CACHED || headKind === L.SEG_HUGE_SETUP;
+      if (arg < 1 || !isHead || first + (fk >>> 8) <= index) {
         fail(`${name}: huge tail without its huge block`);
       }
+      continue;
+    }
+    if (kind === L.SEG_HUGE_SETUP) {
+      // Claimed by a thread that is setting a block up in it, joining it or releasing it right now, or
+      // that died doing so (reclaim() releases it then).
+      fail(`${name}: a claimed huge run of ${arg} segments that no block or cache holds`);
+      checkHugeTails(index, arg);
       continue;
     }
     if (kind === L.SEG_HUGE_CACHED) {

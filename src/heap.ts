@@ -17,10 +17,10 @@ import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, wri
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot, takeReservedSlot } from './registry.js';
 import {
-  cacheHugeRun,
   claimCachedHuge,
   claimHugeSegments,
   claimSpan,
+  freeHugeRun,
   hugeBlockOffset,
   hugeSegmentsNeeded,
   lastClaimDirty,
@@ -310,6 +310,7 @@ export class Heap {
       const w = this.segTableW + (first + j) * L.S_WORDS;
       if (m[w] !== (L.SEG_HUGE_TAIL | (j << 8))) Atomics.store(m, w, L.SEG_HUGE_TAIL | (j << 8)); // (a cached run's are)
     }
+    // Published: a free can take it from here (freeHugeRun swaps exactly this word).
     Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << 8));
     clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
     return block;
@@ -431,14 +432,16 @@ export class Heap {
     const kind = s & 0xff;
     let first = index;
     if (kind === L.SEG_HUGE_TAIL) first = index - (s >>> 8);
-    else if (kind !== L.SEG_HUGE && kind !== L.SEG_HUGE_CACHED) invalidPointer(p, 'outside the heap');
-    // The head of a huge block (or of a cached run, whose descriptor names the block freed there, or none).
-    // A tail may point at a run being joined to the one before it: no head then.
+    else if (kind !== L.SEG_HUGE && kind !== L.SEG_HUGE_CACHED && kind !== L.SEG_HUGE_SETUP) invalidPointer(p, 'outside the heap');
+    // The head of a huge block (or of a cached or claimed run, whose descriptor names the block freed there,
+    // or none). A tail may point at a run being joined to the one before it: no head then. The descriptor
+    // is only read here: if the run is reused meanwhile, these words may be a new block's data, and the
+    // free's CAS on the table word (freeHugeRun) then fails.
     const head = Atomics.load(m, this.segTableW + first * L.S_WORDS) & 0xff;
-    if (head !== L.SEG_HUGE && head !== L.SEG_HUGE_CACHED) invalidPointer(p, 'in free memory');
+    if (head !== L.SEG_HUGE && head !== L.SEG_HUGE_CACHED && head !== L.SEG_HUGE_SETUP) invalidPointer(p, 'in free memory');
     const dw = this.ctx.descriptorW(first, 0);
     const isBlockStart = m[dw + L.P_KIND] === L.KIND_HUGE && p >>> 2 === m[dw + L.P_AREA];
-    if (head === L.SEG_HUGE_CACHED) {
+    if (head !== L.SEG_HUGE) {
       if (isBlockStart) doubleFree(p, 'the huge block is free');
       invalidPointer(p, 'in free memory');
     }
@@ -448,19 +451,24 @@ export class Heap {
   }
 
   /**
-   * Free a large or huge block: whoever swaps its state from live wins (recorded, so that reclaim() can
-   * finish the job for a thread that dies in between) and gives a large block's span back to the pool; a
-   * huge block's segments stay whole, cached for the next huge block (see cacheHugeRun).
+   * Free a large or huge block. A large block: whoever swaps its owner from live wins (recorded, so that
+   * reclaim() can finish the job for a thread that dies in between) and gives its span back to the pool.
+   * A huge block: one CAS on its segment-table word, which caches its segments whole for the next huge
+   * block (see freeHugeRun).
    */
   private freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
+    if (m[dw + L.P_KIND] !== L.KIND_LARGE) {
+      const first = Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE);
+      if (!freeHugeRun(this.ctx, first, m[dw + L.P_SPAN])) doubleFree(p, 'freed by another thread meanwhile');
+      return;
+    }
     Atomics.store(m, this.threadW + L.T_RELEASING, dw); // named before the CAS that makes it intermediate
     if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, 0) !== L.LIVE_BLOCK) {
       clearRecord(m, this.threadW, L.T_RELEASING);
       doubleFree(p, 'already freed');
     }
-    if (m[dw + L.P_KIND] === L.KIND_LARGE) releaseSpan(this.ctx, this.threadW, dw);
-    else cacheHugeRun(this.ctx, Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE), m[dw + L.P_SPAN]);
+    releaseSpan(this.ctx, this.threadW, dw);
     clearRecord(m, this.threadW, L.T_RELEASING);
   }
 

@@ -51,7 +51,7 @@ export const enum Layout {
   P_USED = 7, //        blocks not on `free`: live + awaiting collection (owner only)
   P_FREE = 8, //        free list: the owner allocates from it and frees onto it (owner only)
   P_THREAD_FREE = 9, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
-  P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 (LARGE, HUGE) (atomic)
+  P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 (LARGE); LIVE_BLOCK (HUGE) (atomic)
   P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)
   P_PREV = 12, //       previous page in that list
   P_FLAGS = 13, //      PF_* flags (owner only)
@@ -66,7 +66,8 @@ export const enum Layout {
 
   /** P_THREAD_FREE low bit: the page is on its owner's full list; the next remote free tells the owner. */
   TF_DELAYED = 1,
-  /** P_OWNER of a live LARGE or HUGE block; the free that swaps it to 0 owns the release. */
+  /** P_OWNER of a live LARGE or HUGE block. A large block's free swaps it to 0 (and owns the release); a huge
+   *  block's free swaps its segment-table word instead (SEG_HUGE to SEG_HUGE_CACHED) and leaves this as it is. */
   LIVE_BLOCK = 1,
   /** P_OWNER of an abandoned SMALL page; the thread whose CAS replaces it with its own tag owns the page. */
   ABANDONED = 0xffff,
@@ -90,7 +91,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 5,
+  LAYOUT_VERSION = 6,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -120,9 +121,11 @@ export const enum Layout {
   S_SLICES = 1, // bit i: slice i free; bit 16 + i: slice i was used before (not known zero) (atomic)
   SEG_UNCLAIMED = 0,
   SEG_NORMAL = 1, //    a segment with a header and slices
-  SEG_HUGE = 2, //      first segment of a huge block; argument = segments in the span
-  SEG_HUGE_TAIL = 3, // later segment of a huge block (live or cached); argument = segments back to the first
+  SEG_HUGE = 2, //      first segment of a live huge block; argument = segments in the span
+  SEG_HUGE_TAIL = 3, // later segment of a huge run (any of the three); argument = segments back to the first
   SEG_HUGE_CACHED = 4, // first segment of a freed huge block's run, kept whole for the next huge block; argument = segments
+  SEG_HUGE_SETUP = 5, // first segment of a cached run a thread has claimed (to set a block up in it, to join it
+  //                     to its neighbour, or to release it): not live, not claimable; argument = segments
   DIRTY_SHIFT = 16,
 
   // Segment summary: one bit per segment, set when the segment may have free slices (a hint kept up to date

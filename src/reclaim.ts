@@ -188,11 +188,11 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       }
       continue;
     }
-    if (kind === L.SEG_HUGE) {
-      // A huge block being set up or freed (its state is not live).
-      const dw = ctx.descriptorW(index, 0);
+    if (kind === L.SEG_HUGE_SETUP) {
+      // A cached run claimed to set a block up in, to be joined or to be released (a huge block's free is
+      // one CAS: it leaves nothing half done).
       const k = kindWord >>> 8;
-      if (isOrphan(at, dw, () => kindOf() === kindWord && Atomics.load(m, dw + L.P_OWNER) !== L.LIVE_BLOCK)) {
+      if (isOrphan(at, 0, () => kindOf() === kindWord)) {
         for (let j = k - 1; j >= 1; j--) {
           if (Atomics.load(m, ctx.segTableW + (index + j) * L.S_WORDS) === (L.SEG_HUGE_TAIL | (j << 8))) releaseSegment(ctx, index + j);
         }
@@ -205,7 +205,8 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       const first = index - (kindWord >>> 8);
       const headOk = () => {
         const h = Atomics.load(m, ctx.segTableW + first * L.S_WORDS);
-        return ((h & 0xff) === L.SEG_HUGE || (h & 0xff) === L.SEG_HUGE_CACHED) && first + (h >>> 8) > index;
+        const hk = h & 0xff;
+        return (hk === L.SEG_HUGE || hk === L.SEG_HUGE_CACHED || hk === L.SEG_HUGE_SETUP) && first + (h >>> 8) > index;
       };
       if (isOrphan(at, 0, () => kindOf() === kindWord && !headOk())) releaseSegment(ctx, index);
       continue;

@@ -272,11 +272,11 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
 }
 
 /**
- * Reuse the segments of a freed huge block (a SEG_HUGE_CACHED run, see cacheHugeRun): the smallest run that
+ * Reuse the segments of a freed huge block (a SEG_HUGE_CACHED run, see freeHugeRun): the smallest run that
  * fits a block of `size` bytes aligned to `align`, claimed with one CAS on its segment-table word (never on
  * a word inside the memory: a run's headers may hold a block's data). The segments the block does not
- * need stay cached, as a run of their own. Returns the first segment, claimed and named as
- * claimHugeSegments leaves it (SEG_HUGE with the block's segment count, descriptor not set up), or -1.
+ * need stay cached, as a run of their own. Returns the first segment, or -1: SEG_HUGE_SETUP with the
+ * block's segment count and named in T_CLAIM_SEGMENTS, until the caller publishes the block (SEG_HUGE).
  * Sets lastClaimDirty.
  */
 export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number, align: number): number {
@@ -303,11 +303,12 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
     const k = bestWord >>> 8;
     const headW = ctx.segTableW + best * L.S_WORDS + L.S_KIND;
     nameClaimedSegments(m, threadW, best, k);
-    if (Atomics.compareExchange(m, headW, bestWord, L.SEG_HUGE | (k << 8)) !== bestWord) {
+    if (Atomics.compareExchange(m, headW, bestWord, L.SEG_HUGE_SETUP | (k << 8)) !== bestWord) {
       clearRecord(m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile: look again
       continue;
     }
-    // Ours, as a huge block being set up (its descriptor's owner is 0 since it was freed).
+    // Ours. Its head descriptor still names the block freed here, but no free can take the run now: a
+    // huge free swaps SEG_HUGE, and the word reads SEG_HUGE_SETUP until the new block is published.
     const need = hugeSegmentsNeeded(ctx, best, size, align);
     if (need < k) {
       // The rest becomes a cached run: tails, then its head, then our head shrinks. A thread stopped in
@@ -321,7 +322,7 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
       m[dw + L.P_OWNER] = 0;
       for (let j = 1; j < k - need; j++) m[ctx.segTableW + (rest + j) * L.S_WORDS + L.S_KIND] = L.SEG_HUGE_TAIL | (j << 8);
       Atomics.store(m, ctx.segTableW + rest * L.S_WORDS + L.S_KIND, L.SEG_HUGE_CACHED | ((k - need) << 8));
-      Atomics.store(m, headW, L.SEG_HUGE | (need << 8));
+      Atomics.store(m, headW, L.SEG_HUGE_SETUP | (need << 8));
     }
     lastClaimDirty = true;
     return best;
@@ -332,7 +333,7 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
 function segmentsSpanned(word: number): number {
   const kind = word & 0xff;
   const k = word >>> 8;
-  return (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED) && k >= 1 ? k : 1;
+  return (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED || kind === L.SEG_HUGE_SETUP) && k >= 1 ? k : 1;
 }
 
 /** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
@@ -344,7 +345,7 @@ function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number,
  * Join each cached huge run with the cached runs that follow it, so that free neighbours serve a block
  * larger than any of them. Per pair: claim the first run, turn the second's head into a tail of it with a
  * CAS, point its tails at the first, and publish the first with the sum. A thread stopped in between
- * leaves a claimed run (head SEG_HUGE, owner 0) that reclaim releases, with the tails that no longer
+ * leaves a claimed run (head SEG_HUGE_SETUP) that reclaim releases, with the tails that no longer
  * reach a head. Returns whether any runs were joined.
  */
 function coalesceCachedHuge(ctx: HeapContext, threadW: number): boolean {
@@ -369,7 +370,7 @@ function coalesceCachedHuge(ctx: HeapContext, threadW: number): boolean {
       continue;
     }
     nameClaimedSegments(m, threadW, i, k + k2);
-    if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE | (k << 8)) !== word) {
+    if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE_SETUP | (k << 8)) !== word) {
       clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
       continue; // changed meanwhile: look at it again
     }
@@ -388,13 +389,18 @@ function coalesceCachedHuge(ctx: HeapContext, threadW: number): boolean {
 }
 
 /**
- * Keep a freed huge block's `k` segments from `first` whole, for the next huge block (claimCachedHuge):
- * one atomic store, where releasing them would rewrite every segment's descriptors. The caller won the
- * block's free (its owner is 0 and it is named in T_RELEASING). Cached runs go back to the pool before the
- * memory grows (releaseCachedHuge).
+ * Free the live huge block of `k` segments from `first`: one CAS of its segment-table word from SEG_HUGE to
+ * SEG_HUGE_CACHED, which keeps the segments whole for the next huge block (claimCachedHuge), where releasing
+ * them would rewrite every segment's descriptors. This CAS is the whole free: there is no intermediate
+ * state for reclaim to finish, and a free that lost a race (the block freed by another thread, its
+ * segments reused, the word now a tail of a larger block whose data lies where its descriptor was) fails
+ * on the table, which never holds user data, having written nothing. Returns whether this call freed it.
+ * Cached runs go back to the pool before the memory grows (releaseCachedHuge).
  */
-export function cacheHugeRun(ctx: HeapContext, first: number, k: number): void {
-  Atomics.store(ctx.mem.m, ctx.segTableW + first * L.S_WORDS + L.S_KIND, L.SEG_HUGE_CACHED | (k << 8));
+export function freeHugeRun(ctx: HeapContext, first: number, k: number): boolean {
+  const w = ctx.segTableW + first * L.S_WORDS + L.S_KIND;
+  const live = L.SEG_HUGE | (k << 8);
+  return Atomics.compareExchange(ctx.mem.m, w, live, L.SEG_HUGE_CACHED | (k << 8)) === live;
 }
 
 /**
@@ -413,7 +419,7 @@ export function releaseCachedHuge(ctx: HeapContext, threadW: number): number {
     const k = word >>> 8;
     if (kind === L.SEG_HUGE_CACHED && k >= 1) {
       nameClaimedSegments(m, threadW, i, k);
-      if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE | (k << 8)) === word) {
+      if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE_SETUP | (k << 8)) === word) {
         releaseHugeSegments(ctx, threadW, i, k);
         released += k;
       }

@@ -38,8 +38,9 @@ export function heapStats(ctx: HeapContext): HeapStats {
     claimedEnd = segmentEnd(ctx, seg.index);
     if (seg.kind === L.SEG_HUGE_TAIL) continue; // counted with its first segment
     s.metadata += ctx.segmentHeader;
-    if (seg.kind === L.SEG_HUGE_CACHED) {
-      // a freed huge block's segments, free until the next huge block (or the pool) takes them
+    if (seg.kind === L.SEG_HUGE_CACHED || seg.kind === L.SEG_HUGE_SETUP) {
+      // a freed huge block's segments, free until the next huge block (or the pool) takes them; or such a
+      // run that a thread has just taken
       s.freeSlices += segmentEnd(ctx, seg.index + seg.arg - 1) - ctx.segmentAddress(seg.index) - ctx.segmentHeader;
       continue;
     }

@@ -1277,6 +1277,45 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.equal(a.stats().liveBlocks, 0);
   });
 
+  it('a second free that stalls while the block is freed and its segments reused fails on the table and writes nothing', () => {
+    // Two frees of one huge block racing, replayed in one thread. The second free stops after reading the
+    // block's descriptor (locate) and before its CAS. Meanwhile the first free caches the segments, and a
+    // larger block takes them joined with the cached run before them: the larger block's data now lies
+    // where the freed block's descriptor was, and here it reads exactly like that descriptor.
+    const a = createAllocator();
+    const other = attach(a.memory);
+    const before = a.malloc(1.5 * MiB); // 2 segments
+    const h = a.malloc(1.5 * MiB); // the next 2
+    const segment = h - ((h - a.heapBase) % MiB);
+    assert.equal(segment - (before - ((before - a.heapBase) % MiB)), 2 * MiB, 'the two blocks are neighbours');
+    const m = new Int32Array(a.memory as SharedArrayBuffer);
+    const descW = segment / 4; // the first segment's descriptor 0, at the segment's start (docs/design.md)
+    const forged = Array.from(m.subarray(descW, descW + 16)); // h's descriptor while h is live
+    other.free(before);
+    let y = 0;
+    const stalled = a as unknown as { locate(p: number): number };
+    const locate = stalled.locate;
+    stalled.locate = function (p: number): number {
+      const dw = locate.call(this, p);
+      other.free(h); // the first free
+      y = other.malloc(3.5 * MiB); // 4 segments: the two cached runs, joined
+      m.set(forged, descW); // y's data, where h's descriptor was
+      return dw;
+    };
+    try {
+      assertPointerError(() => a.free(h), h, 'the stalled second free', 'DOUBLE_FREE');
+    } finally {
+      delete (stalled as { locate?: unknown }).locate;
+    }
+    assert.equal(y, before, 'the joined runs serve the larger block');
+    assert.deepEqual(Array.from(m.subarray(descW, descW + 16)), forged, "the larger block's data is untouched");
+    assertCheckOk(a, 'check() after the refused free');
+    assert.equal(a.stats().hugeBlocks, 1);
+    other.free(y);
+    assertCheckOk(a);
+    assert.equal(a.stats().liveBlocks, 0);
+  });
+
   it('go to the pool for pages before the memory grows', () => {
     const a = createAllocator();
     const h = a.malloc(32 * MiB);
