@@ -162,7 +162,7 @@ export class Allocator extends Heap {
     if (p === 0) return 0;
     const dw = this.locate(p);
     if (!this.isLive(p) && this.m[dw + L.P_KIND] === L.KIND_SMALL) doubleFree(p, 'already freed');
-    return this.m[dw + L.P_BLOCK_SIZE];
+    return this.m[dw + L.P_BLOCK_SIZE] >>> 0; // unsigned: a huge block may be 2 GiB or more
   }
 
   /** A typed-array view of `length` elements at `p` (over the memory as it is now). */

@@ -155,11 +155,12 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       const k = arg;
       const seg = ctx.segmentAddress(index);
       const area = m[dw + L.P_AREA] * L.WORD;
+      const usable = m[dw + L.P_BLOCK_SIZE] >>> 0; // unsigned: a huge block may be 2 GiB or more
       if (k < 1 || index + k > top) fail(`${name}: huge block of ${k} segments past the claimed ones`);
       if (m[dw + L.P_KIND] !== L.KIND_HUGE || m[dw + L.P_SPAN] !== k) fail(`${name}: huge block descriptor does not match the segment table`);
       if (m[dw + L.P_OWNER] !== L.LIVE_BLOCK) fail(`${name}: huge block is not live`);
-      if (area < seg + ctx.segmentHeader || area + m[dw + L.P_BLOCK_SIZE] !== segmentEnd(ctx, index + k - 1)) {
-        fail(`${name}: huge block ${area} (+${m[dw + L.P_BLOCK_SIZE]}) does not fit its segments`);
+      if (area < seg + ctx.segmentHeader || area + usable !== segmentEnd(ctx, index + k - 1)) {
+        fail(`${name}: huge block ${area} (+${usable}) does not fit its segments`);
       }
       if ((slicesWord & L.ALL_SLICES) !== 0) fail(`${name}: huge block segment has free slices`);
       checkHugeTails(index, k);

@@ -714,7 +714,7 @@ export class Heap {
     this.m = mem.m;
     this.bytes = mem.u8;
     const end = Math.min(this.base + this.ctx.top() * L.SEGMENT_SIZE, this.ctx.heapLimit, mem.viewBytes);
-    this.heapWords = (end - this.base) >>> 2;
+    this.heapWords = (end - this.base) / 4; // not >>> 2: the heap may end at 2^32
   }
 }
 

@@ -44,7 +44,7 @@ export const enum Layout {
   P_KIND = 0, //        page kind, one of the KIND_* below
   P_SPAN = 1, //        slices in the span (head); slices back to the head (TAIL); segments (HUGE)
   P_BIN = 2, //         size class (SMALL)
-  P_BLOCK_SIZE = 3, //  block size (SMALL); usable size = span end - block (LARGE, HUGE)
+  P_BLOCK_SIZE = 3, //  block size (SMALL); usable size = span end - block (LARGE, HUGE; unsigned: may reach 2^32 - 2^16)
   P_AREA = 4, //        address of the first block (SMALL); of the block (LARGE, HUGE)
   P_CAPACITY = 5, //    blocks that fit in the span (SMALL)
   P_RESERVED = 6, //    blocks carved from the area so far, in address order (SMALL)

@@ -69,7 +69,7 @@ export class HeapMemory {
     this.buffer = buffer;
     this.viewBytes = bytes;
     this.u8 = new Uint8Array(buffer, 0, bytes);
-    this.m = new Int32Array(buffer, 0, bytes >>> 2);
+    this.m = new Int32Array(buffer, 0, bytes / 4); // not >>> 2: bytes may be 2^32 (a full 4 GiB memory)
     this.f64 = new Float64Array(buffer, 0, bytes / 8);
   }
 

@@ -46,7 +46,7 @@ export function heapStats(ctx: HeapContext): HeapStats {
     }
     if (seg.kind === L.SEG_HUGE) {
       const dw = ctx.descriptorW(seg.index, 0);
-      const usable = m[dw + L.P_BLOCK_SIZE];
+      const usable = m[dw + L.P_BLOCK_SIZE] >>> 0; // unsigned: a huge block may be 2 GiB or more
       const spanBytes = segmentEnd(ctx, seg.index + seg.arg - 1) - ctx.segmentAddress(seg.index) - ctx.segmentHeader;
       s.hugeBlocks++;
       s.liveBlocks++;

@@ -945,6 +945,43 @@ describe('out of memory', () => {
     oomScenario(() => new ArrayBuffer(4 * MiB, { maxByteLength: 16 * MiB }), 16 * MiB));
   it('WebAssembly.Memory with maximum 16 MiB', () =>
     oomScenario(() => new WebAssembly.Memory({ initial: 64, maximum: 256 }), 16 * MiB));
+
+  // The views of a memory of exactly 2^32 bytes once had 0 words (2^32 >>> 2 wraps to 0): the first call
+  // after the growth that reached 4 GiB threw a RangeError.
+  for (const [kind, make] of [
+    ['the default memory', () => undefined],
+    ['a WebAssembly.Memory without maximum', () => new WebAssembly.Memory({ initial: 1 })],
+  ] as const) {
+    it(`${kind}, grown to the full 4 GiB: blocks up to its last byte work, and all come back`, () => {
+      const a = createAllocator({ memory: make() });
+      const blocks: number[] = [];
+      for (const size of [48 * MiB, MiB - 4 * KiB, 60 * KiB, 100]) blocks.push(...exhaust(a, size, 100_000));
+      assert.equal(byteLengthOf(a.memory), 2 ** 32, 'the memory reached 4 GiB');
+      const last = Math.max(...blocks);
+      const u8 = a.u8;
+      u8[last + a.usableSize(last) - 1] = 7;
+      assert.equal(u8[last + a.usableSize(last) - 1], 7);
+      assertCheckOk(a, 'check() at 4 GiB');
+      assertBalanced(a.stats(), 'stats at 4 GiB');
+      for (const p of blocks) a.free(p);
+      assert.equal(a.stats().liveBlocks, 0);
+      // A block of 2 GiB or more: its usable size does not fit an Int32 (it read negative, and a shrinking
+      // realloc then moved the block and copied nothing).
+      const big = a.malloc(2 ** 31 + MiB);
+      assert.notEqual(big, 0, 'a block over 2 GiB after freeing everything');
+      assert.ok(a.usableSize(big) >= 2 ** 31 + MiB, `usableSize ${a.usableSize(big)}`);
+      a.u8[big] = 9;
+      a.u8[big + 2 ** 31 + MiB - 1] = 8;
+      assertCheckOk(a, 'check() with a block over 2 GiB');
+      assert.ok(a.stats().liveBytes >= 2 ** 31 + MiB, 'stats count it whole');
+      const r = a.realloc(big, 1000);
+      assert.equal(r, big, 'shrinking keeps the block');
+      assert.equal(a.u8[r], 9, 'and its bytes');
+      a.free(r);
+      assertCheckOk(a);
+      assert.equal(a.stats().liveBlocks, 0);
+    });
+  }
 });
 
 describe('memory kinds and start', () => {
