@@ -192,83 +192,115 @@ export function releaseSlices(ctx: HeapContext, threadW: number, index: number, 
 
 /**
  * Claim `k` consecutive whole segments for a huge block: a run of entirely free normal segments if one
- * exists, else new ones from the unclaimed end. hugeBlockOffset gives the block's offset from the
- * first segment (alignment may shift it). Returns the first index or -1.
- * Sets lastClaimDirty.
+ * exists, else (with `grow`) new ones from the unclaimed end, joined to the free segments that end at the
+ * top if there are any (so that a heap whose last segments are free grows by what is missing only, and a
+ * block as large as the memory's free end still fits at its limit). hugeBlockOffset gives the block's
+ * offset from the first segment (alignment may shift it). Returns the first index or -1; the segments
+ * stay named in T_CLAIM_SEGMENTS until the caller publishes the block. Sets lastClaimDirty.
  */
 export function claimHugeSegments(ctx: HeapContext, threadW: number, size: number, align: number, grow: boolean): number {
-  let m = ctx.mem.m;
   const top = ctx.top();
-  // Existing free segments first: scan for a run, claim each with a CAS, roll back on a lost race.
   for (let first = 1; first < top; first++) {
     const k = hugeSegmentsNeeded(ctx, first, size, align);
     if (first + k > top) break;
     if (ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size > ctx.heapLimit) break;
-    let ok = true;
-    let dirty = false;
-    let claimed = 0;
-    nameClaimedSegments(m, threadW, first, k);
-    for (let j = 0; j < k; j++) {
-      const idx = first + j;
-      const w = ctx.segTableW + idx * L.S_WORDS;
-      const slices = ctx.segmentSlices(idx);
-      const all = (1 << slices) - 1;
-      const v = Atomics.load(m, w + L.S_SLICES);
-      if ((Atomics.load(m, w + L.S_KIND) & 0xff) !== L.SEG_NORMAL || (v & L.ALL_SLICES) !== all) {
-        ok = false;
-        break;
-      }
-      const nv = ((v & ~all) | (all << L.DIRTY_SHIFT)) >>> 0;
-      if (Atomics.compareExchange(m, w + L.S_SLICES, v, nv) !== v) {
-        ok = false;
-        break;
-      }
-      claimed++;
-      if (v >>> L.DIRTY_SHIFT) dirty = true;
-    }
-    if (ok) {
-      lastClaimDirty = dirty;
+    nameClaimedSegments(ctx.mem.m, threadW, first, k);
+    const got = claimFreeSegments(ctx, first, k);
+    if (got >= 0) {
+      lastClaimDirty = got === 1;
       return first;
     }
-    // Undo (named until done).
-    for (let j = claimed - 1; j >= 0; j--) {
-      const idx = first + j;
-      Atomics.or(m, ctx.segTableW + idx * L.S_WORDS + L.S_SLICES, (1 << ctx.segmentSlices(idx)) - 1);
-      Atomics.or(m, ctx.summaryW + (idx >>> 5), 1 << (idx & 31)); // a searcher may have dropped it meanwhile
-    }
-    clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
-    if (claimed > 0) first += claimed - 1; // segment first+claimed is the one that is not free
+    clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS);
+    first -= got + 1; // on past the segment that is not free
   }
   if (!grow) return -1;
-  // New segments at the end.
   for (;;) {
     const t = ctx.top();
-    const k = hugeSegmentsNeeded(ctx, t, size, align);
-    if (t + k > ctx.maxSegments) return -1;
-    const end = ctx.segmentAddress(t) + hugeBlockOffset(ctx, t, align) + size;
-    if (end > ctx.heapLimit) return -1;
-    const got = claimTop(ctx, threadW, k);
-    if (got < 0) return -1;
-    m = ctx.mem.m; // the memory grew: a non-shared wasm memory's old buffer is detached now
-    if (got !== t) {
-      // Someone claimed in between and alignment differs here: recompute; if it still fits, keep it.
-      if (hugeSegmentsNeeded(ctx, got, size, align) > k) {
-        for (let j = 0; j < k; j++) publishNormalSegment(ctx, got + j, 0);
-        clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
-        continue;
-      }
+    let first = t;
+    while (first > 1 && isFreeSegment(ctx, first - 1)) first--;
+    // Starting lower never ends the block higher, so if it does not fit from here it fits nowhere.
+    const k = hugeSegmentsNeeded(ctx, first, size, align);
+    if (first + k > ctx.maxSegments) return -1;
+    if (ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size > ctx.heapLimit) return -1;
+    nameClaimedSegments(ctx.mem.m, threadW, first, k);
+    const below = Math.min(t, first + k) - first; // free segments of the run below the top
+    const got = claimFreeSegments(ctx, first, below);
+    if (got < 0) {
+      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile: look again
+      continue;
     }
-    // Fresh memory unless it lies below H_FRESH_FROM.
-    const freshFrom = m[ctx.headerW + L.H_FRESH_FROM];
-    lastClaimDirty = ctx.segmentAddress(got) < freshFrom;
-    for (let j = 0; j < k; j++) {
-      const w = ctx.segTableW + (got + j) * L.S_WORDS;
-      const all = (1 << ctx.segmentSlices(got + j)) - 1;
-      Atomics.store(m, w + L.S_SLICES, (all << L.DIRTY_SHIFT) >>> 0);
+    if (first + k <= t) {
+      lastClaimDirty = got === 1; // freed meanwhile: the run lies below the top after all
+      return first;
     }
-    if (lastClaimDirty) clearDescriptors(ctx, got);
-    return got;
+    const grown = growTop(ctx, t, first + k - t);
+    if (grown !== 0) {
+      unclaimFreeSegments(ctx, first, below);
+      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS);
+      if (grown < 0) return -1;
+      continue; // another thread moved the top: the run would not be contiguous
+    }
+    const m = ctx.mem.m; // the memory grew: a non-shared wasm memory's old buffer is detached now
+    // The new segments are fresh memory unless they lie below H_FRESH_FROM.
+    const newDirty = ctx.segmentAddress(t) < m[ctx.headerW + L.H_FRESH_FROM];
+    for (let j = t; j < first + k; j++) {
+      const all = (1 << ctx.segmentSlices(j)) - 1;
+      Atomics.store(m, ctx.segTableW + j * L.S_WORDS + L.S_SLICES, (all << L.DIRTY_SHIFT) >>> 0);
+    }
+    if (newDirty && first === t) clearDescriptors(ctx, first); // (a free segment's descriptors are FREE already)
+    lastClaimDirty = got === 1 || newDirty;
+    return first;
   }
+}
+
+/** Whether segment `index` is a normal segment with every slice free (a plain read: claims check again). */
+function isFreeSegment(ctx: HeapContext, index: number): boolean {
+  const w = ctx.segTableW + index * L.S_WORDS;
+  const all = (1 << ctx.segmentSlices(index)) - 1;
+  return (ctx.mem.m[w + L.S_KIND] & 0xff) === L.SEG_NORMAL && (ctx.mem.m[w + L.S_SLICES] & L.ALL_SLICES) === all;
+}
+
+/**
+ * Take the `n` entirely free normal segments from `first`, one CAS each (all slices from free to taken and
+ * used-before). The caller has named them. Returns 1 if any slice had been used before, 0 if none had;
+ * -1 - j (all given back) when segment first + j was not free.
+ */
+function claimFreeSegments(ctx: HeapContext, first: number, n: number): number {
+  const m = ctx.mem.m;
+  let dirty = 0;
+  for (let j = 0; j < n; j++) {
+    const w = ctx.segTableW + (first + j) * L.S_WORDS;
+    const all = (1 << ctx.segmentSlices(first + j)) - 1;
+    const v = Atomics.load(m, w + L.S_SLICES);
+    const nv = ((v & ~all) | (all << L.DIRTY_SHIFT)) >>> 0;
+    if ((Atomics.load(m, w + L.S_KIND) & 0xff) !== L.SEG_NORMAL || (v & L.ALL_SLICES) !== all || Atomics.compareExchange(m, w + L.S_SLICES, v, nv) !== v) {
+      unclaimFreeSegments(ctx, first, j);
+      return -1 - j;
+    }
+    if (v >>> L.DIRTY_SHIFT) dirty = 1;
+  }
+  return dirty;
+}
+
+/** Give back segments [first, first + n) that claimFreeSegments took (still named by the caller). */
+function unclaimFreeSegments(ctx: HeapContext, first: number, n: number): void {
+  const m = ctx.mem.m;
+  for (let j = n - 1; j >= 0; j--) {
+    const idx = first + j;
+    Atomics.or(m, ctx.segTableW + idx * L.S_WORDS + L.S_SLICES, (1 << ctx.segmentSlices(idx)) - 1);
+    Atomics.or(m, ctx.summaryW + (idx >>> 5), 1 << (idx & 31)); // a searcher may have dropped it meanwhile
+  }
+}
+
+/**
+ * Move the unclaimed end from segment `t` to `t + n`, growing the memory first (so that a refusal leaves
+ * nothing to undo). The caller has named the segments. Returns 0, -1 when the limit or the engine says no,
+ * or 1 when the top is no longer `t`.
+ */
+function growTop(ctx: HeapContext, t: number, n: number): number {
+  if (t + n > ctx.maxSegments) return -1;
+  if (!ctx.mem.ensure(Math.min(ctx.base + (t + n) * L.SEGMENT_SIZE, ctx.heapLimit))) return -1;
+  return Atomics.compareExchange(ctx.mem.m, ctx.headerW + L.H_TOP, t, t + n) === t ? 0 : 1;
 }
 
 /**

@@ -1353,6 +1353,28 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.equal(a.stats().liveBlocks, 0);
   });
 
+  it('free segments at the end of the heap: a huge block takes them and grows the memory by what is missing only', () => {
+    const a = createAllocator();
+    const h = a.malloc(10 * MiB);
+    a.free(h);
+    const size = a.stats().memorySize;
+    const q = a.malloc(20 * MiB);
+    assert.equal(q, h, 'the block starts in the free segments');
+    assert.ok(a.stats().memorySize - size <= 11 * MiB, `the memory grew from ${size} to ${a.stats().memorySize} for 10 missing MiB`);
+    assertCheckOk(a);
+    a.free(q);
+    // At the limit this decides whether the block fits at all: 40 MiB, freed, then 60 MiB of a 64 MiB heap.
+    const b = createAllocator({ limit: 64 * MiB });
+    const x = b.malloc(40 * MiB);
+    b.free(x);
+    const y = b.malloc(60 * MiB);
+    assert.equal(y, x, 'the free end of a heap at its limit serves a block larger than any freed one');
+    b.u8[y + 60 * MiB - 1] = 1;
+    assertCheckOk(b);
+    b.free(y);
+    assertCheckOk(b);
+  });
+
   it('go to the pool for pages before the memory grows', () => {
     const a = createAllocator();
     const h = a.malloc(32 * MiB);
