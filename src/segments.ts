@@ -145,15 +145,15 @@ export function claimSpan(
  * -1 when the limit or the engine says no. Growing before claiming means a failure leaves nothing to undo.
  */
 function claimTop(ctx: HeapContext, threadW: number, k: number): number {
-  const topW = ctx.headerW + L.H_TOP;
   for (;;) {
-    const t = Atomics.load(ctx.mem.m, topW);
-    if (t + k > ctx.maxSegments) return -1;
-    const end = Math.min(ctx.base + (t + k) * L.SEGMENT_SIZE, ctx.heapLimit);
-    if (!ctx.mem.ensure(end)) return -1;
-    const m = ctx.mem.m;
-    nameClaimedSegments(m, threadW, t, k);
-    if (Atomics.compareExchange(m, topW, t, t + k) === t) return t;
+    const t = ctx.top();
+    nameClaimedSegments(ctx.mem.m, threadW, t, k);
+    const grown = growTop(ctx, t, k);
+    if (grown === 0) return t;
+    if (grown < 0) {
+      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS);
+      return -1;
+    }
   }
 }
 
