@@ -191,6 +191,7 @@ export class Allocator extends Heap {
    */
   handoff(): WorkerHandoff {
     if (this.detached) throw detachedError();
+    this.renewDetachedViews();
     // attach rounds `start` up to 64 KiB: the base itself names the heap
     return { memory: this.memory, start: this.base, threadId: acquireSlot(this.ctx, true) };
   }

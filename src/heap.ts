@@ -12,7 +12,7 @@ import { adoptAbandoned, markAbandoned, takeAbandoned } from './abandoned.js';
 import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
-import type { HeapMemory } from './memory.js';
+import { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot, takeReservedSlot } from './registry.js';
@@ -112,7 +112,9 @@ export class Heap {
       const bin = this.binOf[(size + 7) >>> 3];
       const dw = m[this.queueW + bin];
       const b = m[dw + L.P_FREE];
-      if (b !== 0) {
+      // > 0, not !== 0: over a detached buffer (see renewDetachedViews) reads give undefined, which must
+      // take the slow path.
+      if (b > 0) {
         if (this.checked) return this.pop(dw);
         m[dw + L.P_FREE] = m[b];
         m[dw + L.P_USED]++;
@@ -126,6 +128,7 @@ export class Heap {
   /** The slow path of a size class: housekeeping, then the first page with room, else a new page. */
   protected mallocGeneric(bin: number): number {
     if (this.detached) throw detachedError();
+    this.renewDetachedViews();
     this.lastUse[bin] = ++this.tick;
     // The delayed list fills only while this thread has full pages; it is looked at then, and now and
     // then anyway (a remote free can land there just after its page left the full list). A thread that
@@ -262,6 +265,7 @@ export class Heap {
   /** A block of its own: a span of slices in one segment (large) or whole segments (huge). */
   protected mallocLarge(size: number, align: number): number {
     if (this.detached) throw detachedError();
+    this.renewDetachedViews();
     const ctx = this.ctx;
     if (size > ctx.heapLimit) return 0;
     const slack = align > L.SLICE_SIZE ? align - L.SLICE_SIZE : 0;
@@ -426,6 +430,11 @@ export class Heap {
   }
 
   private locateHuge(p: number): number {
+    if (this.viewsDetached()) {
+      // Every read of the segment table gave undefined, and led here (see renewDetachedViews).
+      this.syncViews();
+      return this.locate(p);
+    }
     const m = this.m;
     const index = ((p >>> 2) - this.baseW) >>> SEGMENT_WORDS_SHIFT;
     const s = Atomics.load(m, this.segTableW + index * L.S_WORDS);
@@ -611,6 +620,7 @@ export class Heap {
    */
   collect(): void {
     if (this.detached) throw detachedError();
+    this.renewDetachedViews();
     this.processDelayed();
     const m = this.m;
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
@@ -643,6 +653,7 @@ export class Heap {
    */
   detach(): void {
     if (this.detached) return;
+    this.renewDetachedViews();
     if (!markLeaving(this.ctx, this.threadId)) {
       throw new WebmallocError('DETACHED', 0, `thread ${this.threadId} was reclaimed by another thread`);
     }
@@ -703,6 +714,24 @@ export class Heap {
   }
 
   // ----------------------------------------------------------------------------------------------------
+
+  /**
+   * A non-shared WebAssembly.Memory detaches its buffer when it grows, so a growth by another instance in
+   * this thread leaves this one's views empty, and reads from them give undefined. The fast paths fall
+   * to a slow path then (malloc's pop needs a block index > 0, free's segment-table read matches no kind),
+   * and every slow path and rare call renews the views first.
+   */
+  protected renewDetachedViews(): void {
+    if (this.viewsDetached()) this.syncViews();
+  }
+
+  /**
+   * Whether the views are over a buffer the memory has replaced. By buffer identity: optimized code was seen
+   * to read a detached view's old length after a wasm memory grew, where its element reads gave undefined.
+   */
+  private viewsDetached(): boolean {
+    return this.mem.detachable && this.m.buffer !== HeapMemory.bufferOf(this.mem.memory);
+  }
 
   /** Renew the views and the covered range after the memory has grown (here or in another thread). */
   protected syncViews(): void {

@@ -18,6 +18,8 @@ export class HeapMemory {
   readonly memory: LinearMemory;
   /** Largest byte length the memory may reach (absolute), a multiple of 64 KiB. */
   readonly limit: number;
+  /** A non-shared WebAssembly.Memory: growing it detaches its buffer, and every view over it. */
+  readonly detachable: boolean;
   buffer: ArrayBufferLike;
   /** Words of the memory as far as this thread's views reach. */
   m: Int32Array;
@@ -42,6 +44,7 @@ export class HeapMemory {
     if (limit !== undefined) max = Math.min(max, limit);
     this.limit = Math.floor(Math.min(max, L.MAX_ADDRESS) / L.SLICE_SIZE) * L.SLICE_SIZE;
     this.buffer = buffer;
+    this.detachable = memory instanceof WebAssembly.Memory && !(typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer);
     this.m = new Int32Array(0);
     this.u8 = new Uint8Array(0);
     this.f64 = new Float64Array(0);

@@ -1111,6 +1111,48 @@ describe('memory kinds and start', () => {
     assertCheckOk(a);
   });
   it('fixed 8 MiB SharedArrayBuffer, start 1 MiB + 1', () => scenario(kinds[2]!, MiB + 1));
+
+  it('non-shared WebAssembly.Memory, two instances in one thread: after one grows the memory (detaching the buffer), the other works on', () => {
+    // The other's views are then over the detached buffer, where every read gives undefined: its malloc
+    // once returned NaN and its free, usableSize, collect and detach threw a TypeError.
+    const memory = new WebAssembly.Memory({ initial: 64, maximum: 4096 });
+    const a = createAllocator({ memory });
+    const others = [0, 1, 2, 3, 4, 5].map(() => attach(memory));
+    const old = others.map((o) => allocFilled(o, 100));
+    const grow = () => {
+      const buffer = memory.buffer;
+      const p = a.malloc(8 * MiB);
+      assert.notEqual(memory.buffer, buffer, 'the memory grew: its old buffer is detached');
+      return p;
+    };
+    const huge = [grow()];
+    const q = others[0]!.malloc(100);
+    assert.ok(Number.isInteger(q) && q > 0, `malloc after the growth: ${q}`);
+    others[0]!.free(q);
+    huge.push(grow());
+    others[1]!.free(old[1]!.p);
+    huge.push(grow());
+    assert.ok(others[2]!.usableSize(old[2]!.p) >= 100);
+    huge.push(grow());
+    const r = others[3]!.realloc(old[3]!.p, 5000);
+    assert.notEqual(r, 0);
+    assertPattern(a.u8, r, 100, old[3]!.seed);
+    others[3]!.free(r);
+    huge.push(grow());
+    others[4]!.collect();
+    others[4]!.free(old[4]!.p);
+    huge.push(grow());
+    huge.push(others[5]!.malloc(3 * MiB));
+    assert.notEqual(huge[huge.length - 1], 0, 'a huge block after the growth');
+    for (const o of others) o.detach();
+    for (const x of [old[0]!, old[2]!, old[5]!]) {
+      assertPattern(a.u8, x.p, 100, x.seed);
+      a.free(x.p);
+    }
+    for (const p of huge) a.free(p);
+    assertCheckOk(a);
+    assert.equal(a.stats().liveBlocks, 0);
+  });
 });
 
 describe('threads on one thread (attach / detach)', () => {
