@@ -89,14 +89,21 @@ interface RunConfig {
   checked: boolean;
   /** A fixed memory: allocations may fail (return 0), which must then change nothing. */
   fixedBytes?: number;
+  /**
+   * A non-shared WebAssembly.Memory that grows up to `limitBytes` (allocations may fail there), the heap
+   * from `start`. Each growth detaches the memory's buffer under every other instance's views.
+   */
+  wasm?: { limitBytes: number; start: number };
 }
 
 function runSequence(ops: Op[], threads: number, cfg: RunConfig): void {
-  const memory = cfg.fixedBytes !== undefined ? new SharedArrayBuffer(cfg.fixedBytes) : undefined;
-  const a = createAllocator({ memory, checked: cfg.checked });
+  const w = cfg.wasm;
+  const memory = w ? new WebAssembly.Memory({ initial: Math.ceil((w.start + MiB) / 65536), maximum: w.limitBytes / 65536 })
+    : cfg.fixedBytes !== undefined ? new SharedArrayBuffer(cfg.fixedBytes) : undefined;
+  const a = createAllocator({ memory, checked: cfg.checked, start: w?.start, limit: w?.limitBytes });
   const insts: Allocator[] = [a];
-  for (let i = 1; i < threads; i++) insts.push(attach(a.memory));
-  const mayFail = cfg.fixedBytes !== undefined;
+  for (let i = 1; i < threads; i++) insts.push(attach(a.memory, { start: w?.start }));
+  const mayFail = cfg.fixedBytes !== undefined || w !== undefined;
   const live: Live[] = [];
   const freed: number[] = []; // recently freed pointers that are not live now
   let seed = 1;
@@ -329,6 +336,18 @@ describe('model-based random operation sequences', () => {
       { numRuns: 100, seed: SEED },
     );
     assert.ok(counters.failures > f0, 'no allocation ever failed: the fixed memory was never exhausted');
+  });
+
+  it('non-shared WebAssembly.Memory growing to 12 MiB, heap at a random start (100 runs): other instances keep working when growth detaches the buffer', () => {
+    const f0 = counters.failures;
+    const startArb = fc.integer({ min: 0, max: 2 * MiB });
+    fc.assert(
+      fc.property(opsArb, fc.integer({ min: 2, max: 3 }), startArb, fc.boolean(), (ops, threads, start, checked) =>
+        runSequence(ops, threads, { checked, wasm: { limitBytes: 12 * MiB, start } }),
+      ),
+      { numRuns: 100, seed: SEED },
+    );
+    assert.ok(counters.failures > f0, 'no allocation ever failed: the limit was never reached');
   });
 
   it('checked heap on a fixed 6 MiB memory (60 runs)', () => {
