@@ -6,9 +6,10 @@
 // thread stopped at any point has either not taken the page or has its name on it (a worker can be
 // terminated between any two atomic operations, as measured in this project). Finding abandoned pages
 // fast is the job of two bitmaps, which are only an index:
-// - one bit per slice marks abandoned page heads; it is set after a page is abandoned and cleared by its
-//   adopter after the CAS. A bit may be stale for a moment (or, if its adopter died, until reclaim()
-//   re-abandons the page), and a searcher simply fails the CAS then;
+// - one bit per slice marks abandoned page heads; it is set just before a page's owner becomes ABANDONED
+//   and cleared by its adopter after the CAS. A bit may be stale for a moment (or, if its adopter died,
+//   until reclaim() takes the page over), and a searcher simply fails the CAS then. It is never set on a
+//   page that is not about to be abandoned by the thread setting it (see abandonPage);
 // - per size class, one bit per segment says where pages of that class may be.
 // Setting a bit twice changes nothing, which keeps the repairs in reclaim() simple.
 
@@ -26,13 +27,37 @@ function summaryWord(ctx: HeapContext, bin: number, index: number): number {
   return ctx.abandonedSummaryW + bin * ctx.summaryWords + (index >>> 5);
 }
 
-/** Index page `dw` (owner already ABANDONED, on no list) as abandoned. Idempotent. */
-export function markAbandoned(ctx: HeapContext, dw: number): void {
+/**
+ * Give up page `dw` (owned by the caller, on no list) for adoption: its slice bit, then its owner
+ * ABANDONED, then its class's summary bit. In this order:
+ * - the slice bit before the owner: a searcher that sees the bit first fails its CAS and moves on. The
+ *   other way round, a searcher holding an older snapshot of the bitmap could take the page the moment
+ *   its owner changed, and release it, before this thread set the bit on a page no longer abandoned;
+ *   such a bit would make a later searcher CAS a word of whatever the slice holds then;
+ * - the summary bit after the owner: a searcher that found no abandoned page in the segment a moment
+ *   earlier may have dropped it.
+ * A thread stopped in between leaves the page still its own (reclaim() takes it over and clears the bit
+ * if it releases it) or abandoned without its summary bit (reclaim() restores summaries).
+ */
+export function abandonPage(ctx: HeapContext, dw: number): void {
   const m = ctx.mem.m;
   const [word, bit] = bitOf(ctx, dw);
   Atomics.or(m, word, bit);
+  Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
+  markClassSummary(ctx, dw);
+}
+
+/** Set the summary bit of abandoned page `dw`'s class and segment (a hint: setting it needlessly is harmless). */
+export function markClassSummary(ctx: HeapContext, dw: number): void {
+  const m = ctx.mem.m;
   const index = Math.floor((dw * L.WORD - ctx.base) / L.SEGMENT_SIZE);
   Atomics.or(m, summaryWord(ctx, m[dw + L.P_BIN], index), 1 << (index & 31));
+}
+
+/** Clear page `dw`'s slice bit: reclaim() releasing a page whose dead owner stopped inside abandonPage. */
+export function clearAbandonedBit(ctx: HeapContext, dw: number): void {
+  const [word, bit] = bitOf(ctx, dw);
+  Atomics.and(ctx.mem.m, word, ~bit);
 }
 
 /** Take the abandoned page `dw` if it is still abandoned: true when this thread's CAS made it the owner. */
@@ -85,7 +110,7 @@ function findInSegment(ctx: HeapContext, index: number, bin: number): number {
 
 /**
  * Take up to `budget` abandoned pages of any class, from where the last call stopped (`cursor`, a slice
- * number), passing each to `visit` (which must give it back with markAbandoned, or release it). Returns the
+ * number), passing each to `visit` (which must give it back with abandonPage, or release it). Returns the
  * next cursor.
  */
 export function takeAbandoned(ctx: HeapContext, ownerTag: number, cursor: number, budget: number, visit: (dw: number) => void): number {

@@ -8,7 +8,7 @@
 // slow path below.
 
 import { Layout as L } from './layout.js';
-import { adoptAbandoned, markAbandoned, takeAbandoned } from './abandoned.js';
+import { abandonPage, adoptAbandoned, takeAbandoned } from './abandoned.js';
 import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
@@ -692,11 +692,7 @@ export class Heap {
 
   /** Abandon page `dw`, with live blocks and on no list, for another thread to adopt (recorded in flight). */
   private abandon(dw: number): void {
-    const m = this.m;
-    m[this.threadW + L.T_ABANDONING] = dw;
-    Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
-    markAbandoned(this.ctx, dw);
-    m[this.threadW + L.T_ABANDONING] = 0;
+    abandonPage(this.ctx, dw);
   }
 
   /**

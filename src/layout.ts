@@ -91,7 +91,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 6,
+  LAYOUT_VERSION = 7,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -144,10 +144,10 @@ export const enum Layout {
   // finishes or undoes exactly this for a thread that died (see docs/design.md, "dying at any instruction").
   T_CLAIM_SPAN = 4, //    segment * 16 + first slice + 1 of a span claimed from the pool (0 = none)
   T_CLAIM_SLICES = 5, //  its length in slices
-  T_CLAIM_SEGMENTS = 6, // first segment + 1 of whole segments claimed (new from the top, or free ones for a huge block)
+  T_CLAIM_SEGMENTS = 6, // first segment + 1 of whole segments claimed (for a huge block, or a cached run taken)
   T_CLAIM_COUNT = 7, //   how many of them are claimed so far
-  T_RELEASING = 8, //     descriptor of a large or huge block whose release this thread won (0 = none)
-  T_ABANDONING = 9, //    descriptor of a page between losing its owner and being marked abandoned
+  T_RELEASING = 8, //     descriptor of a large block whose release this thread won (0 = none)
+  // word 9: unused (abandonment needs no record: see abandonPage)
   T_RELEASE_AT = 10, //   segment * 16 + first slice + 1 of a span (or segments) being given back (0 = none)
   T_RELEASE_COUNT = 11, // its slices, or RELEASE_SEGMENTS | segments
   RELEASE_SEGMENTS = 1 << 16,

@@ -12,7 +12,7 @@
 //   so an intermediate state that no other thread's record names can only be a dead thread's, and is
 //   repaired: given back to the pool, or completed.
 
-import { abandonedPages, markAbandoned } from './abandoned.js';
+import { abandonedPages, abandonPage, clearAbandonedBit, markClassSummary } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
@@ -38,11 +38,8 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   ctx.mem.ensure(Math.min(ctx.base + top * L.SEGMENT_SIZE, ctx.heapLimit));
   const m = ctx.mem.m;
 
-  // 1. A page it had given up and not yet marked abandoned: mark it (nobody can have found it meanwhile).
-  const abandoning = m[tw + L.T_ABANDONING];
-  if (abandoning !== 0 && Atomics.load(m, abandoning + L.P_OWNER) === L.ABANDONED) markAbandoned(ctx, abandoning);
-
-  // 2. Its pages, by owner (they stay its until step 5): no notification wanted any more.
+  // 1. Its pages, by owner (they stay its until step 4; a page it was abandoning is among them, or abandoned
+  //    already: see abandonPage): no notification wanted any more.
   const pages: number[] = [];
   for (const seg of segments(ctx, top)) {
     if (seg.kind !== L.SEG_NORMAL) continue;
@@ -55,33 +52,34 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
     }
   }
 
-  // 3. Blocks other threads handed it through its delayed list: on to their pages' thread-free lists.
+  // 2. Blocks other threads handed it through its delayed list: on to their pages' thread-free lists.
   for (let b = Atomics.exchange(m, tw + L.T_DELAYED, 0); b !== 0; ) {
     const next = m[b];
     pushThreadFree(ctx, pageOfAddress(ctx, b * L.WORD), b);
     b = next;
   }
 
-  // 4. Checked mode: a block caught between its live bit and a free list is finished as freed.
+  // 3. Checked mode: a block caught between its live bit and a free list is finished as freed.
   if (ctx.checked && m[tw + L.T_BLOCK] !== 0) finishBlock(ctx, m[tw + L.T_BLOCK]);
 
-  // 5. Each page: counts recomputed from its lists, then back to the pool or abandoned for adoption.
+  // 4. Each page: counts recomputed from its lists, then back to the pool or abandoned for adoption.
   for (const dw of pages) {
     repairPage(ctx, dw);
     collect(m, dw);
-    if (m[dw + L.P_USED] === 0) releaseSpan(ctx, selfW, dw);
-    else {
-      Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
-      markAbandoned(ctx, dw);
-    }
+    if (m[dw + L.P_USED] === 0) {
+      clearAbandonedBit(ctx, dw); // it may have died inside abandonPage
+      releaseSpan(ctx, selfW, dw);
+    } else abandonPage(ctx, dw);
   }
 
-  // 6. Whatever it (or another dead thread) left half done in the shared structures.
-  for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_ABANDONING, L.T_BLOCK]) {
+  // 5. Whatever it (or another dead thread) left half done in the shared structures.
+  for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_BLOCK]) {
     Atomics.store(m, tw + w, 0);
   }
   sweepOrphans(ctx, selfW, slot, top);
-  for (const dw of abandonedPages(ctx)) if (Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED) markAbandoned(ctx, dw); // class summaries too
+  // Class summaries (a thread stopped inside abandonPage may have left one unset). Only those: setting a
+  // slice bit here could land on a page another thread took and released meanwhile.
+  for (const dw of abandonedPages(ctx)) if (Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED) markClassSummary(ctx, dw);
   releaseSlot(ctx, slot);
   return true;
 }

@@ -166,6 +166,27 @@ describe('reclaim', () => {
     assertCheckOk(heap);
   });
 
+  it('a thread that died inside abandonPage (its slice bit set, its owner not yet ABANDONED): reclaim clears the bit or finishes the job', () => {
+    // From the documented layout (docs/design.md): the heap header's word 12 holds the abandoned bitmap's
+    // byte offset, one bit per slice (segment * 16 + slice).
+    for (const live of [false, true]) {
+      const heap = createAllocator();
+      const dying = attach(heap.memory);
+      const p = dying.malloc(64);
+      if (!live) dying.free(p); // the page stays its class's queue head, empty
+      const m = new Int32Array(heap.memory as SharedArrayBuffer);
+      const header = m[(heap.heapBase + 1024) / 4 + 2]! / 4;
+      const bitmapW = m[header + 12]! / 4;
+      const slice = Math.floor((p - heap.heapBase) / 65536);
+      m[bitmapW + (slice >>> 5)] |= 1 << (slice & 31);
+      assert.equal(heap.reclaim(dying.threadId), true);
+      assertCheckOk(heap, `check() after reclaim (${live ? 'a live block' : 'empty'})`);
+      assert.equal(heap.stats().abandonedPages, live ? 1 : 0);
+      if (live) heap.free(p);
+      assertCheckOk(heap);
+    }
+  });
+
   it('a thread that died taking, splitting or joining the cached segments of freed huge blocks: reclaim gives them back', () => {
     // Built from the documented layout (docs/design.md): the root record at base + 1024 holds the heap
     // header's offset in word 2, the header the segment table's in word 10; 2 words per segment, the first
