@@ -1,20 +1,21 @@
 // Abandoned pages: pages whose owner left while they still held live blocks, waiting for a thread that needs
 // their size class to adopt them (or for an emptied one to go back to the pool).
 //
-// An abandoned page's owner is ABANDONED. A thread adopts it with one compare-and-swap of the owner from
-// ABANDONED to its own tag: the single atomic step that transfers the page also names its new owner, so a
-// thread stopped at any point has either not taken the page or has its name on it (a worker can be
-// terminated between any two atomic operations, as measured in this project). Finding abandoned pages
-// fast is the job of two bitmaps, which are only an index:
-// - one bit per slice marks abandoned page heads; it is set just before a page's owner becomes ABANDONED
-//   and cleared by its adopter after the CAS. A bit may be stale for a moment (or, if its adopter died,
-//   until reclaim() takes the page over), and a searcher simply fails the CAS then. It is never set on a
-//   page that is not about to be abandoned by the thread setting it (see abandonPage);
-// - per size class, one bit per segment says where pages of that class may be.
-// Setting a bit twice changes nothing, which keeps the repairs in reclaim() simple.
+// An abandoned page's owner is ABANDONED, and its slice's bit in the abandoned bitmap is set. The bit is the
+// page's token: a thread adopts the page by clearing the bit with a compare-and-swap of the bitmap word, and
+// only then stores its own tag as the owner. So the one word a searcher writes to take a page lives in the
+// heap header, never in the memory of a page, which a stale view of the bitmap could otherwise reach after
+// the page was released and its slices became part of a huge block (user data). In both directions the
+// owner and the bit change in two steps; the page is named in the thread's T_HANDOVER record meanwhile,
+// and reclaim() republishes a page left abandoned without its bit by a thread that died there.
+// - bit set => owner ABANDONED, at every instant (abandoning stores the owner first; adopting clears the bit
+//   first).
+// - Per size class, one bit per segment says where pages of that class may be: a hint. A searcher drops a
+//   segment's bit after finding nothing there, then looks again.
 
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
+import { clearRecord } from './inflight.js';
 
 /** Word and bit of page head `dw`'s abandoned bit. */
 function bitOf(ctx: HeapContext, dw: number): [word: number, bit: number] {
@@ -28,23 +29,31 @@ function summaryWord(ctx: HeapContext, bin: number, index: number): number {
 }
 
 /**
- * Give up page `dw` (owned by the caller, on no list) for adoption: its slice bit, then its owner
- * ABANDONED, then its class's summary bit. In this order:
- * - the slice bit before the owner: a searcher that sees the bit first fails its CAS and moves on. The
- *   other way round, a searcher holding an older snapshot of the bitmap could take the page the moment
- *   its owner changed, and release it, before this thread set the bit on a page no longer abandoned;
- *   such a bit would make a later searcher CAS a word of whatever the slice holds then;
- * - the summary bit after the owner: a searcher that found no abandoned page in the segment a moment
- *   earlier may have dropped it.
- * A thread stopped in between leaves the page still its own (reclaim() takes it over and clears the bit
- * if it releases it) or abandoned without its summary bit (reclaim() restores summaries).
+ * Give up page `dw` (owned by the caller, on no list) for adoption: its owner becomes ABANDONED, then its
+ * bit is set (from then on another thread may take it), then its class's summary bit (after the bit: a
+ * searcher that found nothing in the segment a moment earlier may have dropped it). Named in T_HANDOVER
+ * meanwhile: a thread stopped between the owner and the bit leaves a page nobody can take, which reclaim()
+ * republishes.
  */
-export function abandonPage(ctx: HeapContext, dw: number): void {
+export function abandonPage(ctx: HeapContext, threadW: number, dw: number): void {
   const m = ctx.mem.m;
-  const [word, bit] = bitOf(ctx, dw);
-  Atomics.or(m, word, bit);
+  Atomics.store(m, threadW + L.T_HANDOVER, dw);
   Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
+  publishAbandoned(ctx, dw);
+  clearRecord(m, threadW, L.T_HANDOVER);
+}
+
+/** Set the bit and the class summary bit of page `dw`, whose owner is ABANDONED already. */
+export function publishAbandoned(ctx: HeapContext, dw: number): void {
+  const [word, bit] = bitOf(ctx, dw);
+  Atomics.or(ctx.mem.m, word, bit);
   markClassSummary(ctx, dw);
+}
+
+/** Whether page `dw`'s abandoned bit is set. */
+export function isPublished(ctx: HeapContext, dw: number): boolean {
+  const [word, bit] = bitOf(ctx, dw);
+  return (Atomics.load(ctx.mem.m, word) & bit) !== 0;
 }
 
 /** Set the summary bit of abandoned page `dw`'s class and segment (a hint: setting it needlessly is harmless). */
@@ -54,18 +63,25 @@ export function markClassSummary(ctx: HeapContext, dw: number): void {
   Atomics.or(m, summaryWord(ctx, m[dw + L.P_BIN], index), 1 << (index & 31));
 }
 
-/** Clear page `dw`'s slice bit: reclaim() releasing a page whose dead owner stopped inside abandonPage. */
-export function clearAbandonedBit(ctx: HeapContext, dw: number): void {
-  const [word, bit] = bitOf(ctx, dw);
-  Atomics.and(ctx.mem.m, word, ~bit);
-}
-
-/** Take the abandoned page `dw` if it is still abandoned: true when this thread's CAS made it the owner. */
-function take(ctx: HeapContext, dw: number, ownerTag: number): boolean {
+/**
+ * Take page `dw` if it is still abandoned: clear its bit with a CAS of the bitmap word (the thread that
+ * clears it owns the page), then store `ownerTag` as its owner. Reads nothing of the page before the CAS
+ * succeeds, and writes nothing to it unless it does. Returns whether this thread took it.
+ */
+function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): boolean {
   const m = ctx.mem.m;
-  if (Atomics.compareExchange(m, dw + L.P_OWNER, L.ABANDONED, ownerTag) !== L.ABANDONED) return false;
   const [word, bit] = bitOf(ctx, dw);
-  Atomics.and(m, word, ~bit);
+  Atomics.store(m, threadW + L.T_HANDOVER, dw);
+  for (;;) {
+    const v = Atomics.load(m, word);
+    if ((v & bit) === 0) {
+      clearRecord(m, threadW, L.T_HANDOVER);
+      return false;
+    }
+    if (Atomics.compareExchange(m, word, v, v & ~bit) === v) break;
+  }
+  Atomics.store(m, dw + L.P_OWNER, ownerTag);
+  clearRecord(m, threadW, L.T_HANDOVER);
   return true;
 }
 
@@ -74,7 +90,7 @@ function take(ctx: HeapContext, dw: number, ownerTag: number): boolean {
  * summary names, starting at `hint`, dropping the summary bit of a segment found to hold none (then looking
  * again, in case one was abandoned meanwhile). Returns the page, or 0 when there is none.
  */
-export function adoptAbandoned(ctx: HeapContext, bin: number, ownerTag: number, hint: number): number {
+export function adoptAbandoned(ctx: HeapContext, threadW: number, bin: number, ownerTag: number, hint: number): number {
   const m = ctx.mem.m;
   const top = ctx.top();
   const words = Math.ceil(top / 32);
@@ -86,7 +102,7 @@ export function adoptAbandoned(ctx: HeapContext, bin: number, ownerTag: number, 
       const index = wi * 32 + b;
       if (index >= top) break;
       const dw = findInSegment(ctx, index, bin);
-      if (dw !== 0 && take(ctx, dw, ownerTag)) return dw;
+      if (dw !== 0 && take(ctx, threadW, dw, ownerTag)) return dw;
       if (dw === 0) {
         Atomics.and(m, sw, ~(1 << b));
         if (findInSegment(ctx, index, bin) !== 0) Atomics.or(m, sw, 1 << b);
@@ -113,7 +129,7 @@ function findInSegment(ctx: HeapContext, index: number, bin: number): number {
  * number), passing each to `visit` (which must give it back with abandonPage, or release it). Returns the
  * next cursor.
  */
-export function takeAbandoned(ctx: HeapContext, ownerTag: number, cursor: number, budget: number, visit: (dw: number) => void): number {
+export function takeAbandoned(ctx: HeapContext, threadW: number, ownerTag: number, cursor: number, budget: number, visit: (dw: number) => void): number {
   const m = ctx.mem.m;
   const slices = ctx.top() * L.SLICES_PER_SEGMENT;
   const words = Math.ceil(slices / 32);
@@ -123,7 +139,7 @@ export function takeAbandoned(ctx: HeapContext, ownerTag: number, cursor: number
       const slice = wi * 32 + 31 - Math.clz32(bits & -bits);
       const dw = ctx.descriptorW(Math.floor(slice / L.SLICES_PER_SEGMENT), slice % L.SLICES_PER_SEGMENT);
       budget--;
-      if (take(ctx, dw, ownerTag)) visit(dw);
+      if (take(ctx, threadW, dw, ownerTag)) visit(dw);
     }
   }
   return wi * 32;

@@ -231,7 +231,7 @@ export class Heap {
   protected releaseEmptyAbandoned(budget: number): number {
     let released = 0;
     this.syncViews();
-    this.abandonedCursor = takeAbandoned(this.ctx, this.ownerTag, this.abandonedCursor, budget, (dw) => {
+    this.abandonedCursor = takeAbandoned(this.ctx, this.threadW, this.ownerTag, this.abandonedCursor, budget, (dw) => {
       collect(this.m, dw);
       if (this.m[dw + L.P_USED] === 0) {
         releaseSpan(this.ctx, this.threadW, dw);
@@ -255,7 +255,7 @@ export class Heap {
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
   private adoptAbandoned(bin: number): number {
-    const dw = adoptAbandoned(this.ctx, bin, this.ownerTag, this.m[this.threadW + L.T_SEGMENT_HINT] >>> 5);
+    const dw = adoptAbandoned(this.ctx, this.threadW, bin, this.ownerTag, this.m[this.threadW + L.T_SEGMENT_HINT] >>> 5);
     if (dw === 0) return 0;
     this.syncViews();
     this.queuePushFront(bin, dw);
@@ -692,7 +692,7 @@ export class Heap {
 
   /** Abandon page `dw`, with live blocks and on no list, for another thread to adopt (recorded in flight). */
   private abandon(dw: number): void {
-    abandonPage(this.ctx, dw);
+    abandonPage(this.ctx, this.threadW, dw);
   }
 
   /**

@@ -147,7 +147,7 @@ export const enum Layout {
   T_CLAIM_SEGMENTS = 6, // first segment + 1 of whole segments claimed (for a huge block, or a cached run taken)
   T_CLAIM_COUNT = 7, //   how many of them are claimed so far
   T_RELEASING = 8, //     descriptor of a large block whose release this thread won (0 = none)
-  // word 9: unused (abandonment needs no record: see abandonPage)
+  T_HANDOVER = 9, //     descriptor of a page being abandoned or adopted: between its owner and its abandoned bit
   T_RELEASE_AT = 10, //   segment * 16 + first slice + 1 of a span (or segments) being given back (0 = none)
   T_RELEASE_COUNT = 11, // its slices, or RELEASE_SEGMENTS | segments
   RELEASE_SEGMENTS = 1 << 16,

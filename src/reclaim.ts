@@ -12,7 +12,7 @@
 //   so an intermediate state that no other thread's record names can only be a dead thread's, and is
 //   repaired: given back to the pool, or completed.
 
-import { abandonedPages, abandonPage, clearAbandonedBit, markClassSummary } from './abandoned.js';
+import { abandonedPages, abandonPage, isPublished, markClassSummary, publishAbandoned } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
@@ -38,8 +38,8 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   ctx.mem.ensure(Math.min(ctx.base + top * L.SEGMENT_SIZE, ctx.heapLimit));
   const m = ctx.mem.m;
 
-  // 1. Its pages, by owner (they stay its until step 4; a page it was abandoning is among them, or abandoned
-  //    already: see abandonPage): no notification wanted any more.
+  // 1. Its pages, by owner (they stay its until step 4): no notification wanted any more. A page it was
+  //    abandoning or adopting is among them, or abandoned without its bit, which the sweep (step 5) sets.
   const pages: number[] = [];
   for (const seg of segments(ctx, top)) {
     if (seg.kind !== L.SEG_NORMAL) continue;
@@ -66,19 +66,16 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   for (const dw of pages) {
     repairPage(ctx, dw);
     collect(m, dw);
-    if (m[dw + L.P_USED] === 0) {
-      clearAbandonedBit(ctx, dw); // it may have died inside abandonPage
-      releaseSpan(ctx, selfW, dw);
-    } else abandonPage(ctx, dw);
+    if (m[dw + L.P_USED] === 0) releaseSpan(ctx, selfW, dw);
+    else abandonPage(ctx, selfW, dw);
   }
 
   // 5. Whatever it (or another dead thread) left half done in the shared structures.
-  for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_BLOCK]) {
+  for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_HANDOVER, L.T_BLOCK]) {
     Atomics.store(m, tw + w, 0);
   }
   sweepOrphans(ctx, selfW, slot, top);
-  // Class summaries (a thread stopped inside abandonPage may have left one unset). Only those: setting a
-  // slice bit here could land on a page another thread took and released meanwhile.
+  // Class summaries (a thread stopped inside abandonPage may have left one unset).
   for (const dw of abandonedPages(ctx)) if (Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED) markClassSummary(ctx, dw);
   releaseSlot(ctx, slot);
   return true;
@@ -157,6 +154,8 @@ function namedByOthers(ctx: HeapContext, dead: number): Named {
     }
     const releasing = Atomics.load(m, tw + L.T_RELEASING);
     if (releasing !== 0) named.heads.add(releasing);
+    const handover = Atomics.load(m, tw + L.T_HANDOVER);
+    if (handover !== 0) named.heads.add(handover);
   }
   return named;
 }
@@ -243,6 +242,11 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       }
       const span = n >= 1 && s + n <= slices ? n : 1;
       const owner = Atomics.load(m, dw + L.P_OWNER);
+      if (k === L.KIND_SMALL && owner === L.ABANDONED && !isPublished(ctx, dw)) {
+        // Abandoned without its bit (its abandoner or adopter stopped between the two): nobody can take it.
+        const still = () => Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED && !isPublished(ctx, dw);
+        if (isOrphan(at + s, dw, still)) publishAbandoned(ctx, dw);
+      }
       if ((k === L.KIND_SMALL || k === L.KIND_LARGE) && owner === 0) {
         // A page or block being set up (owner not yet stored), or a large block whose release stopped.
         if (isOrphan(at + s, dw, () => m[dw + L.P_KIND] === k && Atomics.load(m, dw + L.P_OWNER) === 0)) {

@@ -33,6 +33,7 @@ export function acquireSlot(ctx: HeapContext, reserveOnly = false): number {
     m[w + L.T_CLAIM_SPAN] = 0;
     m[w + L.T_CLAIM_SEGMENTS] = 0;
     m[w + L.T_RELEASING] = 0;
+    m[w + L.T_HANDOVER] = 0;
     m[w + L.T_RELEASE_AT] = 0;
     m[w + L.T_BLOCK] = 0;
     Atomics.store(m, w + L.T_ATTACHED, reserveOnly ? 0 : 1);

@@ -166,24 +166,34 @@ describe('reclaim', () => {
     assertCheckOk(heap);
   });
 
-  it('a thread that died inside abandonPage (its slice bit set, its owner not yet ABANDONED): reclaim clears the bit or finishes the job', () => {
+  it('a thread that died between a page\'s owner and its abandoned bit (abandoning or adopting it): reclaim republishes the page', () => {
     // From the documented layout (docs/design.md): the heap header's word 12 holds the abandoned bitmap's
-    // byte offset, one bit per slice (segment * 16 + slice).
-    for (const live of [false, true]) {
+    // byte offset (one bit per slice: segment * 16 + slice); a page's descriptor is at segment + 64 * slice,
+    // its owner in word 10 (ABANDONED = 0xffff).
+    for (const how of ['abandoning', 'adopting']) {
       const heap = createAllocator();
       const dying = attach(heap.memory);
-      const p = dying.malloc(64);
-      if (!live) dying.free(p); // the page stays its class's queue head, empty
       const m = new Int32Array(heap.memory as SharedArrayBuffer);
-      const header = m[(heap.heapBase + 1024) / 4 + 2]! / 4;
-      const bitmapW = m[header + 12]! / 4;
-      const slice = Math.floor((p - heap.heapBase) / 65536);
-      m[bitmapW + (slice >>> 5)] |= 1 << (slice & 31);
+      const bitmapW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 12]! / 4;
+      let p: number;
+      if (how === 'abandoning') {
+        p = dying.malloc(64);
+        const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
+        m[(segment + 64 * Math.floor((p - segment) / 65536)) / 4 + 10] = 0xffff; // owner ABANDONED, no bit yet
+      } else {
+        const leaver = attach(heap.memory);
+        p = leaver.malloc(64);
+        leaver.detach(); // the page is abandoned, its bit set
+        const slice = Math.floor((p - heap.heapBase) / 65536);
+        m[bitmapW + (slice >>> 5)] &= ~(1 << (slice & 31)); // the dying thread won the bit, not yet the owner
+      }
+      assert.equal(heap.stats().abandonedPages, 0, `${how}: nobody can find the page now`);
       assert.equal(heap.reclaim(dying.threadId), true);
-      assertCheckOk(heap, `check() after reclaim (${live ? 'a live block' : 'empty'})`);
-      assert.equal(heap.stats().abandonedPages, live ? 1 : 0);
-      if (live) heap.free(p);
-      assertCheckOk(heap);
+      assertCheckOk(heap, `${how}: check() after reclaim`);
+      assert.equal(heap.stats().abandonedPages, 1, `${how}: the page is abandoned and can be found again`);
+      heap.free(p);
+      heap.collect();
+      assertCheckOk(heap, `${how}: check() at the end`);
     }
   });
 
