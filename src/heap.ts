@@ -258,8 +258,11 @@ export class Heap {
     const dw = adoptAbandoned(this.ctx, this.threadW, bin, this.ownerTag, this.m[this.threadW + L.T_SEGMENT_HINT] >>> 5);
     if (dw === 0) return 0;
     this.syncViews();
-    this.queuePushFront(bin, dw);
-    return dw;
+    // The class was read before the page was taken: in between it may have been adopted, released, made a
+    // page of another class and abandoned again. Ours either way; it goes to the queue of its class.
+    const actual = this.m[dw + L.P_BIN];
+    this.queuePushFront(actual, dw);
+    return actual === bin ? dw : 0;
   }
 
   /** A block of its own: a span of slices in one segment (large) or whole segments (huge). */
