@@ -357,7 +357,12 @@ export class Heap {
    * nothing). The record names the block meanwhile.
    */
   private freeChecked(p: number, w: number, dw: number): void {
-    this.m[this.threadW + L.T_BLOCK] = w;
+    Atomics.store(this.m, this.threadW + L.T_BLOCK, w);
+    // The record guards the segment, whose header holds the live bit (see claimFreeSegments).
+    if (!this.segmentIsNormal(w)) {
+      this.m[this.threadW + L.T_BLOCK] = 0;
+      doubleFree(p, 'freed by another thread meanwhile');
+    }
     this.clearLive(w, p);
     this.freeSmall(w, dw);
     this.m[this.threadW + L.T_BLOCK] = 0;
@@ -462,6 +467,11 @@ export class Heap {
     return dw;
   }
 
+  /** Whether the segment holding word `w` is a normal segment now (an atomic read of its table word). */
+  private segmentIsNormal(w: number): boolean {
+    return Atomics.load(this.m, this.segTableW + ((w - this.baseW) >>> SEGMENT_WORDS_SHIFT) * L.S_WORDS) === L.SEG_NORMAL;
+  }
+
   /**
    * Free a large or huge block. A large block: whoever swaps its owner from live wins (recorded, so that
    * reclaim() can finish the job for a thread that dies in between) and gives its span back to the pool.
@@ -476,6 +486,12 @@ export class Heap {
       return;
     }
     Atomics.store(m, this.threadW + L.T_RELEASING, dw); // named before the CAS that makes it intermediate
+    // The record guards the segment (see claimFreeSegments): if it is still normal now, its header stays
+    // metadata until the record is cleared. If not, the block was freed, and its segment reused whole.
+    if (!this.segmentIsNormal(dw)) {
+      clearRecord(m, this.threadW, L.T_RELEASING);
+      doubleFree(p, 'freed by another thread meanwhile');
+    }
     if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, 0) !== L.LIVE_BLOCK) {
       clearRecord(m, this.threadW, L.T_RELEASING);
       doubleFree(p, 'already freed');

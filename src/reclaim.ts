@@ -178,7 +178,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
     const kind = kindWord & 0xff;
     const at = index * L.SLICES_PER_SEGMENT;
     if (kind === L.SEG_UNCLAIMED) {
-      // Claimed from the top and never set up.
+      // Claimed (from the top, or whole and free for a huge block) and never set up.
       if (isOrphan(at, 0, () => kindOf() === L.SEG_UNCLAIMED)) {
         clearDescriptors(ctx, index); // a huge block's descriptor may have been written
         publishNormalSegment(ctx, index, 0);

@@ -261,9 +261,17 @@ function isFreeSegment(ctx: HeapContext, index: number): boolean {
 }
 
 /**
- * Take the `n` entirely free normal segments from `first`, one CAS each (all slices from free to taken and
- * used-before). The caller has named them. Returns 1 if any slice had been used before, 0 if none had;
- * -1 - j (all given back) when segment first + j was not free.
+ * Take the `n` entirely free normal segments from `first` for a huge block: one CAS each (all slices from
+ * free to taken and used-before), then the kind SEG_UNCLAIMED, as a segment claimed from the top reads
+ * until the block is published. The caller has named them. Returns 1 if any slice had been used before, 0
+ * if none had; -1 - j (all given back) when segment first + j was not free or is guarded.
+ *
+ * Guarded: a huge block's later segments hold user data where their headers were, so a thread that is
+ * about to write a segment's header after finding it normal (a large block's free, a checked free: see
+ * guardedSegment) must not see it turn into a block under it. Each side stores, then loads the other's
+ * word (Dekker): the writer its record, then the segment's kind; this claim the kind, then the records.
+ * Sequential consistency lets at most one of them miss the other: the writer sees the kind change and
+ * stops, or this claim sees the record and gives the segment back.
  */
 function claimFreeSegments(ctx: HeapContext, first: number, n: number): number {
   const m = ctx.mem.m;
@@ -277,9 +285,34 @@ function claimFreeSegments(ctx: HeapContext, first: number, n: number): number {
       unclaimFreeSegments(ctx, first, j);
       return -1 - j;
     }
+    Atomics.store(m, w + L.S_KIND, L.SEG_UNCLAIMED);
     if (v >>> L.DIRTY_SHIFT) dirty = 1;
   }
+  const g = guardedSegment(ctx, first, n);
+  if (g >= 0) {
+    unclaimFreeSegments(ctx, first, n);
+    return -1 - (g - first);
+  }
   return dirty;
+}
+
+/**
+ * The first segment of [first, first + n) whose header a live thread may be about to write (its large
+ * free, T_RELEASING, or its checked free, T_BLOCK, lies there), or -1. See claimFreeSegments.
+ */
+function guardedSegment(ctx: HeapContext, first: number, n: number): number {
+  const m = ctx.mem.m;
+  let found = -1;
+  for (let slot = 0; slot < ctx.maxThreads; slot++) {
+    const tw = ctx.threadW(slot);
+    if ((Atomics.load(m, tw + L.T_STATE) & 3) === L.TS_FREE) continue;
+    for (const w of [Atomics.load(m, tw + L.T_RELEASING), Atomics.load(m, tw + L.T_BLOCK)]) {
+      if (w === 0) continue;
+      const index = Math.floor((w * L.WORD - ctx.base) / L.SEGMENT_SIZE);
+      if (index >= first && index < first + n && (found < 0 || index < found)) found = index;
+    }
+  }
+  return found;
 }
 
 /** Give back segments [first, first + n) that claimFreeSegments took (still named by the caller). */
@@ -289,6 +322,7 @@ function unclaimFreeSegments(ctx: HeapContext, first: number, n: number): void {
     const idx = first + j;
     Atomics.or(m, ctx.segTableW + idx * L.S_WORDS + L.S_SLICES, (1 << ctx.segmentSlices(idx)) - 1);
     Atomics.or(m, ctx.summaryW + (idx >>> 5), 1 << (idx & 31)); // a searcher may have dropped it meanwhile
+    Atomics.store(m, ctx.segTableW + idx * L.S_WORDS + L.S_KIND, L.SEG_NORMAL);
   }
 }
 

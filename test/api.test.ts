@@ -1395,6 +1395,46 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.equal(a.stats().liveBlocks, 0);
   });
 
+  it('a second free of a large block that stalls while its whole segment becomes part of a huge block fails and writes nothing', () => {
+    // The race of two frees of one large block, replayed in one thread (as for huge blocks above). While the
+    // second free is stopped after locate, the first frees the block, its segment (all free then) becomes
+    // a later segment of a huge block, and the huge block's data there reads exactly like the large
+    // block's descriptor did.
+    for (const checked of [false, true]) {
+      const a = createAllocator({ checked });
+      const other = attach(a.memory);
+      const h = a.malloc(1.5 * MiB); // segments 1 and 2
+      const l = a.malloc(900 * KiB); // 15 slices: a new segment 3 of its own
+      const segment = l - ((l - a.heapBase) % MiB);
+      assert.equal(segment - a.heapBase, 3 * MiB, 'the large block has segment 3 to itself');
+      a.free(h);
+      const m = new Int32Array(a.memory as SharedArrayBuffer);
+      const descW = (segment + 64 * Math.floor((l - segment) / 65536)) / 4;
+      const forged = Array.from(m.subarray(descW, descW + 16)); // its descriptor while it is live
+      let y = 0;
+      const stalled = a as unknown as { locate(p: number): number };
+      const locate = stalled.locate;
+      stalled.locate = function (p: number): number {
+        const dw = locate.call(this, p);
+        other.free(l); // the first free
+        y = other.malloc(3.5 * MiB); // segments 1..4: the free segments below the top, and one more
+        m.set(forged, descW); // y's data, where the large block's descriptor was
+        return dw;
+      };
+      try {
+        assertPointerError(() => a.free(l), l, `the stalled second free (checked: ${checked})`, 'DOUBLE_FREE');
+      } finally {
+        delete (stalled as { locate?: unknown }).locate;
+      }
+      assert.equal(y - ((y - a.heapBase) % MiB) - a.heapBase, MiB, 'the huge block covers segment 3');
+      assert.deepEqual(Array.from(m.subarray(descW, descW + 16)), forged, "the huge block's data is untouched");
+      assertCheckOk(a, `check() after the refused free (checked: ${checked})`);
+      other.free(y);
+      assertCheckOk(a);
+      assert.equal(a.stats().liveBlocks, 0);
+    }
+  });
+
   it('free segments at the end of the heap: a huge block takes them and grows the memory by what is missing only', () => {
     const a = createAllocator();
     const h = a.malloc(10 * MiB);
