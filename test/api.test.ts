@@ -1293,6 +1293,25 @@ describe('typed views', () => {
   });
 });
 
+/**
+ * Replays a free that stops right after locating its block: `meanwhile` runs at that point (other threads'
+ * work, done here by other instances), then the free goes on. It must be refused as a double free.
+ */
+function assertStalledFreeRefused(a: Allocator, p: number, what: string, meanwhile: () => void): void {
+  const stalled = a as unknown as { locate(p: number): number };
+  const locate = stalled.locate;
+  stalled.locate = function (q: number): number {
+    const dw = locate.call(this, q);
+    meanwhile();
+    return dw;
+  };
+  try {
+    assertPointerError(() => a.free(p), p, what, 'DOUBLE_FREE');
+  } finally {
+    delete (stalled as { locate?: unknown }).locate;
+  }
+}
+
 describe('huge blocks: freed segments are kept whole for the next one', () => {
   it('serve the next huge blocks, split and joined again, without growing the memory', () => {
     const a = createAllocator();
@@ -1372,20 +1391,11 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     const forged = Array.from(m.subarray(descW, descW + 16)); // h's descriptor while h is live
     other.free(before);
     let y = 0;
-    const stalled = a as unknown as { locate(p: number): number };
-    const locate = stalled.locate;
-    stalled.locate = function (p: number): number {
-      const dw = locate.call(this, p);
+    assertStalledFreeRefused(a, h, 'the stalled second free', () => {
       other.free(h); // the first free
       y = other.malloc(3.5 * MiB); // 4 segments: the two cached runs, joined
       m.set(forged, descW); // y's data, where h's descriptor was
-      return dw;
-    };
-    try {
-      assertPointerError(() => a.free(h), h, 'the stalled second free', 'DOUBLE_FREE');
-    } finally {
-      delete (stalled as { locate?: unknown }).locate;
-    }
+    });
     assert.equal(y, before, 'the joined runs serve the larger block');
     assert.deepEqual(Array.from(m.subarray(descW, descW + 16)), forged, "the larger block's data is untouched");
     assertCheckOk(a, 'check() after the refused free');
@@ -1412,20 +1422,11 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
       const descW = (segment + 64 * Math.floor((l - segment) / 65536)) / 4;
       const forged = Array.from(m.subarray(descW, descW + 16)); // its descriptor while it is live
       let y = 0;
-      const stalled = a as unknown as { locate(p: number): number };
-      const locate = stalled.locate;
-      stalled.locate = function (p: number): number {
-        const dw = locate.call(this, p);
+      assertStalledFreeRefused(a, l, `the stalled second free (checked: ${checked})`, () => {
         other.free(l); // the first free
         y = other.malloc(3.5 * MiB); // segments 1..4: the free segments below the top, and one more
         m.set(forged, descW); // y's data, where the large block's descriptor was
-        return dw;
-      };
-      try {
-        assertPointerError(() => a.free(l), l, `the stalled second free (checked: ${checked})`, 'DOUBLE_FREE');
-      } finally {
-        delete (stalled as { locate?: unknown }).locate;
-      }
+      });
       assert.equal(y - ((y - a.heapBase) % MiB) - a.heapBase, MiB, 'the huge block covers segment 3');
       assert.deepEqual(Array.from(m.subarray(descW, descW + 16)), forged, "the huge block's data is untouched");
       assertCheckOk(a, `check() after the refused free (checked: ${checked})`);
