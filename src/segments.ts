@@ -214,10 +214,13 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     first -= got + 1; // on past the segment that is not free
   }
   if (!grow) return -1;
+  // The run starts at `floor` or above: a segment that could not be claimed (taken meanwhile, or guarded:
+  // see claimFreeSegments) stays out of it, so that the loop cannot retry it forever.
+  let floor = 1;
   for (;;) {
     const t = ctx.top();
     let first = t;
-    while (first > 1 && isFreeSegment(ctx, first - 1)) first--;
+    while (first > floor && isFreeSegment(ctx, first - 1)) first--;
     // Starting lower never ends the block higher, so if it does not fit from here it fits nowhere.
     const k = hugeSegmentsNeeded(ctx, first, size, align);
     if (first + k > ctx.maxSegments) return -1;
@@ -226,7 +229,8 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     const below = Math.min(t, first + k) - first; // free segments of the run below the top
     const got = claimFreeSegments(ctx, first, below);
     if (got < 0) {
-      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile: look again
+      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile, or guarded: look again above it
+      floor = first - got;
       continue;
     }
     if (first + k <= t) {

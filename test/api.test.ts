@@ -1436,6 +1436,35 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     }
   });
 
+  it('a free segment that another thread is about to write into (guarded) is left out of a huge block, without retrying it forever', { timeout: 20_000 }, () => {
+    // From the documented layout (docs/design.md): the heap header's word 11 holds the thread table's byte
+    // offset, 1 KiB per slot (slot = thread id % 1024), and a thread's T_RELEASING is word 8 of its record.
+    const a = createAllocator();
+    const other = attach(a.memory);
+    const h = a.malloc(1.5 * MiB); // segments 1 and 2
+    const l = a.malloc(900 * KiB); // segment 3
+    const segment = l - ((l - a.heapBase) % MiB);
+    const descW = (segment + 64 * Math.floor((l - segment) / 65536)) / 4;
+    a.free(h);
+    a.free(l); // segments 1..3 free now
+    const m = new Int32Array(a.memory as SharedArrayBuffer);
+    const threadsW = m[m[(a.heapBase + 1024) / 4 + 2]! / 4 + 11]! / 4;
+    const releasingW = threadsW + (other.threadId % 1024) * 256 + 8;
+    m[releasingW] = descW; // as if `other` were freeing the large block in segment 3 right now
+    const y = a.malloc(3.5 * MiB);
+    assert.notEqual(y, 0);
+    assert.ok(y - a.heapBase > 3 * MiB, `the huge block leaves segment 3 alone (at ${y})`);
+    assertCheckOk(a, 'check() with the guarded segment left out');
+    m[releasingW] = 0;
+    a.free(y);
+    const size = a.stats().memorySize;
+    const z = a.malloc(6.5 * MiB); // segments 1..7
+    assert.equal(z, h, 'once the record is gone, segment 3 serves a huge block again');
+    assert.equal(a.stats().memorySize, size, 'without growing the memory');
+    a.free(z);
+    assertCheckOk(a);
+  });
+
   it('free segments at the end of the heap: a huge block takes them and grows the memory by what is missing only', () => {
     const a = createAllocator();
     const h = a.malloc(10 * MiB);
