@@ -7,6 +7,7 @@ import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, NBINS, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
 import { isMarkedLive } from './pages.js';
+import { isHugeHead } from './segments.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, spans } from './walk.js';
 
 const MAX_ERRORS = 100;
@@ -129,9 +130,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
     if (kind === L.SEG_HUGE_TAIL) {
       const first = index - arg;
       const fk = first >= 0 ? Atomics.load(m, ctx.segTableW + first * L.S_WORDS) : 0;
-      const headKind = fk & 0xff;
-      const isHead = headKind === L.SEG_HUGE || headKind === L.SEG_HUGE_CACHED || headKind === L.SEG_HUGE_SETUP;
-      if (arg < 1 || !isHead || first + (fk >>> 8) <= index) {
+      if (arg < 1 || !isHugeHead(fk & 0xff) || first + (fk >>> 8) <= index) {
         fail(`${name}: huge tail without its huge block`);
       }
       continue;

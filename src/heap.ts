@@ -23,6 +23,7 @@ import {
   freeHugeRun,
   hugeBlockOffset,
   hugeSegmentsNeeded,
+  isHugeHead,
   lastClaimDirty,
   releaseCachedHuge,
 } from './segments.js';
@@ -449,13 +450,13 @@ export class Heap {
     const kind = s & 0xff;
     let first = index;
     if (kind === L.SEG_HUGE_TAIL) first = index - (s >>> 8);
-    else if (kind !== L.SEG_HUGE && kind !== L.SEG_HUGE_CACHED && kind !== L.SEG_HUGE_SETUP) invalidPointer(p, 'outside the heap');
+    else if (!isHugeHead(kind)) invalidPointer(p, 'outside the heap');
     // The head of a huge block (or of a cached or claimed run, whose descriptor names the block freed there,
     // or none). A tail may point at a run being joined to the one before it: no head then. The descriptor
     // is only read here: if the run is reused meanwhile, these words may be a new block's data, and the
     // free's CAS on the table word (freeHugeRun) then fails.
     const head = Atomics.load(m, this.segTableW + first * L.S_WORDS) & 0xff;
-    if (head !== L.SEG_HUGE && head !== L.SEG_HUGE_CACHED && head !== L.SEG_HUGE_SETUP) invalidPointer(p, 'in free memory');
+    if (!isHugeHead(head)) invalidPointer(p, 'in free memory');
     const dw = this.ctx.descriptorW(first, 0);
     const isBlockStart = m[dw + L.P_KIND] === L.KIND_HUGE && p >>> 2 === m[dw + L.P_AREA];
     if (head !== L.SEG_HUGE) {

@@ -17,7 +17,7 @@ import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
-import { clearDescriptors, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
+import { clearDescriptors, isHugeHead, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
@@ -202,8 +202,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       const first = index - (kindWord >>> 8);
       const headOk = () => {
         const h = Atomics.load(m, ctx.segTableW + first * L.S_WORDS);
-        const hk = h & 0xff;
-        return (hk === L.SEG_HUGE || hk === L.SEG_HUGE_CACHED || hk === L.SEG_HUGE_SETUP) && first + (h >>> 8) > index;
+        return isHugeHead(h & 0xff) && first + (h >>> 8) > index;
       };
       if (isOrphan(at, 0, () => kindOf() === kindWord && !headOk())) releaseSegment(ctx, index);
       continue;

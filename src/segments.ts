@@ -300,6 +300,9 @@ function claimFreeSegments(ctx: HeapContext, first: number, n: number): number {
   return dirty;
 }
 
+/** The in-flight records that name a block whose segment header their thread is about to write. */
+const GUARD_RECORDS = [L.T_RELEASING, L.T_BLOCK];
+
 /**
  * The first segment of [first, first + n) whose header a live thread may be about to write (its large
  * free, T_RELEASING, or its checked free, T_BLOCK, lies there), or -1. See claimFreeSegments.
@@ -310,7 +313,8 @@ function guardedSegment(ctx: HeapContext, first: number, n: number): number {
   for (let slot = 0; slot < ctx.maxThreads; slot++) {
     const tw = ctx.threadW(slot);
     if ((Atomics.load(m, tw + L.T_STATE) & 3) === L.TS_FREE) continue;
-    for (const w of [Atomics.load(m, tw + L.T_RELEASING), Atomics.load(m, tw + L.T_BLOCK)]) {
+    for (const record of GUARD_RECORDS) {
+      const w = Atomics.load(m, tw + record);
       if (w === 0) continue;
       const index = Math.floor((w * L.WORD - ctx.base) / L.SEGMENT_SIZE);
       if (index >= first && index < first + n && (found < 0 || index < found)) found = index;
@@ -385,8 +389,8 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
       // between leaves our head covering the rest, whose words no longer point back to it: reclaim then
       // releases only our part (see sweepOrphans).
       const rest = best + need;
-      // Its head's descriptor is old block data: made to name no live block first (locateHuge and reclaim
-      // read the descriptor of every HUGE or HUGE_CACHED head).
+      // Its head's descriptor is old block data: made to name no live block first (locateHuge reads the
+      // descriptor of a cached head to tell a double free).
       const dw = ctx.descriptorW(rest, 0);
       m[dw + L.P_KIND] = L.KIND_FREE;
       m[dw + L.P_OWNER] = 0;
@@ -399,11 +403,15 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
   }
 }
 
+/** Whether segment kind `kind` (SEG_*) heads a huge run: a live block, a cached run, or a claimed one. */
+export function isHugeHead(kind: number): boolean {
+  return kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED || kind === L.SEG_HUGE_SETUP;
+}
+
 /** Segments a scan of the table steps over at a segment whose word is `word`: a whole huge block or cached run, else 1. */
 function segmentsSpanned(word: number): number {
-  const kind = word & 0xff;
   const k = word >>> 8;
-  return (kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED || kind === L.SEG_HUGE_SETUP) && k >= 1 ? k : 1;
+  return isHugeHead(word & 0xff) && k >= 1 ? k : 1;
 }
 
 /** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
