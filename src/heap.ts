@@ -12,6 +12,7 @@ import { abandonPage, adoptAbandoned, takeAbandoned } from './abandoned.js';
 import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
+import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
@@ -71,6 +72,8 @@ export class Heap {
   private tick = 0;
   /** Per class, the tick of its last slow-path call. */
   private readonly lastUse = new Uint32Array(NBINS);
+  /** Emptied pages this thread keeps for reuse (see kept.ts). */
+  private readonly kept: KeptPages;
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
@@ -98,6 +101,7 @@ export class Heap {
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
+    this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE);
     this.syncViews();
     // Remote frees that reached this slot's delayed list after its previous occupant left.
     if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
@@ -131,6 +135,7 @@ export class Heap {
     if (this.detached) throw detachedError();
     this.renewDetachedViews();
     this.lastUse[bin] = ++this.tick;
+    if (this.kept.oldestDue(this.tick)) this.releaseKept(this.kept.shift(), this.kept.shiftedStamp);
     // The delayed list fills only while this thread has full pages; it is looked at then, and now and
     // then anyway (a remote free can land there just after its page left the full list). A thread that
     // allocates one block at a time from pages that keep running dry comes here often, so this path must
@@ -143,7 +148,10 @@ export class Heap {
       let dw = m[this.queueW + bin];
       while (dw !== this.emptyW) {
         if (m[dw + L.P_FREE] === 0) refill(m, dw);
-        if (m[dw + L.P_FREE] !== 0) return this.pop(dw);
+        if (m[dw + L.P_FREE] !== 0) {
+          if ((m[dw + L.P_FLAGS] & L.PF_KEPT) !== 0) this.reusingKept(dw);
+          return this.pop(dw);
+        }
         // Full: park it on the full list, flagged so that the next remote free tells us.
         if (Atomics.compareExchange(m, dw + L.P_THREAD_FREE, 0, L.TF_DELAYED) !== 0) continue;
         const next = m[dw + L.P_NEXT];
@@ -251,7 +259,7 @@ export class Heap {
    * reuse (every thread's). Returns how many pages and segments went back.
    */
   private releaseUnused(budget: number, forBin: number): number {
-    return this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW);
+    return this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW);
   }
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -259,6 +267,7 @@ export class Heap {
     const dw = adoptAbandoned(this.ctx, this.threadW, bin, this.ownerTag, this.m[this.threadW + L.T_SEGMENT_HINT] >>> 5);
     if (dw === 0) return 0;
     this.syncViews();
+    this.m[dw + L.P_FLAGS] &= L.PF_ALL & ~L.PF_KEPT; // its previous owner's kept-list entry
     // The class was read before the page was taken: in between it may have been adopted, released, made a
     // page of another class and abandoned again. Ours either way; it goes to the queue of its class.
     const actual = this.m[dw + L.P_BIN];
@@ -515,15 +524,53 @@ export class Heap {
   }
 
   /**
-   * A page with no live block goes back to the shared pool, unless it heads its class's queue: the next
-   * malloc of the class takes it anyway, and a malloc/free pair must not claim and release a span each time.
+   * A page with no live block stays where it is queued. The head of its class's queue is taken by the next
+   * malloc of the class anyway (and a malloc/free pair must not claim and release a span each time); any
+   * other is kept for a while (see kept.ts), and goes back to the pool if it is still empty then.
    */
   private pageEmptied(dw: number): void {
     const m = this.m;
+    const flags = m[dw + L.P_FLAGS];
+    if (m[this.queueW + m[dw + L.P_BIN]] === dw || (flags & L.PF_KEPT) !== 0) return;
+    const stamp = this.kept.push(dw, m[dw + L.P_SPAN], this.tick);
+    m[dw + L.P_FLAGS] = (flags & L.PF_ALL) | L.PF_KEPT | (stamp << STAMP_SHIFT);
+    while (this.kept.oldestDue(this.tick)) this.releaseKept(this.kept.shift(), this.kept.shiftedStamp);
+  }
+
+  /**
+   * Page `dw`, just taken off the kept list with stamp `stamp`, goes back to the pool if the entry is not
+   * stale and the page is still empty and does not head its queue. The page is this thread's: the list is
+   * FIFO and this is the only path that releases a listed page, except those that empty the list first.
+   */
+  private releaseKept(dw: number, stamp: number): number {
+    const m = this.m;
+    const flags = m[dw + L.P_FLAGS];
+    if ((flags & L.PF_KEPT) === 0 || flags >>> STAMP_SHIFT !== stamp) return 0; // reused, or listed again since
+    m[dw + L.P_FLAGS] = flags & L.PF_ALL & ~L.PF_KEPT;
+    this.kept.unlist(m[dw + L.P_SPAN]);
+    if ((flags & L.PF_IN_FULL) !== 0) return 0;
+    collect(m, dw);
     const bin = m[dw + L.P_BIN];
-    if (m[this.queueW + bin] === dw) return;
+    if (m[dw + L.P_USED] !== 0 || m[this.queueW + bin] === dw) return 0;
     this.queueRemove(bin, dw);
     releaseSpan(this.ctx, this.threadW, dw);
+    return 1;
+  }
+
+  /** Kept page `dw` gives a block again: it is no longer kept (its entry goes stale). */
+  private reusingKept(dw: number): void {
+    this.m[dw + L.P_FLAGS] &= L.PF_ALL & ~L.PF_KEPT;
+    this.kept.unlist(this.m[dw + L.P_SPAN]);
+  }
+
+  /**
+   * Every kept page back to the pool if still empty: before the memory grows, and before pages are given
+   * away by other paths (which would leave them listed). Returns how many went back.
+   */
+  private releaseAllKept(): number {
+    let released = 0;
+    while (this.kept.count !== 0) released += this.releaseKept(this.kept.shift(), this.kept.shiftedStamp);
+    return released;
   }
 
   /** Free the blocks other threads handed to this thread's full pages (the delayed list). */
@@ -642,6 +689,7 @@ export class Heap {
     if (this.detached) throw detachedError();
     this.renewDetachedViews();
     this.processDelayed();
+    this.releaseAllKept();
     const m = this.m;
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
       const next = m[dw + L.P_NEXT];
@@ -678,6 +726,7 @@ export class Heap {
       throw new WebmallocError('DETACHED', 0, `thread ${this.threadId} was reclaimed by another thread`);
     }
     this.processDelayed();
+    this.releaseAllKept();
     const m = this.m;
     for (let bin = 0; bin < NBINS; bin++) {
       for (let dw = m[this.queueW + bin]; dw !== this.emptyW; dw = m[this.queueW + bin]) {

@@ -77,6 +77,9 @@ export const enum Layout {
   //                              read as zero except their first word (the free-list link)
   PF_SLOW_FREE = PF_IN_FULL | PF_FRESH, // flags that send the owner's free to its slow path
   PF_LOST_BLOCKS = 4, // a dead owner lost blocks it was handing (reclaim counted them live); check() allows it
+  PF_KEPT = 8, //   emptied and on its owner's list of kept pages (kept.ts; that list is in JS memory), whose
+  //                              entry's stamp is in the bits above the flags (P_FLAGS >>> 4)
+  PF_ALL = 15, //   the flag bits
 
   // ---------------------------------------------------------------------------------------------------------
   // Segment header: descriptors, then (segment 0 only) the root record, then in checked mode the live bitmap.
@@ -91,7 +94,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 7,
+  LAYOUT_VERSION = 8,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.

@@ -1502,6 +1502,95 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
   });
 });
 
+describe('emptied pages are kept for their class a while', () => {
+  const SIZE = 32 * KiB; // 8 blocks on a page of 4 slices
+  const PAGE_SLICES = 4;
+  const numeric = (xs: number[]) => [...xs].sort((x, y) => x - y);
+  const classPages = (a: Allocator) => a.stats().bins.find((b) => b.blockSize === SIZE)!.pages;
+
+  /** Three pages of the class; the first one's blocks are freed (it does not head the queue). */
+  function keptPage(a: Allocator): { first: number[]; rest: number[]; before: ReturnType<Allocator['stats']> } {
+    const first = Array.from({ length: 8 }, () => a.malloc(SIZE));
+    const rest = Array.from({ length: 16 }, () => a.malloc(SIZE));
+    const before = a.stats();
+    for (const p of first) a.free(p);
+    return { first, rest, before };
+  }
+
+  it('a page that empties serves its class again, without a span claimed or released', () => {
+    const a = createAllocator();
+    const { first, rest, before } = keptPage(a);
+    const kept = a.stats();
+    assertBalanced(kept, 'kept');
+    assert.equal(kept.pages, before.pages, 'the emptied page is kept');
+    assert.equal(kept.freeSlices, before.freeSlices, 'no slices went back');
+    assertCheckOk(a, 'check() with a kept page');
+    const again = Array.from({ length: 8 }, () => a.malloc(SIZE));
+    assert.deepEqual(numeric(again), numeric(first), 'its blocks serve the class again');
+    assert.equal(a.stats().freeSlices, before.freeSlices, 'no span was claimed');
+    for (const p of [...again, ...rest]) a.free(p);
+    a.collect();
+    assert.equal(classPages(a), 0, 'collect() gives every empty page back');
+    assertCheckOk(a);
+  });
+
+  it('a kept page goes back to the pool after 4096 slow-path calls of its owner', () => {
+    const a = createAllocator();
+    a.free(a.malloc(900 * KiB)); // free slices in the pool: the churn below must not make it run dry
+    const { rest } = keptPage(a);
+    assert.equal(classPages(a), 3);
+    const free0 = a.stats().freeSlices;
+    // Each round runs one page of 8 KiB blocks dry: one slow-path call (KEEP_TICKS = 4096 in src/kept.ts).
+    for (let round = 0; round < 4200; round++) {
+      const ps = Array.from({ length: 9 }, () => a.malloc(8 * KiB));
+      for (const p of ps) a.free(p);
+      if (round === 3900) assert.equal(classPages(a), 3, 'still kept before its time');
+    }
+    assert.equal(classPages(a), 2, 'the page went back');
+    assert.ok(a.stats().freeSlices >= free0 + PAGE_SLICES * 64 * KiB - 2 * 64 * KiB, 'its slices are in the pool');
+    for (const p of rest) a.free(p);
+    assertCheckOk(a);
+  });
+
+  it('kept pages never cost memory: they go back before the memory grows, or when they pass 1/8 of the heap', () => {
+    const fill = (a: Allocator, size: number) => {
+      const ps: number[] = [];
+      for (let p = a.malloc(size); p !== 0; p = a.malloc(size)) ps.push(p);
+      return ps;
+    };
+    const expected = fill(createAllocator({ memory: new SharedArrayBuffer(8 * MiB) }), KiB).length;
+    for (const size of [2 * KiB, 8 * KiB, SIZE]) {
+      const a = createAllocator({ memory: new SharedArrayBuffer(8 * MiB) });
+      const ps = fill(a, size);
+      for (const p of ps) a.free(p);
+      const s = a.stats();
+      assertBalanced(s, `after ${size}-byte blocks`);
+      // 8 MiB / 8 = 16 slices kept at most, plus the page that heads the queue (kept as before)
+      assert.ok(s.freeInPages + s.pageWaste <= 17 * 64 * KiB + 8 * 64 * KiB, `${s.freeInPages} bytes kept in empty pages`);
+      assert.equal(fill(a, KiB).length, expected, `after ${size}-byte blocks, 1 KiB blocks fill the memory as in a fresh heap`);
+      assertCheckOk(a);
+    }
+  });
+
+  it('a page reused and emptied again stays kept: a cycle of the same blocks takes no new memory', () => {
+    const a = createAllocator();
+    const r = rng(5);
+    const sizes = Array.from({ length: 3000 }, () => randInt(r, 8, 64 * KiB));
+    let size = 0;
+    for (let round = 0; round < 12; round++) {
+      const ps = sizes.map((n) => a.malloc(n));
+      if (round === 1) size = a.stats().memorySize;
+      for (let i = ps.length - 1; i > 0; i--) {
+        const j = Math.floor(r() * (i + 1));
+        [ps[i], ps[j]] = [ps[j]!, ps[i]!];
+      }
+      for (const p of ps) a.free(p);
+    }
+    assert.equal(a.stats().memorySize, size, 'the memory did not grow after the second round');
+    assertCheckOk(a);
+  });
+});
+
 describe('stats', () => {
   it('counts live blocks exactly and balances at every quiescent point', () => {
     const a = createAllocator();
