@@ -311,9 +311,11 @@ export class Heap {
     if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
     if (first < 0) return 0;
-    this.syncViews();
-    const m = this.m;
     const k = hugeSegmentsNeeded(ctx, first, size, align);
+    // A run the views cover already (a cached one, mostly) needs no renewal: that reads the buffer's length
+    // and the top, 40 ns of a reuse that costs a few hundred.
+    if (first + k > (this.heapWords * L.WORD) / L.SEGMENT_SIZE) this.syncViews();
+    const m = this.m;
     const seg = ctx.segmentAddress(first);
     const block = seg + hugeBlockOffset(ctx, first, align);
     const dw = ctx.descriptorW(first, 0);
@@ -322,7 +324,7 @@ export class Heap {
     m[dw + L.P_AREA] = block >>> 2;
     m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
     m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
-    Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
+    m[dw + L.P_OWNER] = L.LIVE_BLOCK; // the table word's store below publishes the descriptor
     for (let j = 1; j < k; j++) {
       const w = this.segTableW + (first + j) * L.S_WORDS;
       if (m[w] !== (L.SEG_HUGE_TAIL | (j << 8))) Atomics.store(m, w, L.SEG_HUGE_TAIL | (j << 8)); // (a cached run's are)
