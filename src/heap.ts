@@ -312,9 +312,10 @@ export class Heap {
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
     if (first < 0) return 0;
     const k = hugeSegmentsNeeded(ctx, first, size, align);
-    // A run the views cover already (a cached one, mostly) needs no renewal: that reads the buffer's length
-    // and the top, 40 ns of a reuse that costs a few hundred.
-    if (first + k > (this.heapWords * L.WORD) / L.SEGMENT_SIZE) this.syncViews();
+    // A run the views cover already (a cached one, mostly) needs no renewal, unless the memory replaced its
+    // buffer meanwhile (a non-shared wasm memory that grew): renewing reads the buffer's length and the top,
+    // 40 ns of a reuse that costs a few hundred.
+    if (first + k > (this.heapWords * L.WORD) / L.SEGMENT_SIZE || this.viewsDetached()) this.syncViews();
     const m = this.m;
     const seg = ctx.segmentAddress(first);
     const block = seg + hugeBlockOffset(ctx, first, align);

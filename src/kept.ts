@@ -11,8 +11,8 @@
 // - the kept pages spanning more than a share of the heap (MAX_KEPT_SHARE): then the oldest goes;
 // - the pool running dry for this thread (before the memory grows), collect(), or detach().
 // A kept page that was reused meanwhile just leaves the list (the malloc slow path clears PF_KEPT of a
-// page it takes a block from). The list is this thread's own (JS memory):
-// a thread that dies leaves its kept pages empty in its queues, and reclaim() releases them like any other.
+// page it takes a block from). The list is this thread's own (JS memory): a thread that dies leaves its
+// kept pages empty in its queues, and reclaim() releases them like any other empty page.
 
 /** Slow-path calls after which a kept page that is still empty goes back to the pool. */
 export const KEEP_TICKS = 4096;
