@@ -537,15 +537,16 @@ export class Heap {
     if (m[this.queueW + m[dw + L.P_BIN]] === dw || (flags & L.PF_KEPT) !== 0) return;
     const stamp = this.kept.push(dw, m[dw + L.P_SPAN], this.tick);
     m[dw + L.P_FLAGS] = (flags & L.PF_ALL) | L.PF_KEPT | (stamp << STAMP_SHIFT);
-    while (this.kept.oldestDue(this.tick)) this.releaseKept(this.kept.shift(), this.kept.shiftedStamp);
+    while (this.kept.oldestDue(this.tick)) this.releaseKept(this.kept.shift(), this.kept.shiftedStamp, this.kept.overCap());
   }
 
   /**
-   * Page `dw`, just taken off the kept list with stamp `stamp`, goes back to the pool if the entry is not
-   * stale and the page is still empty and does not head its queue. The page is this thread's: the list is
-   * FIFO and this is the only path that releases a listed page, except those that empty the list first.
+   * Page `dw`, just taken off the kept list with stamp `stamp`, goes back to the pool (or with `offer`, is
+   * abandoned for any thread to adopt) if the entry is not stale and the page is still empty and does not
+   * head its queue. Returns whether it went back to the pool. The page is this thread's: the list is FIFO
+   * and this is the only path that gives a listed page away, except those that empty the list first.
    */
-  private releaseKept(dw: number, stamp: number): number {
+  private releaseKept(dw: number, stamp: number, offer = false): number {
     const m = this.m;
     const flags = m[dw + L.P_FLAGS];
     if ((flags & L.PF_KEPT) === 0 || flags >>> STAMP_SHIFT !== stamp) return 0; // reused, or listed again since
@@ -556,6 +557,10 @@ export class Heap {
     const bin = m[dw + L.P_BIN];
     if (m[dw + L.P_USED] !== 0 || m[this.queueW + bin] === dw) return 0;
     this.queueRemove(bin, dw);
+    if (offer) {
+      this.abandon(dw);
+      return 0;
+    }
     releaseSpan(this.ctx, this.threadW, dw);
     return 1;
   }

@@ -4,20 +4,23 @@
 // to the shared pool at once; claiming a span again for the next page of the class costs a dozen atomics
 // and the page's set-up. So the owner keeps it, queued where it was, and lists it here. The page's P_FLAGS
 // carry PF_KEPT and the entry's stamp: an entry whose page was reused (PF_KEPT cleared) or listed again
-// since (another stamp) is stale and passed over. A listed page goes back to the pool (Heap.releaseKept)
-// when it is still empty at the first of:
+// since (another stamp) is stale and passed over. A listed page leaves the list (Heap.releaseKept), if it
+// is still empty, at the first of:
 // - KEEP_TICKS of the thread's slow-path calls after it emptied (mimalloc's retired pages, which expire
-//   after a number of cycles, likewise);
-// - the kept pages spanning more than a share of the heap (MAX_KEPT_SHARE): then the oldest goes;
-// - the pool running dry for this thread (before the memory grows), collect(), or detach().
+//   after a number of cycles, likewise): back to the pool;
+// - the kept pages spanning more than a share of the heap (MAX_KEPT_SHARE): the oldest is offered to every
+//   thread as an abandoned page (abandoned.ts). Any thread may adopt it for its class, this one included,
+//   and any thread gives it back to the pool before the memory grows. So what a thread keeps for itself
+//   alone stays small, and another thread that runs out of pages does not grow the memory because of it;
+// - the pool running dry for this thread (before the memory grows), collect(), or detach(): back to the pool.
 // A kept page that was reused meanwhile just leaves the list (the malloc slow path clears PF_KEPT of a
 // page it takes a block from). The list is this thread's own (JS memory): a thread that dies leaves its
 // kept pages empty in its queues, and reclaim() releases them like any other empty page.
 
 /** Slow-path calls after which a kept page that is still empty goes back to the pool. */
 export const KEEP_TICKS = 4096;
-/** At most this share of the heap's slices is kept empty by one thread. */
-const MAX_KEPT_SHARE = 1 / 8;
+/** At most this share of the heap's slices is kept empty by one thread (64 MiB of a 4 GiB heap). */
+const MAX_KEPT_SHARE = 1 / 64;
 
 /** An entry's stamp is kept in P_FLAGS above the PF_* bits. */
 export const STAMP_SHIFT = 4;
@@ -57,7 +60,12 @@ export class KeptPages {
 
   /** Whether the oldest page is due at tick `tick`: kept too long, or the list spans too much. */
   oldestDue(tick: number): boolean {
-    return this.count !== 0 && (this.slices > this.maxSlices || ((tick - this.ticks[this.first]) >>> 0) > KEEP_TICKS);
+    return this.count !== 0 && (this.overCap() || ((tick - this.ticks[this.first]) >>> 0) > KEEP_TICKS);
+  }
+
+  /** Whether the kept pages span more than the thread may keep. */
+  overCap(): boolean {
+    return this.slices > this.maxSlices;
   }
 
   /** A page of `span` slices is no longer kept (reused, or its entry taken off): its slices stop counting. */
