@@ -135,7 +135,7 @@ export class Heap {
     if (this.detached) throw detachedError();
     this.renewDetachedViews();
     this.lastUse[bin] = ++this.tick;
-    if (this.kept.oldestDue(this.tick)) this.releaseKept(this.kept.shift(), this.kept.shiftedStamp);
+    if (this.kept.oldestDue(this.tick)) this.releaseOldestKept(false);
     // The delayed list fills only while this thread has full pages; it is looked at then, and now and
     // then anyway (a remote free can land there just after its page left the full list). A thread that
     // allocates one block at a time from pages that keep running dry comes here often, so this path must
@@ -149,7 +149,7 @@ export class Heap {
       while (dw !== this.emptyW) {
         if (m[dw + L.P_FREE] === 0) refill(m, dw);
         if (m[dw + L.P_FREE] !== 0) {
-          if ((m[dw + L.P_FLAGS] & L.PF_KEPT) !== 0) this.reusingKept(dw);
+          if ((m[dw + L.P_FLAGS] & L.PF_KEPT) !== 0) this.unkeep(dw);
           return this.pop(dw);
         }
         // Full: park it on the full list, flagged so that the next remote free tells us.
@@ -537,21 +537,21 @@ export class Heap {
     if (m[this.queueW + m[dw + L.P_BIN]] === dw || (flags & L.PF_KEPT) !== 0) return;
     const stamp = this.kept.push(dw, m[dw + L.P_SPAN], this.tick);
     m[dw + L.P_FLAGS] = (flags & L.PF_ALL) | L.PF_KEPT | (stamp << STAMP_SHIFT);
-    while (this.kept.oldestDue(this.tick)) this.releaseKept(this.kept.shift(), this.kept.shiftedStamp, this.kept.overCap());
+    while (this.kept.oldestDue(this.tick)) this.releaseOldestKept(this.kept.overCap());
   }
 
   /**
-   * Page `dw`, just taken off the kept list with stamp `stamp`, goes back to the pool (or with `offer`, is
+   * The oldest entry of the kept list comes off it. Its page goes back to the pool (or with `offer`, is
    * abandoned for any thread to adopt) if the entry is not stale and the page is still empty and does not
    * head its queue. Returns whether it went back to the pool. The page is this thread's: the list is FIFO
    * and this is the only path that gives a listed page away, except those that empty the list first.
    */
-  private releaseKept(dw: number, stamp: number, offer = false): number {
+  private releaseOldestKept(offer: boolean): number {
+    const dw = this.kept.shift();
     const m = this.m;
     const flags = m[dw + L.P_FLAGS];
-    if ((flags & L.PF_KEPT) === 0 || flags >>> STAMP_SHIFT !== stamp) return 0; // reused, or listed again since
-    m[dw + L.P_FLAGS] = flags & L.PF_ALL & ~L.PF_KEPT;
-    this.kept.unlist(m[dw + L.P_SPAN]);
+    if ((flags & L.PF_KEPT) === 0 || flags >>> STAMP_SHIFT !== this.kept.shiftedStamp) return 0; // reused, or listed again since
+    this.unkeep(dw);
     if ((flags & L.PF_IN_FULL) !== 0) return 0;
     collect(m, dw);
     const bin = m[dw + L.P_BIN];
@@ -565,8 +565,8 @@ export class Heap {
     return 1;
   }
 
-  /** Kept page `dw` gives a block again: it is no longer kept (its entry goes stale). */
-  private reusingKept(dw: number): void {
+  /** Kept page `dw` is no longer kept (it gives a block again, or leaves the list): its entry goes stale. */
+  private unkeep(dw: number): void {
     this.m[dw + L.P_FLAGS] &= L.PF_ALL & ~L.PF_KEPT;
     this.kept.unlist(this.m[dw + L.P_SPAN]);
   }
@@ -577,7 +577,7 @@ export class Heap {
    */
   private releaseAllKept(): number {
     let released = 0;
-    while (this.kept.count !== 0) released += this.releaseKept(this.kept.shift(), this.kept.shiftedStamp);
+    while (this.kept.count !== 0) released += this.releaseOldestKept(false);
     return released;
   }
 
@@ -767,7 +767,10 @@ export class Heap {
     this.abandon(dw);
   }
 
-  /** Abandon page `dw`, with live blocks and on no list, for another thread to adopt (recorded in flight). */
+  /**
+   * Abandon page `dw`, on no list, for another thread to adopt (recorded in flight): a page with live blocks,
+   * or an empty one offered to every thread (see kept.ts).
+   */
   private abandon(dw: number): void {
     abandonPage(this.ctx, this.threadW, dw);
   }

@@ -4,8 +4,8 @@
 // to the shared pool at once; claiming a span again for the next page of the class costs a dozen atomics
 // and the page's set-up. So the owner keeps it, queued where it was, and lists it here. The page's P_FLAGS
 // carry PF_KEPT and the entry's stamp: an entry whose page was reused (PF_KEPT cleared) or listed again
-// since (another stamp) is stale and passed over. A listed page leaves the list (Heap.releaseKept), if it
-// is still empty, at the first of:
+// since (another stamp) is stale and passed over. A listed page leaves the list (Heap.releaseOldestKept),
+// if it is still empty, at the first of:
 // - KEEP_TICKS of the thread's slow-path calls after it emptied (mimalloc's retired pages, which expire
 //   after a number of cycles, likewise): back to the pool;
 // - the kept pages spanning more than a share of the heap (MAX_KEPT_SHARE): the oldest is offered to every
