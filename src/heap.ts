@@ -28,7 +28,7 @@ import {
   lastClaimDirty,
   releaseCachedHuge,
 } from './segments.js';
-import { alignUp, BIN_DIVIDE, BIN_OF_GRANULE, BIN_SLICES, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
+import { alignUp, BIN_OF_GRANULE, BIN_SLICES, isBlockStart, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
@@ -76,9 +76,8 @@ export class Heap {
   private readonly kept: KeptPages;
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
-  /** The size-class tables, as fields: a field load is cheaper than a module binding's. */
+  /** The size-class table, as a field: a field load is cheaper than a module binding's. */
   private readonly binOf = BIN_OF_GRANULE;
-  private readonly binDivide = BIN_DIVIDE;
   protected detached = false;
 
   constructor(ctx: HeapContext, reservedId?: number) {
@@ -395,18 +394,14 @@ export class Heap {
     if (m[this.segTableW + (off >>> SEGMENT_WORDS_SHIFT) * L.S_WORDS] !== L.SEG_NORMAL) return this.locateHuge(p);
     const dw = w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
     if (m[dw + L.P_KIND] !== L.KIND_SMALL) return this.locateSpan(p, dw);
-    if (this.blockIndex(w, dw) >= 0) return dw;
+    if (this.isCarvedBlock(w, dw)) return dw;
     return this.notABlock(p, dw);
   }
 
-  /** Index of block `w` in small page `dw`, or -1 when `w` is not the start of a carved block (see BIN_DIVIDE). */
-  private blockIndex(w: number, dw: number): number {
+  /** Whether word `w` is the start of a block carved from small page `dw`. */
+  private isCarvedBlock(w: number, dw: number): boolean {
     const m = this.m;
-    const rel = w - m[dw + L.P_AREA];
-    const d = m[dw + L.P_BIN] << 1;
-    const shift = this.binDivide[d];
-    const q = Math.imul(rel >> shift, this.binDivide[d + 1]);
-    return (rel & ((1 << shift) - 1)) === 0 && q >= 0 && q < m[dw + L.P_RESERVED] ? q : -1;
+    return isBlockStart(w - m[dw + L.P_AREA], m[dw + L.P_BLOCK_SIZE] >>> 2, m[dw + L.P_DIVISOR], m[dw + L.P_RESERVED]);
   }
 
   /** `p` is in a slice that is not the head of a small page: a later slice of one, a large block, or nothing. */
@@ -419,7 +414,7 @@ export class Heap {
     }
     const w = p >>> 2;
     if (kind === L.KIND_SMALL) {
-      if (this.blockIndex(w, dw) >= 0) return dw;
+      if (this.isCarvedBlock(w, dw)) return dw;
       return this.notABlock(p, dw);
     }
     if (kind === L.KIND_LARGE) {

@@ -55,7 +55,8 @@ export const enum Layout {
   P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)
   P_PREV = 12, //       previous page in that list
   P_FLAGS = 13, //      PF_* flags (owner only)
-  P_SPARE = 14, //      unused, with word 15 (room for secure mode's per-page key)
+  P_DIVISOR = 14, //    BLOCK_INVERSE of the class (SMALL): tells a block start from any other address without a divide
+  P_SPARE = 15, //      unused (room for secure mode's per-page key)
 
   KIND_FREE = 0, //  slice in the pool
   KIND_SMALL = 1, // blocks of one size class
@@ -94,7 +95,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 8,
+  LAYOUT_VERSION = 9,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.

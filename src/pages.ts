@@ -6,7 +6,7 @@ import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { nameRelease } from './inflight.js';
 import { releaseSlices } from './segments.js';
-import { alignUp, BIN_SIZE, BIN_SLICES, blockAlignment } from './sizeclass.js';
+import { alignUp, BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, blockAlignment } from './sizeclass.js';
 import { takeThreadFree } from './threadfree.js';
 
 /**
@@ -63,6 +63,7 @@ export function initSmallPage(
   writeSpan(m, dw, L.KIND_SMALL, slices);
   m[dw + L.P_BIN] = bin;
   m[dw + L.P_BLOCK_SIZE] = size;
+  m[dw + L.P_DIVISOR] = BLOCK_INVERSE[bin];
   m[dw + L.P_AREA] = area >>> 2;
   m[dw + L.P_CAPACITY] = Math.floor((spanStart + slices * L.SLICE_SIZE - area) / size);
   m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;

@@ -44,21 +44,33 @@ export const BIN_OF_GRANULE = new Uint8Array((MEDIUM_MAX >>> 3) + 1);
 /** Slices a page of each class spans: one for blocks up to 8 KiB, more so that a page holds >= 8 blocks. */
 export const BIN_SLICES = new Uint8Array(NBINS);
 /**
- * Exact division by a class's size in words without a divide: words = 2^shift * odd. For a word offset
- * `rel` into a page, `(rel & (2^shift - 1)) === 0` and `q = Math.imul(rel >> shift, inverse)` (the odd part's
- * inverse modulo 2^32) give the block index when rel is a multiple, and otherwise a q that is negative or
- * at least 2^28 (multiplying by an odd inverse permutes the 32-bit integers and maps the multiples of `odd`
- * onto 0..2^32/odd), so one range test against the page's block count tells a block start from the rest.
- * Entries: [2 * bin] = shift, [2 * bin + 1] = inverse.
+ * Per class, the inverse modulo 2^32 of the odd part of its size in words (words = 2^shift * odd): a page keeps
+ * it in its descriptor (P_DIVISOR), and free tells a block start from any other address with it, without a
+ * divide (see isBlockStart).
  */
-export const BIN_DIVIDE = new Int32Array(NBINS * 2);
+export const BLOCK_INVERSE = new Int32Array(NBINS);
+const MAX_ODD = 15;
 for (let b = 0; b < NBINS; b++) {
   const size = BIN_SIZE[b];
   BIN_SLICES[b] = Math.min(MAX_PAGE_SLICES, Math.max(1, Math.ceil((size * MIN_BLOCKS_PER_PAGE) / L.SLICE_SIZE)));
   const words = size / 4;
-  const shift = 31 - Math.clz32(words & -words);
-  BIN_DIVIDE[2 * b] = shift;
-  BIN_DIVIDE[2 * b + 1] = oddInverse(words >>> shift);
+  const odd = words / (words & -words);
+  if (odd > MAX_ODD) throw new Error(`size class ${size}: isBlockStart needs an odd part <= ${MAX_ODD}`);
+  BLOCK_INVERSE[b] = oddInverse(odd);
+}
+
+/**
+ * Whether word offset `rel` (|rel| < 2^18: within one segment) from a page's first block is the start of one
+ * of its first `carved` blocks of `words` words, given `inverse` = BLOCK_INVERSE of the class.
+ * With words = 2^shift * odd, x = rel * inverse (mod 2^32) is rel / odd when rel is a non-negative multiple
+ * of odd. For any other rel, x as unsigned is at least 2^28: odd <= MAX_ODD = 15 for every class, so
+ * x < 2^28 would give x * odd < 2^32, and x * odd = rel (mod 2^32) then forces x * odd = rel. So rel is a
+ * block start exactly when x is a multiple of 2^shift below carved * 2^shift (< 2^17: a page's words).
+ */
+export function isBlockStart(rel: number, words: number, inverse: number, carved: number): boolean {
+  const x = Math.imul(rel, inverse);
+  const low = words & -words; // 2^shift
+  return (x & (low - 1)) === 0 && x >>> 0 < carved * low;
 }
 
 /** x with odd * x = 1 modulo 2^32 (Newton's iteration; each step doubles the correct low bits). */
