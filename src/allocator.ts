@@ -8,7 +8,7 @@ import { checkSize, detachedError, Heap } from './heap.js';
 import { acquireSlot } from './registry.js';
 import { Layout as L } from './layout.js';
 import { HeapMemory } from './memory.js';
-import { MEDIUM_MAX } from './sizeclass.js';
+import { Limit } from './sizeclass.js';
 import { heapStats } from './stats.js';
 import type { AttachOptions, CheckResult, CreateOptions, HeapStats, LinearMemory, WorkerHandoff } from './types.js';
 
@@ -83,7 +83,7 @@ export class Allocator extends Heap {
     // A small block that has to move to grow is given room to grow again (half as much again, within the
     // small classes): a buffer grown in small steps is then copied O(log n) times with a ratio of 1.5, not
     // once per size class (1.125 apart), and copying is most of what a moving realloc costs.
-    const roomy = usable <= MEDIUM_MAX ? Math.min(Math.floor(usable * REALLOC_GROWTH), MEDIUM_MAX) : 0;
+    const roomy = usable <= Limit.MEDIUM_MAX ? Math.min(Math.floor(usable * REALLOC_GROWTH), Limit.MEDIUM_MAX) : 0;
     let q = size < roomy ? this.malloc(roomy) : 0;
     if (q === 0) q = this.malloc(size);
     if (q === 0) return 0;
@@ -114,7 +114,7 @@ export class Allocator extends Heap {
     // the alignment does it (and the rounding stays within MEDIUM_MAX: both are at most 64 KiB). Alignment 0
     // wraps to 2^32 - 1 in the range test and goes to the slow path, which refuses it.
     if ((alignment >>> 0) === alignment && (alignment & (alignment - 1)) === 0 && (alignment - 1) >>> 0 < L.SLICE_SIZE &&
-      (size >>> 0) === size && size <= MEDIUM_MAX) {
+      (size >>> 0) === size && size <= Limit.MEDIUM_MAX) {
       return this.malloc(alignment <= 8 ? size : (size + alignment - 1) & -alignment || alignment);
     }
     return this.alignedAllocSlow(alignment, size);

@@ -28,7 +28,7 @@ import {
   lastClaimDirty,
   releaseCachedHuge,
 } from './segments.js';
-import { alignUp, BIN_OF_GRANULE, BIN_SLICES, isBlockStart, NBINS, SMALL_FAST_MAX } from './sizeclass.js';
+import { alignUp, BIN_OF_GRANULE, BIN_SLICES, isBlockStart, Limit, NBINS } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
@@ -40,6 +40,9 @@ const RETIRE_AFTER = 32;
 const RELEASE_BUDGET = 32;
 /** Largest block (plus alignment slack) that a span inside one segment takes; larger ones are huge. */
 const LARGE_MAX = L.SEGMENT_SIZE - L.SLICE_SIZE;
+/** What sliceOf returns for an address outside the views, and in a segment that is not a normal one. */
+const NOT_IN_VIEWS = -1;
+const NOT_NORMAL = -2;
 /** Words every read of a detached heap lands in: all zero, so every path falls to a slow path that throws. */
 const DETACHED_WORDS = new Int32Array(256);
 
@@ -58,6 +61,7 @@ export class Heap {
   protected readonly base: number;
   /** base / 4: block addresses inside are word indexes. */
   protected readonly baseW: number;
+  /** Checked mode. The fast paths test it as `=== true`: a bare `if (this.checked)` compiles to a full ToBoolean. */
   protected readonly checked: boolean;
   protected readonly threadW: number;
   protected queueW: number;
@@ -111,7 +115,7 @@ export class Heap {
 
   /** Allocate `size` bytes; 0 when the size cannot be met. */
   malloc(size: number): number {
-    if ((size >>> 0) === size && size <= SMALL_FAST_MAX) {
+    if ((size >>> 0) === size && size <= Limit.MEDIUM_MAX) {
       const m = this.m;
       const bin = this.binOf[(size + 7) >>> 3];
       const dw = m[this.queueW + bin];
@@ -119,7 +123,7 @@ export class Heap {
       // > 0, not !== 0: over a detached buffer (see renewDetachedViews) reads give undefined, which must
       // take the slow path.
       if (b > 0) {
-        if (this.checked) return this.pop(dw);
+        if (this.checked === true) return this.pop(dw);
         m[dw + L.P_FREE] = m[b];
         m[dw + L.P_USED]++;
         return b * 4;
@@ -340,17 +344,26 @@ export class Heap {
 
   /** Free block `p` (0 does nothing). Throws WebmallocError, changing nothing, if `p` is not a live block. */
   free(p: number): void {
-    if (p === 0) return;
-    const dw = this.locate(p);
+    // The views are passed down: V8 then checks them once for the whole path, not in every helper.
     const m = this.m;
-    if (m[dw + L.P_KIND] !== L.KIND_SMALL) return this.freeSpanBlock(p, dw);
-    const w = p >>> 2;
-    if (this.checked) return this.freeChecked(p, w, dw);
-    this.freeSmall(w, dw);
+    const dw = this.sliceOf(m, p);
+    if (dw >= 0 && this.checked !== true && m[dw + L.P_KIND] === L.KIND_SMALL && this.isCarvedBlock(m, p >>> 2, dw)) {
+      return this.freeSmall(m, p >>> 2, dw);
+    }
+    this.freeOther(p);
   }
 
-  private freeSmall(w: number, dw: number): void {
-    const m = this.m;
+  /** free of 0, of any block in checked mode, of a block in a later slice of its page, of a large or huge block, and of a bad pointer. */
+  private freeOther(p: number): void {
+    if (p === 0) return;
+    const dw = this.locate(p);
+    if (this.m[dw + L.P_KIND] !== L.KIND_SMALL) return this.freeSpanBlock(p, dw);
+    const w = p >>> 2;
+    if (this.checked === true) return this.freeChecked(p, w, dw);
+    this.freeSmall(this.m, w, dw);
+  }
+
+  private freeSmall(m: Int32Array, w: number, dw: number): void {
     if (m[dw + L.P_OWNER] === this.ownerTag) {
       m[w] = m[dw + L.P_FREE];
       m[dw + L.P_FREE] = w;
@@ -376,7 +389,7 @@ export class Heap {
       doubleFree(p, 'freed by another thread meanwhile');
     }
     this.clearLive(w, p);
-    this.freeSmall(w, dw);
+    this.freeSmall(this.m, w, dw);
     this.m[this.threadW + L.T_BLOCK] = 0;
   }
 
@@ -386,21 +399,30 @@ export class Heap {
    * that has been handed out. (Whether a small block is still live only checked mode can tell.)
    */
   protected locate(p: number): number {
-    const w = p >>> 2;
-    const off = w - this.baseW;
-    // One test for: not an integer, negative, misaligned (blocks are 8-aligned: even word), out of range.
-    if (w * 4 !== p || (w & 1) !== 0 || off >>> 0 >= this.heapWords) return this.locateOutside(p);
     const m = this.m;
-    if (m[this.segTableW + (off >>> SEGMENT_WORDS_SHIFT) * L.S_WORDS] !== L.SEG_NORMAL) return this.locateHuge(p);
-    const dw = w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
+    const dw = this.sliceOf(m, p);
+    if (dw === NOT_IN_VIEWS) return this.locateOutside(p);
+    if (dw === NOT_NORMAL) return this.locateHuge(p);
     if (m[dw + L.P_KIND] !== L.KIND_SMALL) return this.locateSpan(p, dw);
-    if (this.isCarvedBlock(w, dw)) return dw;
+    if (this.isCarvedBlock(m, p >>> 2, dw)) return dw;
     return this.notABlock(p, dw);
   }
 
+  /**
+   * The descriptor of the slice holding `p`; NOT_IN_VIEWS when `p` is not a block-aligned address inside
+   * what the views cover, NOT_NORMAL when its segment is not a normal one (huge, or not claimed).
+   */
+  private sliceOf(m: Int32Array, p: number): number {
+    const w = p >>> 2;
+    const off = w - this.baseW;
+    // One test for: not an integer, negative, misaligned (blocks are 8-aligned: even word), out of range.
+    if (w * 4 !== p || (w & 1) !== 0 || off >>> 0 >= this.heapWords) return NOT_IN_VIEWS;
+    if (m[this.segTableW + (off >>> SEGMENT_WORDS_SHIFT) * L.S_WORDS] !== L.SEG_NORMAL) return NOT_NORMAL;
+    return w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
+  }
+
   /** Whether word `w` is the start of a block carved from small page `dw`. */
-  private isCarvedBlock(w: number, dw: number): boolean {
-    const m = this.m;
+  private isCarvedBlock(m: Int32Array, w: number, dw: number): boolean {
     return isBlockStart(w - m[dw + L.P_AREA], m[dw + L.P_BLOCK_SIZE] >>> 2, m[dw + L.P_DIVISOR], m[dw + L.P_RESERVED]);
   }
 
@@ -414,7 +436,7 @@ export class Heap {
     }
     const w = p >>> 2;
     if (kind === L.KIND_SMALL) {
-      if (this.isCarvedBlock(w, dw)) return dw;
+      if (this.isCarvedBlock(m, w, dw)) return dw;
       return this.notABlock(p, dw);
     }
     if (kind === L.KIND_LARGE) {
@@ -585,7 +607,7 @@ export class Heap {
       const next = m[b];
       // Freed as its owner frees it (the page leaves the full list); a page that changed hands since
       // gets it on its thread_free list.
-      this.freeSmall(b, this.pageOf(b));
+      this.freeSmall(this.m, b, this.pageOf(b));
       b = next;
     }
   }

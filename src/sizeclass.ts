@@ -9,10 +9,15 @@
 
 import { Layout as L } from './layout.js';
 
-/** Largest size served from size-classed pages; above it blocks get a span of their own. */
-export const MEDIUM_MAX = 64 * 1024;
-/** Requests up to this size take the table lookup on the fast path. */
-export const SMALL_FAST_MAX = MEDIUM_MAX;
+/**
+ * Limits the fast paths test, as a const enum: compiled to literals. (An imported const is a module binding,
+ * which V8 loads and checks for the temporal dead zone on every call.)
+ */
+export const enum Limit {
+  /** Largest size served from size-classed pages; above it blocks get a span of their own. */
+  MEDIUM_MAX = 64 * 1024,
+}
+export const MEDIUM_MAX: number = Limit.MEDIUM_MAX;
 /** A page holds at least this many blocks (medium pages span several slices to get there). */
 const MIN_BLOCKS_PER_PAGE = 8;
 const MAX_PAGE_SLICES = 8;
