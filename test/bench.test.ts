@@ -81,6 +81,12 @@ describe('benchmark workloads at a tiny size', () => {
     await assert.rejects(measure({ contender: 'dlmalloc-wasm', workload: 'xmalloc', threads: 2 }, TINY));
     await assert.rejects(measure({ contender: 'webmalloc', workload: 'pairs-64' as WorkloadName, threads: 2 }, TINY));
   });
+
+  it('the process that npm run bench:instructions counts under valgrind makes the calls asked for', () => {
+    const r = spawnSync(process.execPath, [join(repoRoot(), 'build/bench/instructions.js'), '--child', 'webmalloc', 'batch-64', '5000'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(Number(r.stdout) >= 5000, `calls made: ${r.stdout}`);
+  });
 });
 
 describe('benchmark report', () => {

@@ -1,0 +1,87 @@
+// Instructions per allocator call, counted by valgrind (cachegrind): the figure that does not move with the
+// machine's load. Times on a shared 2-core machine swing by 20% and more from one run to the next, so a change
+// of a few percent in a hot path shows up here and nowhere else. It is a proxy: it does not see cache misses,
+// dependent loads or atomics' cost, so a change is judged by times too (npm run bench).
+//
+//   npm run bench:instructions [-- --only pairs-16,batch-64] [--contenders webmalloc,dlmalloc-wasm]
+//
+// Each workload runs twice under valgrind in a process of its own, with the same warm-up and different numbers
+// of calls; the difference of the two counts over the difference of the calls is the cost of one call with
+// start-up, compilation and warm-up taken out. Node runs with --single-threaded, so that compiling on
+// background threads happens at the same points in both runs, and --no-liftoff, so that wasm runs its
+// optimized code from the start (with the baseline compiler first, when the tier-up came varied from run to
+// run: dlmalloc-wasm's pairs-16 counted 157 and 189). valgrind is installed with apt-get when it is
+// missing and the machine allows it; else the script says so and stops.
+
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { makeContender, type ContenderName } from './contenders.js';
+import { singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
+
+const SELF = fileURLToPath(import.meta.url);
+/** Calls made before counting starts in both runs, and the calls the second run makes beyond the first. */
+const WARM_CALLS = 200_000;
+const FIRST_CALLS = 100_000;
+const EXTRA_CALLS = 1_000_000;
+const DEFAULT_CONTENDERS: ContenderName[] = ['webmalloc', 'dlmalloc-wasm'];
+
+const argv = process.argv.slice(2);
+
+if (argv[0] === '--child') {
+  // node instructions.js --child contender workload calls: warm up, then make at least `calls` calls, and print
+  // how many were made.
+  const [, contender, workload, calls] = argv as [string, ContenderName, WorkloadName, string];
+  const body = singleBody(workload, makeContender(contender));
+  let made = 0;
+  while (made < WARM_CALLS) made += body(1);
+  made = 0;
+  while (made < Number(calls)) made += body(1);
+  process.stdout.write(`${made}\n`);
+  process.exit(0);
+}
+
+function option(name: string): string[] | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? (argv[i + 1] ?? '').split(',').filter(Boolean) : undefined;
+}
+
+function ensureValgrind(): void {
+  if (spawnSync('valgrind', ['--version']).status === 0) return;
+  console.log('valgrind is not installed: installing it with apt-get');
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  const apt = (args: string[]) => spawnSync(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { stdio: 'ignore' }).status === 0;
+  if (!apt(['install', '-y', '--no-install-recommends', 'valgrind']) && !(apt(['update']) && apt(['install', '-y', '--no-install-recommends', 'valgrind']))) {
+    console.error('bench:instructions needs valgrind, and apt-get could not install it (not root, or no package source): install valgrind and run again.');
+    process.exit(1);
+  }
+}
+
+/** One run under cachegrind: [instructions executed, calls made]. */
+function count(contender: string, workload: string, calls: number): [number, number] {
+  const r = spawnSync(
+    'valgrind',
+    ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', '--no-liftoff', SELF, '--child', contender, workload, String(calls)],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  const refs = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
+  const made = Number(r.stdout.trim());
+  if (r.status !== 0 || !refs || !Number.isFinite(made)) throw new Error(`${contender} ${workload} under valgrind failed:\n${r.stderr.slice(-2000)}`);
+  return [Number(refs[1]!.replaceAll(',', '')), made];
+}
+
+ensureValgrind();
+const workloads = (option('--only') ?? [...SINGLE_WORKLOADS]) as WorkloadName[];
+const contenders = (option('--contenders') ?? DEFAULT_CONTENDERS) as ContenderName[];
+for (const w of workloads) if (!(SINGLE_WORKLOADS as readonly string[]).includes(w)) throw new Error(`not a single-thread workload: ${w}`);
+
+console.log(`Instructions per allocator call (valgrind, Node ${process.version}); the workload's own loop and touching included, as in npm run bench.\n`);
+console.log(['workload'.padEnd(14), ...contenders.map((c) => c.padStart(16))].join(''));
+for (const w of workloads) {
+  const cells: string[] = [];
+  for (const c of contenders) {
+    const [i1, c1] = count(c, w, FIRST_CALLS);
+    const [i2, c2] = count(c, w, FIRST_CALLS + EXTRA_CALLS);
+    cells.push(((i2 - i1) / (c2 - c1)).toFixed(1).padStart(16));
+  }
+  console.log([w.padEnd(14), ...cells].join(''));
+}
