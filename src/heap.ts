@@ -170,7 +170,7 @@ export class Heap {
   private pop(dw: number): number {
     const m = this.m;
     const b = m[dw + L.P_FREE];
-    if (!this.checked) {
+    if (this.checked !== true) {
       m[dw + L.P_FREE] = m[b];
       m[dw + L.P_USED]++;
       return b * 4;
@@ -637,7 +637,7 @@ export class Heap {
 
   /** Whether small block `p` is live (checked mode only; true otherwise). */
   protected isLive(p: number): boolean {
-    if (!this.checked) return true;
+    if (this.checked !== true) return true;
     const w = p >>> 2;
     return (Atomics.load(this.m, liveWordOf(this.baseW, w)) & liveBitOf(w)) !== 0;
   }
