@@ -9,13 +9,15 @@
 // of calls; the difference of the two counts over the difference of the calls is the cost of one call with
 // start-up, compilation and warm-up taken out. Node runs with --single-threaded, so that compiling on
 // background threads happens at the same points in both runs, and --no-liftoff, so that wasm runs its
-// optimized code from the start (with the baseline compiler first, when the tier-up came varied from run to
-// run: dlmalloc-wasm's pairs-16 counted 157 and 189). valgrind is installed with apt-get when it is
-// missing and the machine allows it; else the script says so and stops.
+// optimized code from the start (with the baseline compiler first, the tier-up came at different points:
+// dlmalloc-wasm's pairs-16 counted 157 in one run and 189 in another). valgrind is installed with apt-get
+// when it is missing and the machine allows it; else the script says so and stops. It holds the benchmark
+// lock (lock.ts): it keeps a core busy for minutes, which would skew a timed run beside it.
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeContender, type ContenderName } from './contenders.js';
+import { rerunUnderBenchLock } from './lock.js';
 import { singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -48,8 +50,8 @@ function option(name: string): string[] | undefined {
 function ensureValgrind(): void {
   if (spawnSync('valgrind', ['--version']).status === 0) return;
   console.log('valgrind is not installed: installing it with apt-get');
-  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
-  const apt = (args: string[]) => spawnSync(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { stdio: 'ignore' }).status === 0;
+  const [cmd, ...pre] = process.getuid?.() === 0 ? ['apt-get'] : ['sudo', '-n', 'apt-get'];
+  const apt = (args: string[]) => spawnSync(cmd!, [...pre, ...args], { stdio: 'ignore' }).status === 0;
   if (!apt(['install', '-y', '--no-install-recommends', 'valgrind']) && !(apt(['update']) && apt(['install', '-y', '--no-install-recommends', 'valgrind']))) {
     console.error('bench:instructions needs valgrind, and apt-get could not install it (not root, or no package source): install valgrind and run again.');
     process.exit(1);
@@ -69,6 +71,8 @@ function count(contender: string, workload: string, calls: number): [number, num
   return [Number(refs[1]!.replaceAll(',', '')), made];
 }
 
+const status = rerunUnderBenchLock(SELF, argv, 1800); // it loads a core for minutes: not beside a timed run
+if (status !== undefined) process.exit(status);
 ensureValgrind();
 const workloads = (option('--only') ?? [...SINGLE_WORKLOADS]) as WorkloadName[];
 const contenders = (option('--contenders') ?? DEFAULT_CONTENDERS) as ContenderName[];

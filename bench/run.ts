@@ -18,10 +18,11 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTENDERS, type ContenderName } from './contenders.js';
+import { rerunUnderBenchLock } from './lock.js';
 import { machineInfo, parallelScaling } from './machine.js';
 import { FULL, QUICK, type Result, type Spec } from './measure.js';
 import { dlmallocWasmStatus } from './peers/dlmalloc-wasm.js';
@@ -57,15 +58,9 @@ const THING_CAP = 2000;
 
 // ------------------------------------------------------------------------------------------------ lock
 
-if (process.env.WEBMALLOC_BENCH_LOCK_HELD !== '1' && !argv.includes('--render')) {
-  const lock = join(process.env.TMPDIR ?? tmpdir(), 'webmalloc-bench.lock');
-  if (spawnSync('flock', ['-n', lock, 'true']).status !== 0) console.log(`waiting for ${lock}: another benchmark is running...`);
-  const r = spawnSync('flock', ['-w', '1800', lock, process.execPath, SELF, ...argv], {
-    stdio: 'inherit',
-    env: { ...process.env, WEBMALLOC_BENCH_LOCK_HELD: '1' },
-  });
-  if (r.error) throw r.error;
-  process.exit(r.status ?? 1);
+if (!argv.includes('--render')) {
+  const status = rerunUnderBenchLock(SELF, argv, 1800);
+  if (status !== undefined) process.exit(status);
 }
 
 // ------------------------------------------------------------------------------------------------ plan

@@ -10,11 +10,11 @@
 // (checked mode, the drop-in's default, and unchecked) and writes bench/results/wasm-dropin.json.
 // Holds the benchmark lock (${TMPDIR:-/tmp}/webmalloc-bench.lock) while it measures.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rerunUnderBenchLock } from './lock.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -90,15 +90,9 @@ async function main(): Promise<void> {
   const outAt = argv.indexOf('--out');
   const outFile = outAt >= 0 ? argv[outAt + 1] : join(ROOT, 'bench', 'results', 'wasm-dropin.json');
 
-  // One benchmark at a time on this machine: re-run this process under flock unless it holds the lock already.
-  if (process.env.WEBMALLOC_BENCH_LOCK_HELD !== '1') {
-    const lock = join(process.env.TMPDIR ?? tmpdir(), 'webmalloc-bench.lock');
-    const r = spawnSync('flock', ['-w', '900', lock, process.execPath, SELF, ...argv], {
-      stdio: 'inherit',
-      env: { ...process.env, WEBMALLOC_BENCH_LOCK_HELD: '1' },
-    });
-    if (r.error) throw r.error;
-    process.exitCode = r.status ?? 1;
+  const status = rerunUnderBenchLock(SELF, argv, 900);
+  if (status !== undefined) {
+    process.exitCode = status;
     return;
   }
 
