@@ -80,6 +80,14 @@ export class Allocator extends Heap {
     checkSize(size);
     const usable = this.usableSize(p);
     if (size <= usable) return p;
+    return this.reallocMove(p, size, usable);
+  }
+
+  /**
+   * realloc of a block too small for `size`: a new block, the contents copied, `p` freed. (Apart from
+   * realloc, so that V8 inlines the common case, the block large enough already, whole.)
+   */
+  private reallocMove(p: number, size: number, usable: number): number {
     // A small block that has to move to grow is given room to grow again (half as much again, within the
     // small classes): a buffer grown in small steps is then copied O(log n) times with a ratio of 1.5, not
     // once per size class (1.125 apart), and copying is most of what a moving realloc costs.
