@@ -29,11 +29,11 @@ function summaryWord(ctx: HeapContext, bin: number, index: number): number {
 }
 
 /**
- * Give up page `dw` (owned by the caller, on no list) for adoption: its owner becomes ABANDONED, then its
- * bit is set (from then on another thread may take it), then its class's summary bit (after the bit: a
- * searcher that found nothing in the segment a moment earlier may have dropped it). Named in T_HANDOVER
- * meanwhile: a thread stopped between the owner and the bit leaves a page nobody can take, which reclaim()
- * republishes.
+ * Give up page `dw` (owned by the caller, on no list) for adoption: a page with live blocks, or an empty one
+ * its owner offers to every thread (kept.ts). Its owner becomes ABANDONED, then its bit is set (from then on
+ * another thread may take it), then its class's summary bit (after the bit: a searcher that found nothing in
+ * the segment a moment earlier may have dropped it). Named in T_HANDOVER meanwhile: a thread stopped between
+ * the owner and the bit leaves a page nobody can take, which reclaim() republishes.
  */
 export function abandonPage(ctx: HeapContext, threadW: number, dw: number): void {
   const m = ctx.mem.m;
@@ -59,7 +59,7 @@ export function isPublished(ctx: HeapContext, dw: number): boolean {
 /** Set the summary bit of abandoned page `dw`'s class and segment (a hint: setting it needlessly is harmless). */
 export function markClassSummary(ctx: HeapContext, dw: number): void {
   const m = ctx.mem.m;
-  const index = Math.floor((dw * L.WORD - ctx.base) / L.SEGMENT_SIZE);
+  const index = ctx.segmentOfWord(dw);
   Atomics.or(m, summaryWord(ctx, m[dw + L.P_BIN], index), 1 << (index & 31));
 }
 

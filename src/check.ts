@@ -103,7 +103,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       continue;
     }
     if (m[dw + L.P_OWNER] !== L.ABANDONED) fail(`${where}: is marked abandoned but has owner ${m[dw + L.P_OWNER] - 1}`);
-    const index = Math.floor((dw * L.WORD - ctx.base) / L.SEGMENT_SIZE);
+    const index = ctx.segmentOfWord(dw);
     if (!summaryHas(ctx, m[dw + L.P_BIN], index)) fail(`${where}: its class's summary does not name segment ${index}`);
   }
 

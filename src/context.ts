@@ -64,6 +64,11 @@ export class HeapContext {
     return this.base + index * L.SEGMENT_SIZE;
   }
 
+  /** The segment holding word index `w` (an address inside the heap, as a word index). */
+  segmentOfWord(w: number): number {
+    return Math.floor((w * L.WORD - this.base) / L.SEGMENT_SIZE);
+  }
+
   /** Slices segment `index` has. */
   segmentSlices(index: number): number {
     return index === this.maxSegments - 1 ? this.lastSegmentSlices : L.SLICES_PER_SEGMENT;

@@ -249,7 +249,7 @@ export class Heap {
         releaseSpan(this.ctx, this.threadW, dw);
         released++;
       } else {
-        this.abandon(dw);
+        abandonPage(this.ctx, this.threadW, dw);
       }
     });
     return released;
@@ -511,7 +511,7 @@ export class Heap {
   private freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
     if (m[dw + L.P_KIND] !== L.KIND_LARGE) {
-      const first = Math.floor((dw * L.WORD - this.base) / L.SEGMENT_SIZE);
+      const first = this.ctx.segmentOfWord(dw);
       if (!freeHugeRun(this.ctx, first, m[dw + L.P_SPAN])) doubleFree(p, 'freed by another thread meanwhile');
       return;
     }
@@ -575,7 +575,7 @@ export class Heap {
     if (m[dw + L.P_USED] !== 0 || m[this.queueW + bin] === dw) return 0;
     this.queueRemove(bin, dw);
     if (offer) {
-      this.abandon(dw);
+      abandonPage(this.ctx, this.threadW, dw);
       return 0;
     }
     releaseSpan(this.ctx, this.threadW, dw);
@@ -781,14 +781,6 @@ export class Heap {
     }
     m[dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
     Atomics.and(m, dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
-    this.abandon(dw);
-  }
-
-  /**
-   * Abandon page `dw`, on no list, for another thread to adopt (recorded in flight): a page with live blocks,
-   * or an empty one offered to every thread (see kept.ts).
-   */
-  private abandon(dw: number): void {
     abandonPage(this.ctx, this.threadW, dw);
   }
 

@@ -316,7 +316,7 @@ function guardedSegment(ctx: HeapContext, first: number, n: number): number {
     for (const record of GUARD_RECORDS) {
       const w = Atomics.load(m, tw + record);
       if (w === 0) continue;
-      const index = Math.floor((w * L.WORD - ctx.base) / L.SEGMENT_SIZE);
+      const index = ctx.segmentOfWord(w);
       if (index >= first && index < first + n && (found < 0 || index < found)) found = index;
     }
   }
