@@ -7,7 +7,7 @@ import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, NBINS, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
 import { isMarkedLive } from './pages.js';
-import { isHugeHead } from './segments.js';
+import { hugeHeadOf } from './segments.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, spans } from './walk.js';
 
 const MAX_ERRORS = 100;
@@ -111,7 +111,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
   const summaryBit = (i: number) => (Atomics.load(m, ctx.summaryW + (i >>> 5)) >>> (i & 31)) & 1;
   const checkHugeTails = (index: number, k: number) => {
     for (let j = 1; j < k && index + j < top; j++) {
-      if (Atomics.load(m, ctx.segTableW + (index + j) * L.S_WORDS) !== (L.SEG_HUGE_TAIL | (j << 8))) {
+      if (Atomics.load(m, ctx.segTableW + (index + j) * L.S_WORDS) !== L.SEG_HUGE_TAIL) {
         fail(`segment ${index}: segment ${index + j} is not marked as part of its huge run`);
       }
     }
@@ -128,11 +128,8 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       continue;
     }
     if (kind === L.SEG_HUGE_TAIL) {
-      const first = index - arg;
-      const fk = first >= 0 ? Atomics.load(m, ctx.segTableW + first * L.S_WORDS) : 0;
-      if (arg < 1 || !isHugeHead(fk & 0xff) || first + (fk >>> 8) <= index) {
-        fail(`${name}: huge tail without its huge block`);
-      }
+      if (arg !== 0) fail(`${name}: huge tail with argument ${arg} (tails have none)`);
+      if (hugeHeadOf(ctx, index) < 0) fail(`${name}: huge tail without its huge block`);
       continue;
     }
     if (kind === L.SEG_HUGE_SETUP) {

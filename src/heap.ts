@@ -23,6 +23,7 @@ import {
   claimSpan,
   freeHugeRun,
   hugeBlockOffset,
+  hugeHeadOf,
   hugeSegmentsNeeded,
   isHugeHead,
   lastClaimDirty,
@@ -310,6 +311,7 @@ export class Heap {
     // cached runs and pages nobody uses go back to the pool (all abandoned pages are looked at: a huge block
     // needs whole free segments).
     let first = claimCachedHuge(ctx, this.threadW, size, align);
+    const cached = first >= 0; // a cached run's later segments are tails already
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
@@ -329,10 +331,7 @@ export class Heap {
     m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
     m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
     m[dw + L.P_OWNER] = L.LIVE_BLOCK; // the table word's store below publishes the descriptor
-    for (let j = 1; j < k; j++) {
-      const w = this.segTableW + (first + j) * L.S_WORDS;
-      if (m[w] !== (L.SEG_HUGE_TAIL | (j << 8))) Atomics.store(m, w, L.SEG_HUGE_TAIL | (j << 8)); // (a cached run's are)
-    }
+    if (!cached) for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL);
     // Published: a free can take it from here (freeHugeRun swaps exactly this word).
     Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << 8));
     clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
@@ -475,17 +474,22 @@ export class Heap {
     }
     const m = this.m;
     const index = ((p >>> 2) - this.baseW) >>> SEGMENT_WORDS_SHIFT;
-    const s = Atomics.load(m, this.segTableW + index * L.S_WORDS);
-    const kind = s & 0xff;
+    // Plain reads, as sliceOf's: what they find is only a candidate, which the free's CAS on the head's table
+    // word checks (freeHugeRun).
+    let word = m[this.segTableW + index * L.S_WORDS];
     let first = index;
-    if (kind === L.SEG_HUGE_TAIL) first = index - (s >>> 8);
-    else if (!isHugeHead(kind)) invalidPointer(p, 'outside the heap');
+    if ((word & 0xff) === L.SEG_HUGE_TAIL) {
+      // A later segment of a run: an aligned block may start here (or a tail of a run being joined or
+      // released, which no head covers: free memory then).
+      first = hugeHeadOf(this.ctx, index);
+      if (first < 0) invalidPointer(p, 'in free memory');
+      word = Atomics.load(m, this.segTableW + first * L.S_WORDS);
+    }
     // The head of a huge block (or of a cached or claimed run, whose descriptor names the block freed there,
-    // or none). A tail may point at a run being joined to the one before it: no head then. The descriptor
-    // is only read here: if the run is reused meanwhile, these words may be a new block's data, and the
-    // free's CAS on the table word (freeHugeRun) then fails.
-    const head = Atomics.load(m, this.segTableW + first * L.S_WORDS) & 0xff;
-    if (!isHugeHead(head)) invalidPointer(p, 'in free memory');
+    // or none). The descriptor is only read here: if the run is reused meanwhile, these words may be a new
+    // block's data, and the free's CAS on the table word (freeHugeRun) then fails.
+    const head = word & 0xff;
+    if (!isHugeHead(head)) invalidPointer(p, first === index ? 'outside the heap' : 'in free memory');
     const dw = this.ctx.descriptorW(first, 0);
     const isBlockStart = m[dw + L.P_KIND] === L.KIND_HUGE && p >>> 2 === m[dw + L.P_AREA];
     if (head !== L.SEG_HUGE) {

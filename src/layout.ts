@@ -95,7 +95,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 9,
+  LAYOUT_VERSION = 10,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -126,7 +126,7 @@ export const enum Layout {
   SEG_UNCLAIMED = 0,
   SEG_NORMAL = 1, //    a segment with a header and slices
   SEG_HUGE = 2, //      first segment of a live huge block; argument = segments in the span
-  SEG_HUGE_TAIL = 3, // later segment of a huge run (any of the three); argument = segments back to the first
+  SEG_HUGE_TAIL = 3, // later segment of a huge run (any of the three); argument 0: its head is the nearest non-tail before it
   SEG_HUGE_CACHED = 4, // first segment of a freed huge block's run, kept whole for the next huge block; argument = segments
   SEG_HUGE_SETUP = 5, // first segment of a cached run a thread has claimed (to set a block up in it, to join it
   //                     to its neighbour, or to release it): not live, not claimable; argument = segments

@@ -17,7 +17,7 @@ import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
-import { clearDescriptors, isHugeHead, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
+import { clearDescriptors, hugeHeadOf, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
@@ -127,18 +127,22 @@ function finishBlock(ctx: HeapContext, w: number): void {
 // ---------------------------------------------------------------------------------------------------------
 // The sweep
 
-/** What the in-flight records of live threads (all but `dead`) name: slices (segment * 16 + slice) and heads. */
+/** What the in-flight records of live threads (all but `dead`) name: spans of slices (segment * 16 + slice, from and to) and heads. */
 interface Named {
-  slices: Set<number>;
+  spans: number[];
   heads: Set<number>;
+}
+
+/** Whether a record in `named` names slice `at` (segment * 16 + slice). */
+function namesSlice(named: Named, at: number): boolean {
+  for (let i = 0; i < named.spans.length; i += 2) if (at >= named.spans[i]! && at < named.spans[i + 1]!) return true;
+  return false;
 }
 
 function namedByOthers(ctx: HeapContext, dead: number): Named {
   const m = ctx.mem.m;
-  const named: Named = { slices: new Set(), heads: new Set() };
-  const addSlices = (at: number, n: number) => {
-    for (let i = 0; i < n && i < 64 * L.SLICES_PER_SEGMENT; i++) named.slices.add(at + i);
-  };
+  const named: Named = { spans: [], heads: new Set() };
+  const addSlices = (at: number, n: number) => named.spans.push(at, at + n);
   for (let slot = 0; slot < ctx.maxThreads; slot++) {
     const tw = ctx.threadW(slot);
     if (slot === dead || (Atomics.load(m, tw + L.T_STATE) & 3) === L.TS_FREE) continue;
@@ -170,7 +174,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
   const isOrphan = (at: number, dw: number, still: () => boolean): boolean => {
     if (!still()) return false;
     const named = namedByOthers(ctx, dead);
-    return !named.slices.has(at) && !named.heads.has(dw) && still();
+    return !namesSlice(named, at) && !named.heads.has(dw) && still();
   };
   for (let index = 0; index < top; index++) {
     const kindOf = () => Atomics.load(m, ctx.segTableW + index * L.S_WORDS + L.S_KIND);
@@ -190,21 +194,16 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       // one CAS: it leaves nothing half done).
       const k = kindWord >>> 8;
       if (isOrphan(at, 0, () => kindOf() === kindWord)) {
-        for (let j = k - 1; j >= 1; j--) {
-          if (Atomics.load(m, ctx.segTableW + (index + j) * L.S_WORDS) === (L.SEG_HUGE_TAIL | (j << 8))) releaseSegment(ctx, index + j);
-        }
-        releaseSegment(ctx, index);
+        // Its tails, up to the head of the rest of a split that did not shrink this one yet.
+        let end = index + 1;
+        while (end < index + k && Atomics.load(m, ctx.segTableW + end * L.S_WORDS) === L.SEG_HUGE_TAIL) end++;
+        for (let j = end - 1; j >= index; j--) releaseSegment(ctx, j);
       }
       continue;
     }
     if (kind === L.SEG_HUGE_TAIL) {
-      // The rest of a huge block whose release stopped half way: its first segment is no longer HUGE.
-      const first = index - (kindWord >>> 8);
-      const headOk = () => {
-        const h = Atomics.load(m, ctx.segTableW + first * L.S_WORDS);
-        return isHugeHead(h & 0xff) && first + (h >>> 8) > index;
-      };
-      if (isOrphan(at, 0, () => kindOf() === kindWord && !headOk())) releaseSegment(ctx, index);
+      // A tail no run covers: of a huge block whose release stopped half way, or of a run whose join did.
+      if (isOrphan(at, 0, () => kindOf() === kindWord && hugeHeadOf(ctx, index) < 0)) releaseSegment(ctx, index);
       continue;
     }
     if (kind !== L.SEG_NORMAL) continue;

@@ -346,66 +346,125 @@ function growTop(ctx: HeapContext, t: number, n: number): number {
 }
 
 /**
- * Reuse the segments of a freed huge block (a SEG_HUGE_CACHED run, see freeHugeRun): the smallest run that
- * fits a block of `size` bytes aligned to `align`, claimed with one CAS on its segment-table word (never on
- * a word inside the memory: a run's headers may hold a block's data). The segments the block does not
- * need stay cached, as a run of their own. Returns the first segment, or -1: SEG_HUGE_SETUP with the
- * block's segment count and named in T_CLAIM_SEGMENTS, until the caller publishes the block (SEG_HUGE).
- * Sets lastClaimDirty.
+ * Reuse the segments of a freed huge block (SEG_HUGE_CACHED runs, see freeHugeRun): the smallest run that fits
+ * a block of `size` bytes aligned to `align`, else the first run that fits joined with the cached runs that
+ * follow it. Claimed with a CAS on each run's segment-table word (never on a word inside the memory: a run's
+ * headers may hold a block's data): the first run's from CACHED to SETUP, then each neighbour's from CACHED
+ * to TAIL. The segments the block does not need stay cached, as a run of their own. Returns the first
+ * segment, or -1. The head reads SEG_HUGE_SETUP and the segments stay named in T_CLAIM_SEGMENTS until the
+ * caller publishes the block (SEG_HUGE). Sets lastClaimDirty.
+ *
+ * The atomics here are most of what a huge block costs (each locked instruction takes 6 to 25 ns on the
+ * machines measured, more than the rest of the path), so the common cases take few: a run that fits four with the
+ * caller's, one more to split it, one more per neighbour joined. A thread stopped anywhere leaves a SETUP
+ * head that reclaim releases, up to the head of a split's rest, and tails no run covers, which it releases
+ * too (see sweepOrphans).
  */
 export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number, align: number): number {
   for (;;) {
     const m = ctx.mem.m;
-    const top = ctx.top();
-    let best = -1;
+    const top = m[ctx.headerW + L.H_TOP]; // (a plain read, as below: a run it misses is only not reused this time)
+    let best = -1; // the smallest run that fits alone, and its table word
     let bestWord = 0;
+    let chain = -1; // else the first runs that fit together: where they start, the first's word, their segments
+    let chainWord = 0;
+    let chainK = 0;
+    let runs = -1; // the neighbouring cached runs that end here: where they start, the first's word, their segments
+    let runsWord = 0;
+    let runsK = 0;
     // Plain reads: a stale word only makes the scan skip or pick a candidate, which the CAS then checks.
     for (let i = 1; i < top; ) {
       const word = m[ctx.segTableW + i * L.S_WORDS + L.S_KIND];
-      const kind = word & 0xff;
       const k = word >>> 8;
-      if (kind === L.SEG_HUGE_CACHED && k >= 1 && (best < 0 || k < bestWord >>> 8) && cachedRunFits(ctx, i, k, size, align)) {
-        best = i;
-        bestWord = word;
+      if ((word & 0xff) === L.SEG_HUGE_CACHED && k >= 1) {
+        if ((best < 0 || k < bestWord >>> 8) && cachedRunFits(ctx, i, k, size, align)) {
+          best = i;
+          bestWord = word;
+        }
+        if (runs >= 0 && runs + runsK === i) runsK += k;
+        else {
+          runs = i;
+          runsWord = word;
+          runsK = k;
+        }
+        if (chain < 0 && runsK > k && cachedRunFits(ctx, runs, runsK, size, align)) {
+          chain = runs;
+          chainWord = runsWord;
+          chainK = runsK;
+        }
       }
       i += segmentsSpanned(word);
     }
-    if (best < 0) {
-      if (coalesceCachedHuge(ctx, threadW)) continue;
-      return -1;
+    if (best >= 0) {
+      chain = best;
+      chainWord = bestWord;
+      chainK = bestWord >>> 8;
     }
-    const k = bestWord >>> 8;
-    const headW = ctx.segTableW + best * L.S_WORDS + L.S_KIND;
-    nameClaimedSegments(m, threadW, best, k);
-    if (Atomics.compareExchange(m, headW, bestWord, L.SEG_HUGE_SETUP | (k << 8)) !== bestWord) {
+    if (chain < 0) return -1;
+    const first = chain;
+    const headW = ctx.segTableW + first * L.S_WORDS + L.S_KIND;
+    let named = chainK;
+    nameClaimedSegments(m, threadW, first, named);
+    let have = chainWord >>> 8;
+    if (Atomics.compareExchange(m, headW, chainWord, L.SEG_HUGE_SETUP | (have << 8)) !== chainWord) {
       clearRecord(m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile: look again
       continue;
     }
     // Ours. Its head descriptor still names the block freed here, but no free can take the run now: a
     // huge free swaps SEG_HUGE, and the word reads SEG_HUGE_SETUP until the new block is published.
-    const need = hugeSegmentsNeeded(ctx, best, size, align);
-    if (need < k) {
-      // The rest becomes a cached run: tails, then its head, then our head shrinks. A thread stopped in
-      // between leaves our head covering the rest, whose words no longer point back to it: reclaim then
-      // releases only our part (see sweepOrphans).
-      const rest = best + need;
-      // Its head's descriptor is old block data: made to name no live block first (locateHuge reads the
-      // descriptor of a cached head to tell a double free).
+    const need = hugeSegmentsNeeded(ctx, first, size, align);
+    while (have < need) {
+      // Join the neighbour: its head becomes a tail (its own tails stay as they are).
+      if (first + have >= top) break;
+      const nextW = ctx.segTableW + (first + have) * L.S_WORDS + L.S_KIND;
+      const next = m[nextW];
+      const k = next >>> 8;
+      if ((next & 0xff) !== L.SEG_HUGE_CACHED || k < 1) break;
+      if (have + k > named) nameClaimedSegments(m, threadW, first, (named = have + k)); // it grew meanwhile
+      if (Atomics.compareExchange(m, nextW, next, L.SEG_HUGE_TAIL) !== next) break;
+      have += k;
+    }
+    if (have < need) {
+      // A neighbour was taken meanwhile: what was joined goes back as one run, and the scan looks again.
+      Atomics.store(m, headW, L.SEG_HUGE_CACHED | (have << 8));
+      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
+      continue;
+    }
+    if (need < have) {
+      // The rest becomes a cached run of its own. Our head goes on covering it until the caller publishes
+      // the block with its own count; a split rewrites one word whatever the run's length (tails name no
+      // head: see hugeHeadOf). Its head's descriptor is old block data: made to name no live block first
+      // (locateHuge reads the descriptor of a cached head to tell a double free).
+      const rest = first + need;
       const dw = ctx.descriptorW(rest, 0);
       m[dw + L.P_KIND] = L.KIND_FREE;
       m[dw + L.P_OWNER] = 0;
-      for (let j = 1; j < k - need; j++) m[ctx.segTableW + (rest + j) * L.S_WORDS + L.S_KIND] = L.SEG_HUGE_TAIL | (j << 8);
-      Atomics.store(m, ctx.segTableW + rest * L.S_WORDS + L.S_KIND, L.SEG_HUGE_CACHED | ((k - need) << 8));
-      Atomics.store(m, headW, L.SEG_HUGE_SETUP | (need << 8));
+      Atomics.store(m, ctx.segTableW + rest * L.S_WORDS + L.S_KIND, L.SEG_HUGE_CACHED | ((have - need) << 8));
     }
     lastClaimDirty = true;
-    return best;
+    return first;
   }
 }
 
 /** Whether segment kind `kind` (SEG_*) heads a huge run: a live block, a cached run, or a claimed one. */
 export function isHugeHead(kind: number): boolean {
   return kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED || kind === L.SEG_HUGE_SETUP;
+}
+
+/**
+ * The head of the huge run that segment `index` (a SEG_HUGE_TAIL) belongs to, or -1 when no run covers it (a
+ * tail left by a thread that died while joining or releasing a run, or a run changing under the call). A
+ * tail does not say where its head is, so that splitting and joining runs rewrites two words whatever their
+ * length: the head is the nearest segment before it that is not a tail. A scan back, on rare paths only
+ * (a pointer into a huge block's later segments: an aligned block's start, or a bad pointer; reclaim;
+ * check), over atomic reads: a run that changes meanwhile gives -1 or a head whose CAS then fails.
+ */
+export function hugeHeadOf(ctx: HeapContext, index: number): number {
+  const m = ctx.mem.m;
+  let first = index;
+  while (first > 0 && (Atomics.load(m, ctx.segTableW + first * L.S_WORDS + L.S_KIND) & 0xff) === L.SEG_HUGE_TAIL) first--;
+  const word = Atomics.load(m, ctx.segTableW + first * L.S_WORDS + L.S_KIND);
+  return first < index && isHugeHead(word & 0xff) && first + (word >>> 8) > index ? first : -1;
 }
 
 /** Segments a scan of the table steps over at a segment whose word is `word`: a whole huge block or cached run, else 1. */
@@ -417,53 +476,6 @@ function segmentsSpanned(word: number): number {
 /** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
 function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number, align: number): boolean {
   return hugeSegmentsNeeded(ctx, first, size, align) <= k && ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size <= ctx.heapLimit;
-}
-
-/**
- * Join each cached huge run with the cached runs that follow it, so that free neighbours serve a block
- * larger than any of them. Per pair: claim the first run, turn the second's head into a tail of it with a
- * CAS, point its tails at the first, and publish the first with the sum. A thread stopped in between
- * leaves a claimed run (head SEG_HUGE_SETUP) that reclaim releases, with the tails that no longer
- * reach a head. Returns whether any runs were joined.
- */
-function coalesceCachedHuge(ctx: HeapContext, threadW: number): boolean {
-  const m = ctx.mem.m;
-  const top = ctx.top();
-  let joined = false;
-  for (let i = 1; i < top; ) {
-    const headW = ctx.segTableW + i * L.S_WORDS + L.S_KIND;
-    const word = Atomics.load(m, headW);
-    const kind = word & 0xff;
-    const k = word >>> 8;
-    const next = i + k;
-    if (kind !== L.SEG_HUGE_CACHED || k < 1 || next >= top) {
-      i += segmentsSpanned(word);
-      continue;
-    }
-    const nextW = ctx.segTableW + next * L.S_WORDS + L.S_KIND;
-    const nextWord = Atomics.load(m, nextW);
-    const k2 = nextWord >>> 8;
-    if ((nextWord & 0xff) !== L.SEG_HUGE_CACHED || k2 < 1) {
-      i = next;
-      continue;
-    }
-    nameClaimedSegments(m, threadW, i, k + k2);
-    if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE_SETUP | (k << 8)) !== word) {
-      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
-      continue; // changed meanwhile: look at it again
-    }
-    if (Atomics.compareExchange(m, nextW, nextWord, L.SEG_HUGE_TAIL | (k << 8)) !== nextWord) {
-      Atomics.store(m, headW, word); // the neighbour was taken: ours goes back as it was
-      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
-      i = next;
-      continue;
-    }
-    for (let j = 1; j < k2; j++) m[ctx.segTableW + (next + j) * L.S_WORDS + L.S_KIND] = L.SEG_HUGE_TAIL | ((k + j) << 8);
-    Atomics.store(m, headW, L.SEG_HUGE_CACHED | ((k + k2) << 8));
-    clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
-    joined = true; // and i stays: the run may join the next one too
-  }
-  return joined;
 }
 
 /**

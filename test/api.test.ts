@@ -1342,6 +1342,29 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a);
   });
 
+  it('a 4 MiB-aligned block whose start lies in a later segment of a split and joined run: found, freed once, its interior refused', () => {
+    const a = createAllocator();
+    const h = a.malloc(15.5 * MiB); // 16 segments
+    a.free(h);
+    a.free(a.malloc(3.5 * MiB)); // split: runs of 4 and 12 segments, then joined again below
+    const size = a.stats().memorySize;
+    const p = a.alignedAlloc(4 * MiB, 6 * MiB);
+    assert.notEqual(p, 0);
+    assert.equal(p % (4 * MiB), 0);
+    assert.ok(p > h + MiB && p + 6 * MiB <= h + 16 * MiB, `served from the cached run, past its first segment (p - h = ${p - h})`);
+    assert.equal(a.stats().memorySize, size, 'no growth');
+    fillPattern(a.u8, p, 6 * MiB, 5);
+    assert.ok(a.usableSize(p) >= 6 * MiB);
+    assertCheckOk(a, 'check() with the aligned block live');
+    for (const d of [16, 4096, MiB, 5 * MiB]) assertPointerError(() => a.free(p + d), p + d, `interior +${d}`);
+    assertPointerError(() => a.free(h + 2 * MiB - 4096), h + 2 * MiB - 4096, 'before the block, in a segment of its run');
+    assertPattern(a.u8, p, 6 * MiB, 5);
+    a.free(p);
+    assertPointerError(() => a.free(p), p, 'double free of the aligned huge block', 'DOUBLE_FREE');
+    assertCheckOk(a);
+    assert.equal(a.malloc(15.5 * MiB), h, 'the whole run serves a block again');
+  });
+
   it('calloc clears a huge block on reused segments', () => {
     const a = createAllocator();
     const h = a.malloc(3 * MiB);

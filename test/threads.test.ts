@@ -200,24 +200,22 @@ describe('reclaim', () => {
   it('a thread that died taking, splitting or joining the cached segments of freed huge blocks: reclaim gives them back', () => {
     // Built from the documented layout (docs/design.md): the root record at base + 1024 holds the heap
     // header's offset in word 2, the header the segment table's in word 10; 2 words per segment, the first
-    // SEG_* | argument << 8 with HUGE_TAIL 3, HUGE_CACHED 4, HUGE_SETUP 5 (a run a thread has claimed).
-    // Each state is one a thread leaves when it stops between two steps of segments.ts.
+    // SEG_* | argument << 8 with HUGE_TAIL 3 (argument 0), HUGE_CACHED 4, HUGE_SETUP 5 (a run a thread has
+    // claimed). Each state is one a thread leaves when it stops between two steps of segments.ts.
     const [TAIL, CACHED, SETUP] = [3, 4, 5];
     const states: Record<string, (set: (j: number, kind: number, arg: number) => void) => void> = {
       'a cached run claimed, its block not set up': (set) => set(0, SETUP, 8),
-      'a split: the rest published, the head not yet shrunk': (set) => {
-        set(0, SETUP, 8);
-        for (let j = 1; j < 5; j++) set(3 + j, TAIL, j);
+      'a cached run claimed and split, its block not set up': (set) => {
+        set(0, SETUP, 3);
         set(3, CACHED, 5);
       },
-      "a split: the rest's tails rewritten, its head not yet": (set) => {
+      'a split: the rest published, the head not yet shrunk': (set) => {
         set(0, SETUP, 8);
-        for (let j = 1; j < 5; j++) set(3 + j, TAIL, j);
+        set(3, CACHED, 5);
       },
-      "a join: the neighbour's head made a tail, half of its tails rewritten": (set) => {
+      "a join: the neighbour's head made a tail, the run not yet published": (set) => {
         set(0, SETUP, 8);
-        set(8, TAIL, 8);
-        set(9, TAIL, 9);
+        set(8, TAIL, 0);
       },
     };
     for (const [what, make] of Object.entries(states)) {
