@@ -72,13 +72,15 @@ function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): 
   const m = ctx.mem.m;
   const [word, bit] = bitOf(ctx, dw);
   Atomics.store(m, threadW + L.T_HANDOVER, dw);
+  let v = m[word]; // (a plain read: the CAS checks it, and hands over what it found when it fails)
   for (;;) {
-    const v = Atomics.load(m, word);
     if ((v & bit) === 0) {
       clearRecord(m, threadW, L.T_HANDOVER);
       return false;
     }
-    if (Atomics.compareExchange(m, word, v, v & ~bit) === v) break;
+    const seen = Atomics.compareExchange(m, word, v, v & ~bit);
+    if (seen === v) break;
+    v = seen;
   }
   Atomics.store(m, dw + L.P_OWNER, ownerTag);
   clearRecord(m, threadW, L.T_HANDOVER);
@@ -91,35 +93,42 @@ function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): 
  * again, in case one was abandoned meanwhile). Returns the page, or 0 when there is none.
  */
 export function adoptAbandoned(ctx: HeapContext, threadW: number, bin: number, ownerTag: number, hint: number): number {
+  // The search reads plainly (V8 makes each Atomics call a builtin call of about 130 instructions, and a
+  // class's slow path comes here every time it needs a page): a stale word only skips a page or names a
+  // candidate, which take's CAS checks. Dropping a summary bit is the exception: see below.
   const m = ctx.mem.m;
-  const top = ctx.top();
+  const top = m[ctx.headerW + L.H_TOP];
   const words = Math.ceil(top / 32);
   for (let k = 0; k < words; k++) {
     const wi = (hint + k) % words;
     const sw = ctx.abandonedSummaryW + bin * ctx.summaryWords + wi;
-    for (let bits = Atomics.load(m, sw); bits !== 0; bits &= bits - 1) {
+    for (let bits = m[sw]; bits !== 0; bits &= bits - 1) {
       const b = 31 - Math.clz32(bits & -bits);
       const index = wi * 32 + b;
       if (index >= top) break;
-      const dw = findInSegment(ctx, index, bin);
+      const dw = findInSegment(ctx, index, bin, false);
       if (dw !== 0 && take(ctx, threadW, dw, ownerTag)) return dw;
       if (dw === 0) {
+        // Drop the bit, then look again with atomic reads: a page abandoned meanwhile set its bitmap bit
+        // before the summary bit, so one of the two sides sees the other.
         Atomics.and(m, sw, ~(1 << b));
-        if (findInSegment(ctx, index, bin) !== 0) Atomics.or(m, sw, 1 << b);
+        if (findInSegment(ctx, index, bin, true) !== 0) Atomics.or(m, sw, 1 << b);
       }
     }
   }
   return 0;
 }
 
-/** An abandoned page of class `bin` in segment `index`, or 0. */
-function findInSegment(ctx: HeapContext, index: number, bin: number): number {
+/** An abandoned page of class `bin` in segment `index`, or 0; with `atomic`, read with atomic loads. */
+function findInSegment(ctx: HeapContext, index: number, bin: number, atomic: boolean): number {
   const m = ctx.mem.m;
   const first = index * L.SLICES_PER_SEGMENT;
-  const bits = (Atomics.load(m, ctx.abandonedW + (first >>> 5)) >>> (first & 31)) & L.ALL_SLICES;
+  const word = ctx.abandonedW + (first >>> 5);
+  const bits = ((atomic ? Atomics.load(m, word) : m[word]) >>> (first & 31)) & L.ALL_SLICES;
   for (let b = bits; b !== 0; b &= b - 1) {
     const dw = ctx.descriptorW(index, 31 - Math.clz32(b & -b));
-    if (m[dw + L.P_KIND] === L.KIND_SMALL && m[dw + L.P_BIN] === bin && Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED) return dw;
+    if (m[dw + L.P_KIND] !== L.KIND_SMALL || m[dw + L.P_BIN] !== bin) continue;
+    if ((atomic ? Atomics.load(m, dw + L.P_OWNER) : m[dw + L.P_OWNER]) === L.ABANDONED) return dw;
   }
   return 0;
 }

@@ -143,8 +143,9 @@ export class Heap {
     // The delayed list fills only while this thread has full pages; it is looked at then, and now and
     // then anyway (a remote free can land there just after its page left the full list). A thread that
     // allocates one block at a time from pages that keep running dry comes here often, so this path must
-    // not pay an atomic load each time.
-    if ((this.fullPages > 0 || (this.tick & 255) === 0) && Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) {
+    // not pay an atomic load each time, and the test is a plain read (a block pushed just now waits for the
+    // next time; processDelayed takes the list with an atomic exchange).
+    if ((this.fullPages > 0 || (this.tick & 255) === 0) && this.m[this.threadW + L.T_DELAYED] !== 0) {
       this.processDelayed();
     }
     let m = this.m;
@@ -831,7 +832,7 @@ export class Heap {
     if (mem.viewBytes < claimed) mem.ensure(claimed); // grown by another thread, not yet visible here
     this.m = mem.m;
     this.bytes = mem.u8;
-    const end = Math.min(this.base + this.ctx.top() * L.SEGMENT_SIZE, this.ctx.heapLimit, mem.viewBytes);
+    const end = Math.min(claimed, mem.viewBytes);
     this.heapWords = (end - this.base) / 4; // not >>> 2: the heap may end at 2^32
   }
 }

@@ -11,6 +11,10 @@
 // does not look; it carries TF_DELAYED. The first remote free to such a page clears the flag and pushes the
 // block onto the owner thread's `delayed` list instead, which the owner drains in its slow path: freeing
 // that block locally moves the page back into its bin queue. Later remote frees go to the page as usual.
+//
+// The lists' heads are first read plainly, and a failed CAS hands over the value it found: V8 makes every
+// Atomics call a builtin call of about 130 instructions, so a remote free costs one of them, not two. A
+// stale first read only makes the CAS fail once.
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
@@ -19,38 +23,53 @@ import type { HeapContext } from './context.js';
 export function pushThreadFree(ctx: HeapContext, dw: number, w: number): void {
   const m = ctx.mem.m;
   const tfw = dw + L.P_THREAD_FREE;
+  let tf = m[tfw];
   for (;;) {
-    const tf = Atomics.load(m, tfw);
     if ((tf & L.TF_DELAYED) !== 0) {
-      if (Atomics.compareExchange(m, tfw, tf, tf & ~L.TF_DELAYED) !== tf) continue;
+      const seen = Atomics.compareExchange(m, tfw, tf, tf & ~L.TF_DELAYED);
+      if (seen !== tf) {
+        tf = seen;
+        continue;
+      }
       const owner = Atomics.load(m, dw + L.P_OWNER);
       if (owner !== L.ABANDONED) {
         pushBlock(m, ctx.threadW(owner - 1) + L.T_DELAYED, w);
         return;
       }
+      tf = Atomics.load(m, tfw);
       continue; // abandoned meanwhile: the page's own list is the place
     }
     m[w] = tf;
-    if (Atomics.compareExchange(m, tfw, tf, w) === tf) return;
+    const seen = Atomics.compareExchange(m, tfw, tf, w);
+    if (seen === tf) return;
+    tf = seen;
   }
 }
 
 /** Push block `w` onto the lock-free list whose head is word `headW` (the block's first word links). */
 function pushBlock(m: Int32Array, headW: number, w: number): void {
+  let head = m[headW];
   for (;;) {
-    const head = Atomics.load(m, headW);
     m[w] = head;
-    if (Atomics.compareExchange(m, headW, head, w) === head) return;
+    const seen = Atomics.compareExchange(m, headW, head, w);
+    if (seen === head) return;
+    head = seen;
   }
 }
 
-/** Take a page's whole thread_free list, keeping its flag. Returns the list's head (0 if empty). */
+/**
+ * Take a page's whole thread_free list, keeping its flag. Returns the list's head (0 if empty). The owner
+ * calls it whenever a page's free list runs dry, mostly finding nothing: that test is a plain read (a block
+ * pushed just now waits for the next time).
+ */
 export function takeThreadFree(m: Int32Array, dw: number): number {
   const tfw = dw + L.P_THREAD_FREE;
+  let tf = m[tfw];
   for (;;) {
-    const tf = Atomics.load(m, tfw);
     const head = tf & ~L.TF_DELAYED;
     if (head === 0) return 0;
-    if (Atomics.compareExchange(m, tfw, tf, tf & L.TF_DELAYED) === tf) return head;
+    const seen = Atomics.compareExchange(m, tfw, tf, tf & L.TF_DELAYED);
+    if (seen === tf) return head;
+    tf = seen;
   }
 }
