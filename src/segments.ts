@@ -354,11 +354,11 @@ function growTop(ctx: HeapContext, t: number, n: number): number {
  * segment, or -1. The head reads SEG_HUGE_SETUP and the segments stay named in T_CLAIM_SEGMENTS until the
  * caller publishes the block (SEG_HUGE). Sets lastClaimDirty.
  *
- * The atomics here are most of what a huge block costs (each locked instruction takes 6 to 25 ns on the
- * machines measured, more than the rest of the path), so the common cases take few: a run that fits four with the
- * caller's, one more to split it, one more per neighbour joined. A thread stopped anywhere leaves a SETUP
- * head that reclaim releases, up to the head of a split's rest, and tails no run covers, which it releases
- * too (see sweepOrphans).
+ * Atomics are most of what a huge block costs (V8 makes each a builtin call of about 130 instructions, and
+ * the locked instruction takes 6 to 25 ns on the machines measured), so the common case takes few: a run that
+ * fits exactly costs four with the caller's (name, CAS, publish, clear the name), a split one more, each
+ * neighbour joined one more. A thread stopped anywhere leaves a SETUP head that reclaim releases, up to the
+ * head of a split's rest, and tails no run covers, which it releases too (see sweepOrphans).
  */
 export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number, align: number): number {
   for (;;) {
