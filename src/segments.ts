@@ -454,10 +454,11 @@ export function isHugeHead(kind: number): boolean {
 /**
  * The head of the huge run that segment `index` (a SEG_HUGE_TAIL) belongs to, or -1 when no run covers it (a
  * tail left by a thread that died while joining or releasing a run, or a run changing under the call). A
- * tail does not say where its head is, so that splitting and joining runs rewrites two words whatever their
- * length: the head is the nearest segment before it that is not a tail. A scan back, on rare paths only
- * (a pointer into a huge block's later segments: an aligned block's start, or a bad pointer; reclaim;
- * check), over atomic reads: a run that changes meanwhile gives -1 or a head whose CAS then fails.
+ * tail does not say where its head is, so that a split or a join rewrites one table word whatever the runs'
+ * lengths: the head is the nearest segment before it that is not a tail. A scan back, on rare paths only
+ * (a pointer into a huge block's later segments: an aligned block's start, or a bad pointer; reclaim, for
+ * a tail its pass has not seen covered), over atomic reads: a run that changes meanwhile gives -1 or a head
+ * whose CAS then fails.
  */
 export function hugeHeadOf(ctx: HeapContext, index: number): number {
   const m = ctx.mem.m;
