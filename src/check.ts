@@ -7,7 +7,7 @@ import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, NBINS, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
 import { isMarkedLive } from './pages.js';
-import { isHugeHead } from './segments.js';
+import { hugeRunEnd } from './segments.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, spans } from './walk.js';
 
 const MAX_ERRORS = 100;
@@ -116,14 +116,14 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       }
     }
   };
-  let runEnd = 0; // where the huge run of the nearest head before this segment ends (tails stop nothing)
+  let runEnd = 0; // where the run covering the segment before ends (see hugeRunEnd)
   for (let index = 0; index < ctx.maxSegments; index++) {
     const sw = ctx.segTableW + index * L.S_WORDS;
     const kindWord = Atomics.load(m, sw + L.S_KIND);
     const kind = kindWord & 0xff;
     const arg = kindWord >>> 8;
-    if (isHugeHead(kind)) runEnd = index + arg;
-    else if (kind !== L.SEG_HUGE_TAIL) runEnd = 0;
+    const tailCovered = index < runEnd;
+    runEnd = hugeRunEnd(kindWord, index, runEnd);
     const slicesWord = Atomics.load(m, sw + L.S_SLICES);
     const name = `segment ${index}`;
     if (index >= top) {
@@ -132,7 +132,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
     }
     if (kind === L.SEG_HUGE_TAIL) {
       if (arg !== 0) fail(`${name}: huge tail with argument ${arg} (tails have none)`);
-      if (index >= runEnd) fail(`${name}: huge tail without its huge block`); // (hugeHeadOf, in one pass)
+      if (!tailCovered) fail(`${name}: huge tail without its huge block`);
       continue;
     }
     if (kind === L.SEG_HUGE_SETUP) {

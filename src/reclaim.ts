@@ -17,7 +17,7 @@ import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
-import { clearDescriptors, hugeHeadOf, isHugeHead, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
+import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
@@ -176,14 +176,14 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
     const named = namedByOthers(ctx, dead);
     return !namesSlice(named, at) && !named.heads.has(dw) && still();
   };
-  let runEnd = 0; // where the huge run of the nearest head seen before this segment ends
+  let runEnd = 0; // where the run covering the segment before ends (see hugeRunEnd)
   for (let index = 0; index < top; index++) {
     const kindOf = () => Atomics.load(m, ctx.segTableW + index * L.S_WORDS + L.S_KIND);
     const kindWord = kindOf();
     const kind = kindWord & 0xff;
     const at = index * L.SLICES_PER_SEGMENT;
-    if (isHugeHead(kind)) runEnd = index + (kindWord >>> 8);
-    else if (kind !== L.SEG_HUGE_TAIL) runEnd = 0;
+    const tailCovered = index < runEnd;
+    runEnd = hugeRunEnd(kindWord, index, runEnd);
     if (kind === L.SEG_UNCLAIMED) {
       // Claimed (from the top, or whole and free for a huge block) and never set up.
       if (isOrphan(at, 0, () => kindOf() === L.SEG_UNCLAIMED)) {
@@ -207,7 +207,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
     if (kind === L.SEG_HUGE_TAIL) {
       // A tail no run covers: of a huge block whose release stopped half way, or of a run whose join did.
       // (Tails the pass has seen covered are skipped: a huge block's tails would otherwise each scan back.)
-      if (index < runEnd) continue;
+      if (tailCovered) continue;
       if (isOrphan(at, 0, () => kindOf() === kindWord && hugeHeadOf(ctx, index) < 0)) releaseSegment(ctx, index);
       continue;
     }

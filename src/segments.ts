@@ -395,18 +395,14 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
       }
       i += segmentsSpanned(word);
     }
-    if (best >= 0) {
-      chain = best;
-      chainWord = bestWord;
-      chainK = bestWord >>> 8;
-    }
-    if (chain < 0) return -1;
-    const first = chain;
+    const first = best >= 0 ? best : chain;
+    if (first < 0) return -1;
+    const firstWord = best >= 0 ? bestWord : chainWord;
     const headW = ctx.segTableW + first * L.S_WORDS + L.S_KIND;
-    let named = chainK;
+    let named = best >= 0 ? bestWord >>> 8 : chainK;
     nameClaimedSegments(m, threadW, first, named);
-    let have = chainWord >>> 8;
-    if (Atomics.compareExchange(m, headW, chainWord, L.SEG_HUGE_SETUP | (have << 8)) !== chainWord) {
+    let have = firstWord >>> 8;
+    if (Atomics.compareExchange(m, headW, firstWord, L.SEG_HUGE_SETUP | (have << 8)) !== firstWord) {
       clearRecord(m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile: look again
       continue;
     }
@@ -466,6 +462,17 @@ export function hugeHeadOf(ctx: HeapContext, index: number): number {
   while (first > 0 && (Atomics.load(m, ctx.segTableW + first * L.S_WORDS + L.S_KIND) & 0xff) === L.SEG_HUGE_TAIL) first--;
   const word = Atomics.load(m, ctx.segTableW + first * L.S_WORDS + L.S_KIND);
   return first < index && isHugeHead(word & 0xff) && first + (word >>> 8) > index ? first : -1;
+}
+
+/**
+ * hugeHeadOf for a pass over the table in index order, one segment at a time: given the table word at
+ * `index` and where the run covering the segment before it ends (`runEnd`; 0 for none), where the run
+ * covering this segment and the tails after it ends. A tail at `index` is covered when `index < runEnd`.
+ */
+export function hugeRunEnd(word: number, index: number, runEnd: number): number {
+  const kind = word & 0xff;
+  if (isHugeHead(kind)) return index + (word >>> 8);
+  return kind === L.SEG_HUGE_TAIL ? runEnd : 0;
 }
 
 /** Segments a scan of the table steps over at a segment whose word is `word`: a whole huge block or cached run, else 1. */
