@@ -7,7 +7,7 @@ import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, NBINS, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
 import { isMarkedLive } from './pages.js';
-import { hugeRunEnd } from './segments.js';
+import { hugeRunEnd, runCount, setupSlot } from './segments.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, spans } from './walk.js';
 
 const MAX_ERRORS = 100;
@@ -121,7 +121,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
     const sw = ctx.segTableW + index * L.S_WORDS;
     const kindWord = Atomics.load(m, sw + L.S_KIND);
     const kind = kindWord & 0xff;
-    const arg = kindWord >>> 8;
+    const arg = runCount(kindWord);
     const tailCovered = index < runEnd;
     runEnd = hugeRunEnd(kindWord, index, runEnd);
     const slicesWord = Atomics.load(m, sw + L.S_SLICES);
@@ -138,8 +138,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
     if (kind === L.SEG_HUGE_SETUP) {
       // Claimed by a thread that is setting a block up in it, joining it or releasing it right now, or
       // that died doing so (reclaim() releases it then).
-      fail(`${name}: a claimed huge run of ${arg} segments that no block or cache holds`);
-      checkHugeTails(index, arg);
+      fail(`${name}: a huge run of ${arg} segments claimed by thread slot ${setupSlot(kindWord)}, which no block or cache holds`);
       continue;
     }
     if (kind === L.SEG_HUGE_CACHED) {

@@ -264,7 +264,7 @@ export class Heap {
    * reuse (every thread's). Returns how many pages and segments went back.
    */
   private releaseUnused(budget: number, forBin: number): number {
-    return this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW);
+    return this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
   }
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -311,8 +311,8 @@ export class Heap {
     // A freed huge block's segments first, then whole free segments; then, before the memory grows, the
     // cached runs and pages nobody uses go back to the pool (all abandoned pages are looked at: a huge block
     // needs whole free segments).
-    let first = claimCachedHuge(ctx, this.threadW, size, align);
-    const cached = first >= 0; // a cached run's later segments are tails already
+    let first = claimCachedHuge(ctx, this.slot, size, align);
+    const cached = first >= 0; // a cached run's later segments are tails already, and its SETUP word names us
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
@@ -333,9 +333,10 @@ export class Heap {
     m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
     m[dw + L.P_OWNER] = L.LIVE_BLOCK; // the table word's store below publishes the descriptor
     if (!cached) for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL);
-    // Published: a free can take it from here (freeHugeRun swaps exactly this word).
-    Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << 8));
-    clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
+    // Published: a free can take it from here (freeHugeRun swaps exactly this word). An atomic store: whoever
+    // reads it atomically sees the plain stores before it (the descriptor, a split's rest).
+    Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << L.S_COUNT_SHIFT));
+    if (!cached) clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
     return block;
   }
 

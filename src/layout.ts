@@ -95,7 +95,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 10,
+  LAYOUT_VERSION = 11,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -121,7 +121,7 @@ export const enum Layout {
 
   // Segment table: 2 words per segment, indexed by segment number.
   S_WORDS = 2,
-  S_KIND = 0, //   SEG_* | argument << 8 (atomic)
+  S_KIND = 0, //   SEG_* | argument << S_COUNT_SHIFT, and for SEG_HUGE_SETUP the claimer's slot << S_SLOT_SHIFT (atomic)
   S_SLICES = 1, // bit i: slice i free; bit 16 + i: slice i was used before (not known zero) (atomic)
   SEG_UNCLAIMED = 0,
   SEG_NORMAL = 1, //    a segment with a header and slices
@@ -129,7 +129,12 @@ export const enum Layout {
   SEG_HUGE_TAIL = 3, // later segment of a huge run (any of the three); argument 0: its head is the nearest non-tail before it
   SEG_HUGE_CACHED = 4, // first segment of a freed huge block's run, kept whole for the next huge block; argument = segments
   SEG_HUGE_SETUP = 5, // first segment of a cached run a thread has claimed (to set a block up in it, to join it
-  //                     to its neighbour, or to release it): not live, not claimable; argument = segments
+  //                     to its neighbour, or to release it): not live, not claimable; argument = segments it
+  //                     had when claimed; it covers the tails after it up to the first segment that is not a
+  //                     tail (joined neighbours, whatever its argument); the word names the claiming slot
+  S_COUNT_SHIFT = 8, // a head's argument: (word >>> S_COUNT_SHIFT) & S_COUNT_MASK
+  S_COUNT_MASK = 0x1fff, //  13 bits: up to MAX_SEGMENTS
+  S_SLOT_SHIFT = 21, //      SEG_HUGE_SETUP: the claiming thread's slot (10 bits: up to 1024 slots)
   DIRTY_SHIFT = 16,
 
   // Segment summary: one bit per segment, set when the segment may have free slices (a hint kept up to date

@@ -17,7 +17,7 @@ import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
-import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices } from './segments.js';
+import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices, setupSlot } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
@@ -194,12 +194,12 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
     }
     if (kind === L.SEG_HUGE_SETUP) {
       // A cached run claimed to set a block up in, to be joined or to be released (a huge block's free is
-      // one CAS: it leaves nothing half done).
-      const k = kindWord >>> 8;
-      if (isOrphan(at, 0, () => kindOf() === kindWord)) {
-        // Its tails, up to the head of the rest of a split that did not shrink this one yet.
+      // one CAS: it leaves nothing half done). The word names the thread that claimed it; the dead one's go
+      // (nobody else changes a SETUP word), with the tails after them: the run's own, and neighbours joined
+      // to it, up to the head of a split's rest (which stays cached).
+      if (setupSlot(kindWord) === dead) {
         let end = index + 1;
-        while (end < index + k && Atomics.load(m, ctx.segTableW + end * L.S_WORDS) === L.SEG_HUGE_TAIL) end++;
+        while (end < top && Atomics.load(m, ctx.segTableW + end * L.S_WORDS) === L.SEG_HUGE_TAIL) end++;
         for (let j = end - 1; j >= index; j--) releaseSegment(ctx, j);
       }
       continue;

@@ -349,35 +349,36 @@ function growTop(ctx: HeapContext, t: number, n: number): number {
  * Reuse the segments of a freed huge block (SEG_HUGE_CACHED runs, see freeHugeRun): the smallest run that fits
  * a block of `size` bytes aligned to `align`, else the first run that fits joined with the cached runs that
  * follow it. Claimed with a CAS on each run's segment-table word (never on a word inside the memory: a run's
- * headers may hold a block's data): the first run's from CACHED to SETUP, then each neighbour's from CACHED
- * to TAIL. The segments the block does not need stay cached, as a run of their own. Returns the first
- * segment, or -1. The head reads SEG_HUGE_SETUP and the segments stay named in T_CLAIM_SEGMENTS until the
- * caller publishes the block (SEG_HUGE). Sets lastClaimDirty.
+ * headers may hold a block's data): the first run's from CACHED to SETUP, naming thread slot `slot` in the
+ * word, then each neighbour's from CACHED to TAIL. The segments the block does not need stay cached, as a
+ * run of their own. Returns the first segment, or -1. The head reads SEG_HUGE_SETUP until the caller
+ * publishes the block (SEG_HUGE). Sets lastClaimDirty.
  *
  * Atomics are most of what a huge block costs (V8 makes each a builtin call of about 130 instructions, and
- * the locked instruction takes 6 to 25 ns on the machines measured), so the common case takes few: a run that
- * fits exactly costs four with the caller's (name, CAS, publish, clear the name), a split one more, each
- * neighbour joined one more. A thread stopped anywhere leaves a SETUP head that reclaim releases, up to the
- * head of a split's rest, and tails no run covers, which it releases too (see sweepOrphans).
+ * the locked instruction takes 6 to 25 ns on the machines measured), so the claim takes one, and one per
+ * neighbour joined; with the caller's publish and the free's CAS, a run that fits alone costs three. No
+ * in-flight record is needed: the SETUP word names its thread, and it covers every tail after it up to the
+ * first segment that is not a tail, so the neighbours joined are covered from their CAS on, and the rest of
+ * a split from the head it is given. A thread stopped anywhere leaves a SETUP head with its slot, which
+ * reclaim releases with those tails (the rest of a split, once it has a head, stays cached).
  */
-export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number, align: number): number {
+export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, align: number): number {
   for (;;) {
     const m = ctx.mem.m;
     const top = m[ctx.headerW + L.H_TOP]; // (a plain read, as below: a run it misses is only not reused this time)
     let best = -1; // the smallest run that fits alone, and its table word
     let bestWord = 0;
-    let chain = -1; // else the first runs that fit together: where they start, the first's word, their segments
+    let chain = -1; // else the first runs that fit together: where they start, and the first's word
     let chainWord = 0;
-    let chainK = 0;
     let runs = -1; // the neighbouring cached runs that end here: where they start, the first's word, their segments
     let runsWord = 0;
     let runsK = 0;
     // Plain reads: a stale word only makes the scan skip or pick a candidate, which the CAS then checks.
     for (let i = 1; i < top; ) {
       const word = m[ctx.segTableW + i * L.S_WORDS + L.S_KIND];
-      const k = word >>> 8;
+      const k = runCount(word);
       if ((word & 0xff) === L.SEG_HUGE_CACHED && k >= 1) {
-        if ((best < 0 || k < bestWord >>> 8) && cachedRunFits(ctx, i, k, size, align)) {
+        if ((best < 0 || k < runCount(bestWord)) && cachedRunFits(ctx, i, k, size, align)) {
           best = i;
           bestWord = word;
         }
@@ -390,56 +391,63 @@ export function claimCachedHuge(ctx: HeapContext, threadW: number, size: number,
         if (chain < 0 && runsK > k && cachedRunFits(ctx, runs, runsK, size, align)) {
           chain = runs;
           chainWord = runsWord;
-          chainK = runsK;
         }
       }
-      i += segmentsSpanned(word);
+      i += k >= 1 && isHugeHead(word & 0xff) ? k : 1;
     }
     const first = best >= 0 ? best : chain;
     if (first < 0) return -1;
     const firstWord = best >= 0 ? bestWord : chainWord;
     const headW = ctx.segTableW + first * L.S_WORDS + L.S_KIND;
-    let named = best >= 0 ? bestWord >>> 8 : chainK;
-    nameClaimedSegments(m, threadW, first, named);
-    let have = firstWord >>> 8;
-    if (Atomics.compareExchange(m, headW, firstWord, L.SEG_HUGE_SETUP | (have << 8)) !== firstWord) {
-      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile: look again
-      continue;
-    }
+    let have = runCount(firstWord);
+    if (Atomics.compareExchange(m, headW, firstWord, setupWord(slot, have)) !== firstWord) continue; // taken meanwhile: look again
     // Ours. Its head descriptor still names the block freed here, but no free can take the run now: a
     // huge free swaps SEG_HUGE, and the word reads SEG_HUGE_SETUP until the new block is published.
     const need = hugeSegmentsNeeded(ctx, first, size, align);
     while (have < need) {
-      // Join the neighbour: its head becomes a tail (its own tails stay as they are).
+      // Join the neighbour: its head becomes a tail (its own tails stay as they are), covered by our head.
       if (first + have >= top) break;
       const nextW = ctx.segTableW + (first + have) * L.S_WORDS + L.S_KIND;
       const next = m[nextW];
-      const k = next >>> 8;
+      const k = runCount(next);
       if ((next & 0xff) !== L.SEG_HUGE_CACHED || k < 1) break;
-      if (have + k > named) nameClaimedSegments(m, threadW, first, (named = have + k)); // it grew meanwhile
       if (Atomics.compareExchange(m, nextW, next, L.SEG_HUGE_TAIL) !== next) break;
       have += k;
     }
     if (have < need) {
       // A neighbour was taken meanwhile: what was joined goes back as one run, and the scan looks again.
-      Atomics.store(m, headW, L.SEG_HUGE_CACHED | (have << 8));
-      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
+      Atomics.store(m, headW, L.SEG_HUGE_CACHED | (have << L.S_COUNT_SHIFT));
       continue;
     }
     if (need < have) {
-      // The rest becomes a cached run of its own. Our head goes on covering it until the caller publishes
-      // the block with its own count; a split rewrites one word whatever the run's length (tails name no
-      // head: see hugeHeadOf). Its head's descriptor is old block data: made to name no live block first
-      // (locateHuge reads the descriptor of a cached head to tell a double free).
+      // The rest becomes a cached run of its own: a split rewrites one word whatever the run's length (tails
+      // name no head: see hugeHeadOf). Its head's descriptor is old block data: made to name no live block
+      // first (locateHuge reads the descriptor of a cached head to tell a double free). Plain stores: the
+      // caller's publish (an atomic store, after them) makes them visible to whoever reads it.
       const rest = first + need;
       const dw = ctx.descriptorW(rest, 0);
       m[dw + L.P_KIND] = L.KIND_FREE;
       m[dw + L.P_OWNER] = 0;
-      Atomics.store(m, ctx.segTableW + rest * L.S_WORDS + L.S_KIND, L.SEG_HUGE_CACHED | ((have - need) << 8));
+      m[ctx.segTableW + rest * L.S_WORDS + L.S_KIND] = L.SEG_HUGE_CACHED | ((have - need) << L.S_COUNT_SHIFT);
     }
     lastClaimDirty = true;
     return first;
   }
+}
+
+/** A head's argument (a huge block's or a run's segments) from its segment-table word. */
+export function runCount(word: number): number {
+  return (word >>> L.S_COUNT_SHIFT) & L.S_COUNT_MASK;
+}
+
+/** The thread slot a SEG_HUGE_SETUP word names. */
+export function setupSlot(word: number): number {
+  return word >>> L.S_SLOT_SHIFT;
+}
+
+/** The word of a run of `k` segments claimed by thread slot `slot`. */
+function setupWord(slot: number, k: number): number {
+  return L.SEG_HUGE_SETUP | (k << L.S_COUNT_SHIFT) | (slot << L.S_SLOT_SHIFT);
 }
 
 /** Whether segment kind `kind` (SEG_*) heads a huge run: a live block, a cached run, or a claimed one. */
@@ -461,7 +469,7 @@ export function hugeHeadOf(ctx: HeapContext, index: number): number {
   let first = index;
   while (first > 0 && (Atomics.load(m, ctx.segTableW + first * L.S_WORDS + L.S_KIND) & 0xff) === L.SEG_HUGE_TAIL) first--;
   const word = Atomics.load(m, ctx.segTableW + first * L.S_WORDS + L.S_KIND);
-  return first < index && isHugeHead(word & 0xff) && first + (word >>> 8) > index ? first : -1;
+  return first < index && hugeRunEnd(word, first, 0) > index ? first : -1;
 }
 
 /**
@@ -471,14 +479,9 @@ export function hugeHeadOf(ctx: HeapContext, index: number): number {
  */
 export function hugeRunEnd(word: number, index: number, runEnd: number): number {
   const kind = word & 0xff;
-  if (isHugeHead(kind)) return index + (word >>> 8);
+  if (kind === L.SEG_HUGE_SETUP) return L.MAX_SEGMENTS; // up to the first segment that is not a tail
+  if (isHugeHead(kind)) return index + runCount(word);
   return kind === L.SEG_HUGE_TAIL ? runEnd : 0;
-}
-
-/** Segments a scan of the table steps over at a segment whose word is `word`: a whole huge block or cached run, else 1. */
-function segmentsSpanned(word: number): number {
-  const k = word >>> 8;
-  return isHugeHead(word & 0xff) && k >= 1 ? k : 1;
 }
 
 /** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
@@ -506,7 +509,7 @@ export function freeHugeRun(ctx: HeapContext, first: number, k: number): boolean
  * join them into longer runs). Each is claimed first, like a run about to be reused, so that no two
  * threads release the same one. Returns how many segments went back.
  */
-export function releaseCachedHuge(ctx: HeapContext, threadW: number): number {
+export function releaseCachedHuge(ctx: HeapContext, threadW: number, slot: number): number {
   const top = ctx.top();
   let released = 0;
   for (let i = 1; i < top; ) {
@@ -514,16 +517,12 @@ export function releaseCachedHuge(ctx: HeapContext, threadW: number): number {
     const headW = ctx.segTableW + i * L.S_WORDS + L.S_KIND;
     const word = Atomics.load(m, headW);
     const kind = word & 0xff;
-    const k = word >>> 8;
-    if (kind === L.SEG_HUGE_CACHED && k >= 1) {
-      nameClaimedSegments(m, threadW, i, k);
-      if (Atomics.compareExchange(m, headW, word, L.SEG_HUGE_SETUP | (k << 8)) === word) {
-        releaseHugeSegments(ctx, threadW, i, k);
-        released += k;
-      }
-      clearRecord(m, threadW, L.T_CLAIM_SEGMENTS);
+    const k = runCount(word);
+    if (kind === L.SEG_HUGE_CACHED && k >= 1 && Atomics.compareExchange(m, headW, word, setupWord(slot, k)) === word) {
+      releaseHugeSegments(ctx, threadW, i, k);
+      released += k;
     }
-    i += segmentsSpanned(word);
+    i += k >= 1 && isHugeHead(kind) ? k : 1;
   }
   return released;
 }

@@ -23,7 +23,7 @@ export function* segments(ctx: HeapContext, top = ctx.top()): Generator<{ index:
   top = Math.min(top, ctx.maxSegments);
   for (let index = 0; index < top; index++) {
     const s = Atomics.load(m, ctx.segTableW + index * L.S_WORDS + L.S_KIND);
-    yield { index, kind: s & 0xff, arg: s >>> 8 };
+    yield { index, kind: s & 0xff, arg: (s >>> L.S_COUNT_SHIFT) & L.S_COUNT_MASK };
   }
 }
 

@@ -201,7 +201,8 @@ describe('reclaim', () => {
     // Built from the documented layout (docs/design.md): the root record at base + 1024 holds the heap
     // header's offset in word 2, the header the segment table's in word 10; 2 words per segment, the first
     // SEG_* | argument << 8 with HUGE_TAIL 3 (argument 0), HUGE_CACHED 4, HUGE_SETUP 5 (a run a thread has
-    // claimed). Each state is one a thread leaves when it stops between two steps of segments.ts.
+    // claimed, whose slot is in bits 21 and up). Each state is one a thread leaves when it stops between two
+    // steps of segments.ts.
     const [TAIL, CACHED, SETUP] = [3, 4, 5];
     const states: Record<string, (set: (j: number, kind: number, arg: number) => void) => void> = {
       'a cached run claimed, its block not set up': (set) => set(0, SETUP, 8),
@@ -217,6 +218,11 @@ describe('reclaim', () => {
         set(0, SETUP, 8);
         set(8, TAIL, 0);
       },
+      'a join and a split: the rest published inside the joined neighbour': (set) => {
+        set(0, SETUP, 8);
+        set(8, TAIL, 0);
+        set(10, CACHED, 2);
+      },
     };
     for (const [what, make] of Object.entries(states)) {
       const heap = createAllocator();
@@ -230,7 +236,8 @@ describe('reclaim', () => {
       const first = Math.floor((h - heap.heapBase) / MiB);
       assert.equal(m[tableW + 2 * first], CACHED | (8 << 8), `${what}: the freed block's segments are cached`);
       assert.equal(m[tableW + 2 * (first + 8)], CACHED | (4 << 8), `${what}: and so are its neighbour's`);
-      make((j, kind, arg) => (m[tableW + 2 * (first + j)] = kind | (arg << 8)));
+      const slot = dying.threadId % 1024;
+      make((j, kind, arg) => (m[tableW + 2 * (first + j)] = kind | (arg << 8) | (kind === SETUP ? slot << 21 : 0)));
       const size = heap.stats().memorySize;
       assert.equal(heap.reclaim(dying.threadId), true);
       assertCheckOk(heap, `${what}: check() after reclaim`);
@@ -240,6 +247,35 @@ describe('reclaim', () => {
       heap.free(p);
       assertCheckOk(heap, `${what}: check() at the end`);
     }
+  });
+
+  it("reclaim leaves a live thread's claim of cached huge segments alone, joined neighbours included", () => {
+    // Layout as in the test above. A live thread's claim names the thread in its SETUP word, and covers the
+    // tails after it up to the first segment that is not a tail, however many it joined.
+    const [TAIL, CACHED, SETUP] = [3, 4, 5];
+    const heap = createAllocator();
+    const working = attach(heap.memory);
+    const dying = attach(heap.memory);
+    const h = dying.malloc(7.5 * MiB); // 8 segments
+    const h2 = dying.malloc(3.5 * MiB); // the next 4
+    dying.free(h);
+    dying.free(h2);
+    const m = new Int32Array(heap.memory as SharedArrayBuffer);
+    const tableW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
+    const first = Math.floor((h - heap.heapBase) / MiB);
+    const claimed = SETUP | (8 << 8) | ((working.threadId % 1024) << 21);
+    m[tableW + 2 * first] = claimed; // `working` claimed the run
+    m[tableW + 2 * (first + 8)] = TAIL; // and joined its neighbour
+    assert.equal(heap.reclaim(dying.threadId), true);
+    assert.equal(m[tableW + 2 * first], claimed, 'the claim is untouched');
+    for (let j = 1; j < 12; j++) assert.equal(m[tableW + 2 * (first + j)], TAIL, `segment ${j} of the joined run is untouched`);
+    m[tableW + 2 * first] = CACHED | (12 << 8); // `working` gives the joined run back
+    assertCheckOk(heap, 'check() once the run is given back');
+    const p = heap.malloc(11.5 * MiB);
+    assert.equal(p, h, 'the joined run serves a block');
+    heap.free(p);
+    working.detach();
+    assertCheckOk(heap, 'check() at the end');
   });
 
   it('spawnWorker reclaims 200 terminated workers: slots free, memory bounded, heap valid', async () => {
