@@ -16,7 +16,7 @@ import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
-import { acquireSlot, ID_SLOTS, markLeaving, releaseSlot, takeReservedSlot } from './registry.js';
+import { acquireSlot, ID_SLOTS, markLeaving, otherSlotsTaken, releaseSlot, takeReservedSlot } from './registry.js';
 import {
   claimCachedHuge,
   claimHugeSegments,
@@ -105,7 +105,7 @@ export class Heap {
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
-    this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE);
+    this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, () => otherSlotsTaken(ctx, this.slot));
     this.syncViews();
     // Remote frees that reached this slot's delayed list after its previous occupant left.
     if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();

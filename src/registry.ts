@@ -80,6 +80,13 @@ export function releaseSlot(ctx: HeapContext, slot: number): void {
   Atomics.store(ctx.mem.m, w, ((s >>> 2) << 2) | L.TS_FREE);
 }
 
+/** Whether a slot other than `slot` is taken (live, reserved or leaving). Plain reads: a hint. */
+export function otherSlotsTaken(ctx: HeapContext, slot: number): boolean {
+  const m = ctx.mem.m;
+  for (let s = 0; s < ctx.maxThreads; s++) if (s !== slot && (m[ctx.threadW(s) + L.T_STATE] & 3) !== L.TS_FREE) return true;
+  return false;
+}
+
 /** Slots whose state is live. */
 export function liveSlots(ctx: HeapContext): number[] {
   const out: number[] = [];

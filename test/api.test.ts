@@ -1575,24 +1575,34 @@ describe('emptied pages are kept for their class a while', () => {
     assertCheckOk(a);
   });
 
-  it('kept pages never cost memory: they go back before the memory grows, or leave when they pass 1/64 of the heap', () => {
+  it('kept pages never cost memory: they go back before the memory grows, or leave when they pass 1/64 of the heap and other threads are attached', () => {
     const fill = (a: Allocator, size: number) => {
       const ps: number[] = [];
       for (let p = a.malloc(size); p !== 0; p = a.malloc(size)) ps.push(p);
       return ps;
     };
     const expected = fill(createAllocator({ memory: new SharedArrayBuffer(8 * MiB) }), KiB).length;
-    for (const size of [2 * KiB, 8 * KiB, SIZE]) {
-      const a = createAllocator({ memory: new SharedArrayBuffer(8 * MiB) });
-      const ps = fill(a, size);
-      for (const p of ps) a.free(p);
-      const s = a.stats();
-      assertBalanced(s, `after ${size}-byte blocks`);
-      // 8 MiB / 64 = 2 slices kept at most, plus the page that heads the queue; the rest is abandoned for
-      // any thread (this one included), and given back to the pool before the memory would grow
-      assert.ok(s.pages - s.abandonedPages <= 3, `${s.pages - s.abandonedPages} pages kept of ${s.pages}`);
-      assert.equal(fill(a, KiB).length, expected, `after ${size}-byte blocks, 1 KiB blocks fill the memory as in a fresh heap`);
-      assertCheckOk(a);
+    for (const others of [false, true]) {
+      for (const size of [2 * KiB, 8 * KiB, SIZE]) {
+        const what = `${size}-byte blocks, ${others ? 'another thread attached' : 'alone'}`;
+        const a = createAllocator({ memory: new SharedArrayBuffer(8 * MiB) });
+        const other = others ? attach(a.memory) : undefined;
+        const ps = fill(a, size);
+        for (const p of ps) a.free(p);
+        const s = a.stats();
+        assertBalanced(s, what);
+        if (others) {
+          // 8 MiB / 64 = 2 slices kept at most, plus the page that heads the queue; the rest is abandoned for
+          // any thread (this one included), and given back to the pool before the memory would grow
+          assert.ok(s.pages - s.abandonedPages <= 3, `${what}: ${s.pages - s.abandonedPages} pages kept of ${s.pages}`);
+        } else {
+          // nobody else could take them: kept, all of them, and given back before the memory would grow
+          assert.equal(s.abandonedPages, 0, `${what}: every emptied page is kept`);
+        }
+        assert.equal(fill(a, KiB).length, expected, `${what}: then 1 KiB blocks fill the memory as in a fresh heap`);
+        other?.detach();
+        assertCheckOk(a);
+      }
     }
   });
 
