@@ -484,9 +484,15 @@ export function hugeRunEnd(word: number, index: number, runEnd: number): number 
   return kind === L.SEG_HUGE_TAIL ? runEnd : 0;
 }
 
+/** 1 / SEGMENT_SIZE, exact (a power of two): x * PER_SEGMENT is x / SEGMENT_SIZE without a division of doubles. */
+const enum Reciprocal {
+  PER_SEGMENT = 1 / L.SEGMENT_SIZE,
+}
+
 /** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
 function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number, align: number): boolean {
-  return hugeSegmentsNeeded(ctx, first, size, align) <= k && ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size <= ctx.heapLimit;
+  const offset = hugeBlockOffset(ctx, first, align);
+  return Math.ceil((offset + size) * Reciprocal.PER_SEGMENT) <= k && ctx.segmentAddress(first) + offset + size <= ctx.heapLimit;
 }
 
 /**
@@ -541,15 +547,23 @@ export function clearDescriptors(ctx: HeapContext, index: number): void {
   }
 }
 
-/** Offset of a huge block from its first segment's start. */
+/**
+ * Offset of a huge block from its first segment's start (`align` a power of two). Up to 64 KiB the same in
+ * every segment (segments start 64 KiB-aligned), in integer arithmetic: the scan for a cached run asks for
+ * every candidate, and alignUp's division (of doubles: addresses reach 2^32) was a fifth of a huge malloc.
+ */
 export function hugeBlockOffset(ctx: HeapContext, index: number, align: number): number {
+  if (align <= L.SLICE_SIZE) {
+    const a = align > 16 ? align : 16;
+    return (ctx.segmentHeader + a - 1) & -a;
+  }
   const seg = ctx.segmentAddress(index);
-  return alignUp(seg + ctx.segmentHeader, Math.max(align, 16)) - seg;
+  return alignUp(seg + ctx.segmentHeader, align) - seg;
 }
 
 /** Segments a huge block of `size` bytes aligned to `align` needs when it starts in segment `index`. */
 export function hugeSegmentsNeeded(ctx: HeapContext, index: number, size: number, align: number): number {
-  return Math.ceil((hugeBlockOffset(ctx, index, align) + size) / L.SEGMENT_SIZE);
+  return Math.ceil((hugeBlockOffset(ctx, index, align) + size) * Reciprocal.PER_SEGMENT);
 }
 
 /**
