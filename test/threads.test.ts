@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { attach, createAllocator, spawnWorker } from 'webmalloc';
+import { attach, createAllocator, spawnWorker, type Allocator } from 'webmalloc';
 import { assertBalanced, assertCheckOk, assertPattern, assertZero, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
@@ -197,10 +197,28 @@ describe('reclaim', () => {
     }
   });
 
+  /**
+   * `thread` allocates huge blocks of 8 and 4 segments, one after the other, and frees them: two cached runs.
+   * Built from the documented layout (docs/design.md): the root record at base + 1024 holds the heap header's
+   * offset in word 2, the header the segment table's in word 10; 2 words per segment, the first
+   * SEG_* | argument << 8 with HUGE_CACHED 4. Returns the table (m, tableW), the runs' first segment and the
+   * first block's address.
+   */
+  function twoCachedRuns(heap: Allocator, thread: Allocator, what: string) {
+    const h = thread.malloc(7.5 * MiB); // 8 segments
+    const h2 = thread.malloc(3.5 * MiB); // the next 4
+    thread.free(h);
+    thread.free(h2);
+    const m = new Int32Array(heap.memory as SharedArrayBuffer);
+    const tableW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
+    const first = Math.floor((h - heap.heapBase) / MiB);
+    assert.equal(m[tableW + 2 * first], 4 | (8 << 8), `${what}: the freed block's segments are cached`);
+    assert.equal(m[tableW + 2 * (first + 8)], 4 | (4 << 8), `${what}: and so are its neighbour's`);
+    return { m, tableW, first, h };
+  }
+
   it('a thread that died taking, splitting or joining the cached segments of freed huge blocks: reclaim gives them back', () => {
-    // Built from the documented layout (docs/design.md): the root record at base + 1024 holds the heap
-    // header's offset in word 2, the header the segment table's in word 10; 2 words per segment, the first
-    // SEG_* | argument << 8 with HUGE_TAIL 3 (argument 0), HUGE_CACHED 4, HUGE_SETUP 5 (a run a thread has
+    // The layout as in twoCachedRuns, with HUGE_TAIL 3 (argument 0) and HUGE_SETUP 5 (a run a thread has
     // claimed, whose slot is in bits 21 and up). Each state is one a thread leaves when it stops between two
     // steps of segments.ts.
     const [TAIL, CACHED, SETUP] = [3, 4, 5];
@@ -227,15 +245,7 @@ describe('reclaim', () => {
     for (const [what, make] of Object.entries(states)) {
       const heap = createAllocator();
       const dying = attach(heap.memory);
-      const h = dying.malloc(7.5 * MiB); // 8 segments
-      const h2 = dying.malloc(3.5 * MiB); // the next 4
-      dying.free(h);
-      dying.free(h2);
-      const m = new Int32Array(heap.memory as SharedArrayBuffer);
-      const tableW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
-      const first = Math.floor((h - heap.heapBase) / MiB);
-      assert.equal(m[tableW + 2 * first], CACHED | (8 << 8), `${what}: the freed block's segments are cached`);
-      assert.equal(m[tableW + 2 * (first + 8)], CACHED | (4 << 8), `${what}: and so are its neighbour's`);
+      const { m, tableW, first, h } = twoCachedRuns(heap, dying, what);
       const slot = dying.threadId % 1024;
       make((j, kind, arg) => (m[tableW + 2 * (first + j)] = kind | (arg << 8) | (kind === SETUP ? slot << 21 : 0)));
       const size = heap.stats().memorySize;
@@ -250,19 +260,13 @@ describe('reclaim', () => {
   });
 
   it("reclaim leaves a live thread's claim of cached huge segments alone, joined neighbours included", () => {
-    // Layout as in the test above. A live thread's claim names the thread in its SETUP word, and covers the
-    // tails after it up to the first segment that is not a tail, however many it joined.
+    // The layout as in twoCachedRuns. A live thread's claim names the thread in its SETUP word, and covers
+    // the tails after it up to the first segment that is not a tail, however many it joined.
     const [TAIL, CACHED, SETUP] = [3, 4, 5];
     const heap = createAllocator();
     const working = attach(heap.memory);
     const dying = attach(heap.memory);
-    const h = dying.malloc(7.5 * MiB); // 8 segments
-    const h2 = dying.malloc(3.5 * MiB); // the next 4
-    dying.free(h);
-    dying.free(h2);
-    const m = new Int32Array(heap.memory as SharedArrayBuffer);
-    const tableW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
-    const first = Math.floor((h - heap.heapBase) / MiB);
+    const { m, tableW, first, h } = twoCachedRuns(heap, dying, 'set-up');
     const claimed = SETUP | (8 << 8) | ((working.threadId % 1024) << 21);
     m[tableW + 2 * first] = claimed; // `working` claimed the run
     m[tableW + 2 * (first + 8)] = TAIL; // and joined its neighbour
