@@ -373,12 +373,15 @@ export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, al
     let runs = -1; // the neighbouring cached runs that end here: where they start, the first's word, their segments
     let runsWord = 0;
     let runsK = 0;
+    // Segments a block needs from any segment (its offset is the same in all of them up to 64 KiB of
+    // alignment), or 0: then cachedRunFits works it out per candidate.
+    const needed = align <= L.SLICE_SIZE ? hugeSegmentsNeeded(ctx, 1, size, align) : 0;
     // Plain reads: a stale word only makes the scan skip or pick a candidate, which the CAS then checks.
     for (let i = 1; i < top; ) {
       const word = m[ctx.segTableW + i * L.S_WORDS + L.S_KIND];
       const k = runCount(word);
       if ((word & 0xff) === L.SEG_HUGE_CACHED && k >= 1) {
-        if ((best < 0 || k < runCount(bestWord)) && cachedRunFits(ctx, i, k, size, align)) {
+        if ((best < 0 || k < runCount(bestWord)) && cachedRunFits(ctx, i, k, size, align, needed)) {
           best = i;
           bestWord = word;
         }
@@ -388,7 +391,7 @@ export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, al
           runsWord = word;
           runsK = k;
         }
-        if (chain < 0 && runsK > k && cachedRunFits(ctx, runs, runsK, size, align)) {
+        if (chain < 0 && runsK > k && cachedRunFits(ctx, runs, runsK, size, align, needed)) {
           chain = runs;
           chainWord = runsWord;
         }
@@ -489,8 +492,14 @@ const enum Reciprocal {
   PER_SEGMENT = 1 / L.SEGMENT_SIZE,
 }
 
-/** Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`. */
-function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number, align: number): boolean {
+/**
+ * Whether a cached run of `k` segments from `first` holds a block of `size` bytes aligned to `align`; `needed`
+ * is the segments the block needs from any segment when that does not depend on where it starts, else 0.
+ */
+function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number, align: number, needed: number): boolean {
+  if (needed > k) return false;
+  // At the end of the heap: the run ends at its limit, which may cut its last segment short.
+  if (first + k < ctx.maxSegments && needed !== 0) return true;
   const offset = hugeBlockOffset(ctx, first, align);
   return Math.ceil((offset + size) * Reciprocal.PER_SEGMENT) <= k && ctx.segmentAddress(first) + offset + size <= ctx.heapLimit;
 }

@@ -1313,6 +1313,19 @@ function assertStalledFreeRefused(a: Allocator, p: number, what: string, meanwhi
 }
 
 describe('huge blocks: freed segments are kept whole for the next one', () => {
+  it('a cached run that the limit cuts short serves a block up to the limit, and nothing past it', () => {
+    const limit = 8 * MiB + 512 * KiB; // the heap's last segment is half a segment
+    const a = createAllocator({ limit });
+    const room = limit - (a.heapBase + MiB + 2048); // from the first huge block's start (segment 1) to the limit
+    const h = a.malloc(room);
+    assert.notEqual(h, 0, 'a block reaching the limit');
+    a.free(h);
+    assert.equal(a.malloc(room + 16), 0, 'a block 16 bytes past the limit is refused, cached run or not');
+    assert.equal(a.malloc(room), h, 'the segments serve the block that reaches the limit again');
+    a.free(h);
+    assertCheckOk(a);
+  });
+
   it('serve the next huge blocks, split and joined again, without growing the memory', () => {
     const a = createAllocator();
     const h = a.malloc(15.5 * MiB); // 16 segments
