@@ -76,6 +76,20 @@ export class Allocator extends Heap {
    * is left as it was. Throws WebmallocError if `p` is not a live block.
    */
   realloc(p: number, size: number): number {
+    // A small block with room enough, found as free finds it (unchecked mode: whether a small block is still
+    // live only checked mode can tell).
+    const m = this.m;
+    const dw = this.sliceOf(m, p);
+    if (
+      dw >= 0 &&
+      this.checked !== true &&
+      (size >>> 0) === size &&
+      m[dw + L.P_KIND] === L.KIND_SMALL &&
+      size <= m[dw + L.P_BLOCK_SIZE] &&
+      this.isCarvedBlock(m, p >>> 2, dw)
+    ) {
+      return p;
+    }
     if (p === 0) return this.malloc(size);
     checkSize(size);
     const usable = this.usableSize(p);

@@ -413,7 +413,7 @@ export class Heap {
    * The descriptor of the slice holding `p`; NOT_IN_VIEWS when `p` is not a block-aligned address inside
    * what the views cover, NOT_NORMAL when its segment is not a normal one (huge, or not claimed).
    */
-  private sliceOf(m: Int32Array, p: number): number {
+  protected sliceOf(m: Int32Array, p: number): number {
     const w = p >>> 2;
     const off = w - this.baseW;
     // One test for: not an integer, negative, misaligned (blocks are 8-aligned: even word), out of range.
@@ -423,7 +423,7 @@ export class Heap {
   }
 
   /** Whether word `w` is the start of a block carved from small page `dw`. */
-  private isCarvedBlock(m: Int32Array, w: number, dw: number): boolean {
+  protected isCarvedBlock(m: Int32Array, w: number, dw: number): boolean {
     return isBlockStart(w - m[dw + L.P_AREA], m[dw + L.P_BLOCK_SIZE] >>> 2, m[dw + L.P_DIVISOR], m[dw + L.P_RESERVED]);
   }
 
