@@ -12,10 +12,12 @@
 //   the oldest is offered to every thread as an abandoned page (abandoned.ts). Any thread may adopt it for
 //   its class, this one included, and any thread gives it back to the pool before the memory grows. So what
 //   a thread keeps for itself alone stays small, and another thread that runs out of pages does not grow
-//   the memory because of it. A thread that is the heap's only one keeps them all: offering a page and
-//   adopting it back costs nine Atomics calls, for nobody (random-64k ran 559 instructions per call with
-//   the share, 410 without). Whether others are attached is looked up again every ALONE_RECHECK times the
-//   share is exceeded, so a thread that attaches later is seen soon;
+//   the memory because of it. A thread that is the heap's only one keeps a larger share (MAX_KEPT_SHARE_ALONE):
+//   offering a page and adopting it back costs nine Atomics calls, for nobody (random-64k ran 559
+//   instructions per call with the small share, 410 with the large one). Whether others are attached is
+//   looked up again every ALONE_RECHECK times the small share is exceeded, so a thread that attaches later
+//   is seen at the thread's next frees and mallocs; a thread that goes idle keeps what it kept (up to the
+//   large share) until it calls collect();
 // - the pool running dry for this thread (before the memory grows), collect(), or detach(): back to the pool.
 // A kept page that was reused meanwhile just leaves the list (the malloc slow path clears PF_KEPT of a
 // page it takes a block from). The list is this thread's own (JS memory): a thread that dies leaves its
@@ -23,8 +25,10 @@
 
 /** Slow-path calls after which a kept page that is still empty goes back to the pool. */
 export const KEEP_TICKS = 4096;
-/** At most this share of the heap's slices is kept empty by one thread (64 MiB of a 4 GiB heap), unless it is alone. */
+/** At most this share of the heap's slices is kept empty by one thread (64 MiB of a 4 GiB heap)... */
 const MAX_KEPT_SHARE = 1 / 64;
+/** ...or this share (512 MiB of a 4 GiB heap) while no other thread is attached. */
+const MAX_KEPT_SHARE_ALONE = 1 / 8;
 /** Times the share is found exceeded between two lookups of whether other threads are attached. */
 const ALONE_RECHECK = 64;
 
@@ -44,8 +48,9 @@ export class KeptPages {
   count = 0;
   /** Slices the pages flagged PF_KEPT span (the stale entries' pages are no longer counted). */
   private slices = 0;
-  /** Slices above which the oldest page goes, when other threads are attached. */
+  /** Slices above which the oldest page goes: while other threads are attached, and while none is. */
   private readonly maxSlices: number;
+  private readonly maxSlicesAlone: number;
   /** Whether no other thread was attached at the last lookup, and lookups left until the next one. */
   private alone = false;
   private untilRecheck = 0;
@@ -56,6 +61,7 @@ export class KeptPages {
     private readonly othersAttached: () => boolean,
   ) {
     this.maxSlices = Math.floor(heapSlices * MAX_KEPT_SHARE);
+    this.maxSlicesAlone = Math.floor(heapSlices * MAX_KEPT_SHARE_ALONE);
   }
 
   /** List page `dw` of `span` slices, emptied at slow-path tick `tick`; returns the entry's stamp. */
@@ -83,7 +89,7 @@ export class KeptPages {
       this.untilRecheck = ALONE_RECHECK;
       this.alone = !this.othersAttached();
     }
-    return !this.alone;
+    return !this.alone || this.slices > this.maxSlicesAlone;
   }
 
   /** A page of `span` slices is no longer kept (reused, or its entry taken off): its slices stop counting. */
