@@ -14,7 +14,7 @@
 //   a thread keeps for itself alone stays small, and another thread that runs out of pages does not grow
 //   the memory because of it. A thread that is the heap's only one keeps a larger share (MAX_KEPT_SHARE_ALONE):
 //   offering a page and adopting it back costs nine Atomics calls, for nobody (random-64k ran 559
-//   instructions per call with the small share, 410 with the large one). Whether others are attached is
+//   instructions per call with the small share, 396 with the large one). Whether others are attached is
 //   looked up again every ALONE_RECHECK times the small share is exceeded, so a thread that attaches later
 //   is seen at the thread's next frees and mallocs; a thread that goes idle keeps what it kept (up to the
 //   large share) until it calls collect();
