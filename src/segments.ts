@@ -396,7 +396,7 @@ export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, al
           chainWord = runsWord;
         }
       }
-      i += k >= 1 && isHugeHead(word & 0xff) ? k : 1;
+      i += segmentsSpanned(word);
     }
     const first = best >= 0 ? best : chain;
     if (first < 0) return -1;
@@ -441,6 +441,12 @@ export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, al
 /** A head's argument (a huge block's or a run's segments) from its segment-table word. */
 export function runCount(word: number): number {
   return (word >>> L.S_COUNT_SHIFT) & L.S_COUNT_MASK;
+}
+
+/** Segments a scan of the table steps over at a segment whose word is `word`: a whole huge block or run, else 1. */
+function segmentsSpanned(word: number): number {
+  const k = runCount(word);
+  return isHugeHead(word & 0xff) && k >= 1 ? k : 1;
 }
 
 /** The thread slot a SEG_HUGE_SETUP word names. */
@@ -537,7 +543,7 @@ export function releaseCachedHuge(ctx: HeapContext, threadW: number, slot: numbe
       releaseHugeSegments(ctx, threadW, i, k);
       released += k;
     }
-    i += k >= 1 && isHugeHead(kind) ? k : 1;
+    i += segmentsSpanned(word);
   }
   return released;
 }

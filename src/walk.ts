@@ -3,6 +3,7 @@
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
+import { runCount } from './segments.js';
 
 export interface Span {
   /** Segment index and first slice. */
@@ -23,7 +24,7 @@ export function* segments(ctx: HeapContext, top = ctx.top()): Generator<{ index:
   top = Math.min(top, ctx.maxSegments);
   for (let index = 0; index < top; index++) {
     const s = Atomics.load(m, ctx.segTableW + index * L.S_WORDS + L.S_KIND);
-    yield { index, kind: s & 0xff, arg: (s >>> L.S_COUNT_SHIFT) & L.S_COUNT_MASK };
+    yield { index, kind: s & 0xff, arg: runCount(s) };
   }
 }
 
