@@ -7,7 +7,8 @@ import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, NBINS, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
 import { isMarkedLive } from './pages.js';
-import { hugeRunEnd, runCount, setupSlot } from './segments.js';
+import { hugeRunEnd, runCount, runSlot } from './segments.js';
+import { liveSlots } from './registry.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, spans } from './walk.js';
 
 const MAX_ERRORS = 100;
@@ -116,6 +117,7 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       }
     }
   };
+  const attached = new Set(liveSlots(ctx));
   let runEnd = 0; // where the run covering the segment before ends (see hugeRunEnd)
   for (let index = 0; index < ctx.maxSegments; index++) {
     const sw = ctx.segTableW + index * L.S_WORDS;
@@ -138,7 +140,19 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
     if (kind === L.SEG_HUGE_SETUP) {
       // Claimed by a thread that is setting a block up in it, joining it or releasing it right now, or
       // that died doing so (reclaim() releases it then).
-      fail(`${name}: a huge run of ${arg} segments claimed by thread slot ${setupSlot(kindWord)}, which no block or cache holds`);
+      fail(`${name}: a huge run of ${arg} segments claimed by thread slot ${runSlot(kindWord)}, which no block or cache holds`);
+      continue;
+    }
+    if (kind === L.SEG_HUGE_HELD) {
+      // A freed huge block's segments that an attached thread keeps for its next huge block (held.ts).
+      const slot = runSlot(kindWord);
+      if (!attached.has(slot)) fail(`${name}: a huge run of ${arg} segments held by thread slot ${slot}, which is not attached`);
+      if (arg < 1 || index + arg > top) fail(`${name}: held huge run of ${arg} segments past the claimed ones`);
+      if ((slicesWord & L.ALL_SLICES) !== 0) fail(`${name}: held huge run has free slices`);
+      checkHugeTails(index, arg);
+      if (index + arg < top && (Atomics.load(m, ctx.segTableW + (index + arg) * L.S_WORDS) & 0xff) === L.SEG_HUGE_TAIL) {
+        fail(`${name}: held huge run of ${arg} segments is followed by a tail it does not count`);
+      }
       continue;
     }
     if (kind === L.SEG_HUGE_CACHED) {

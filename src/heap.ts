@@ -12,16 +12,19 @@ import { abandonPage, adoptAbandoned, takeAbandoned } from './abandoned.js';
 import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
+import { HeldRuns } from './held.js';
 import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, otherSlotsTaken, releaseSlot, takeReservedSlot } from './registry.js';
 import {
+  cachedWord,
   claimCachedHuge,
   claimHugeSegments,
   claimSpan,
   freeHugeRun,
+  heldWord,
   hugeBlockOffset,
   hugeHeadOf,
   hugeSegmentsNeeded,
@@ -79,6 +82,8 @@ export class Heap {
   private readonly lastUse = new Uint32Array(NBINS);
   /** Emptied pages this thread keeps for reuse (see kept.ts). */
   private readonly kept: KeptPages;
+  /** Freed huge runs this thread keeps for its next huge block (see held.ts). */
+  private readonly held: HeldRuns;
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class table, as a field: a field load is cheaper than a module binding's. */
@@ -106,6 +111,7 @@ export class Heap {
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
     this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, () => otherSlotsTaken(ctx, this.slot));
+    this.held = new HeldRuns(ctx.maxSegments, () => otherSlotsTaken(ctx, this.slot));
     this.syncViews();
     // Remote frees that reached this slot's delayed list after its previous occupant left.
     if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
@@ -120,12 +126,13 @@ export class Heap {
       const m = this.m;
       const bin = this.binOf[(size + 7) >>> 3];
       const dw = m[this.queueW + bin];
-      const b = m[dw + L.P_FREE];
+      const fw = dw + L.P_FREE;
+      const b = m[fw];
       // > 0, not !== 0: over a detached buffer (see renewDetachedViews) reads give undefined, which must
       // take the slow path.
       if (b > 0) {
         if (this.checked === true) return this.pop(dw);
-        m[dw + L.P_FREE] = m[b];
+        m[fw] = m[b];
         m[dw + L.P_USED]++;
         return b * 4;
       }
@@ -264,6 +271,7 @@ export class Heap {
    * reuse (every thread's). Returns how many pages and segments went back.
    */
   private releaseUnused(budget: number, forBin: number): number {
+    this.releaseHeld(); // cached first, then with every cached run to the pool
     return this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
   }
 
@@ -308,11 +316,15 @@ export class Heap {
         return block;
       }
     }
-    // A freed huge block's segments first, then whole free segments; then, before the memory grows, the
-    // cached runs and pages nobody uses go back to the pool (all abandoned pages are looked at: a huge block
-    // needs whole free segments).
-    let first = claimCachedHuge(ctx, this.slot, size, align);
-    const cached = first >= 0; // a cached run's later segments are tails already, and its SETUP word names us
+    // A run this thread holds, then a freed huge block's segments, then whole free segments; then, before the
+    // memory grows, the cached runs and pages nobody uses go back to the pool (all abandoned pages are looked
+    // at: a huge block needs whole free segments).
+    let first = this.takeHeld(size, align);
+    const held = first >= 0;
+    if (!held && this.held.count !== 0) this.releaseHeld(); // none fits: cached, where they may be joined
+    if (!held) first = claimCachedHuge(ctx, this.slot, size, align);
+    // A held or cached run's later segments are tails already, and its head names us (HELD or SETUP).
+    const cached = first >= 0;
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
@@ -330,7 +342,7 @@ export class Heap {
     m[dw + L.P_SPAN] = k;
     m[dw + L.P_AREA] = block >>> 2;
     m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
-    m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
+    m[dw + L.P_FLAGS] = held || lastClaimDirty ? 0 : L.PF_FRESH;
     m[dw + L.P_OWNER] = L.LIVE_BLOCK; // the table word's store below publishes the descriptor
     if (!cached) for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL);
     // Published: a free can take it from here (freeHugeRun swaps exactly this word). An atomic store: whoever
@@ -516,11 +528,7 @@ export class Heap {
    */
   private freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
-    if (m[dw + L.P_KIND] !== L.KIND_LARGE) {
-      const first = this.ctx.segmentOfWord(dw);
-      if (!freeHugeRun(this.ctx, first, m[dw + L.P_SPAN])) doubleFree(p, 'freed by another thread meanwhile');
-      return;
-    }
+    if (m[dw + L.P_KIND] !== L.KIND_LARGE) return this.freeHuge(p, this.ctx.segmentOfWord(dw), m[dw + L.P_SPAN]);
     Atomics.store(m, this.threadW + L.T_RELEASING, dw); // named before the CAS that makes it intermediate
     // The record guards the segment (see claimFreeSegments): if it is still normal now, its header stays
     // metadata until the record is cleared. If not, the block was freed, and its segment reused whole.
@@ -534,6 +542,72 @@ export class Heap {
     }
     releaseSpan(this.ctx, this.threadW, dw);
     clearRecord(m, this.threadW, L.T_RELEASING);
+  }
+
+  /**
+   * Free a huge block of `k` segments from `first` (see freeHugeRun). The run is held for this thread's next
+   * huge block while the bounds allow (held.ts); one that starts where a held run ends joins it, its head
+   * turned into a tail of that run by the free's CAS itself.
+   */
+  private freeHuge(p: number, first: number, k: number): void {
+    const held = this.held;
+    const before = held.endingAt(first);
+    if (before >= 0 && held.mayHold(k, true)) {
+      if (!freeHugeRun(this.ctx, first, k, L.SEG_HUGE_TAIL)) doubleFree(p, 'freed by another thread meanwhile');
+      const start = held.first[before]!;
+      const n = held.segments[before]! + k;
+      held.set(before, start, n);
+      // A plain store: only the count changes (a held head covers the tails after it, whatever its count).
+      this.m[this.segTableW + start * L.S_WORDS] = heldWord(this.slot, n);
+      return;
+    }
+    const hold = held.mayHold(k, false);
+    if (!freeHugeRun(this.ctx, first, k, hold ? heldWord(this.slot, k) : cachedWord(k))) doubleFree(p, 'freed by another thread meanwhile');
+    if (hold) held.add(first, k);
+  }
+
+  /**
+   * The first segment for a huge block of `size` bytes aligned to `align` in a run this thread holds: the
+   * smallest that fits, the block at its end, so that its free joins what stays held before it. Plain
+   * stores: the run's head names this thread (nobody else changes it), and the caller's publish (an atomic
+   * store of the block's head) makes them visible. -1 when none fits (or `align` exceeds 64 KiB).
+   */
+  private takeHeld(size: number, align: number): number {
+    const held = this.held;
+    if (held.count === 0 || align > L.SLICE_SIZE) return -1;
+    const ctx = this.ctx;
+    const need = hugeSegmentsNeeded(ctx, 0, size, align); // the same from any segment up to 64 KiB of alignment
+    const offset = hugeBlockOffset(ctx, 0, align);
+    let best = -1;
+    for (let i = 0; i < held.count; i++) {
+      const k = held.segments[i]!;
+      if (k < need || (best >= 0 && k >= held.segments[best]!)) continue;
+      // At the end of the heap the limit may cut the run's last segment short.
+      if (ctx.segmentAddress(held.first[i]! + k - need) + offset + size > ctx.heapLimit) continue;
+      best = i;
+    }
+    if (best < 0) return -1;
+    const first = held.first[best]!;
+    const start = first + held.segments[best]! - need;
+    if (start === first) held.remove(best);
+    else {
+      // What stays held ends where the block starts: its head becomes the block's at the publish.
+      held.set(best, first, start - first);
+      this.m[this.segTableW + first * L.S_WORDS] = heldWord(this.slot, start - first);
+    }
+    return start;
+  }
+
+  /** Every held run back to the cache, where any thread's huge block finds it. Returns how many went. */
+  private releaseHeld(): number {
+    const held = this.held;
+    const n = held.count;
+    while (held.count !== 0) {
+      const i = held.count - 1;
+      Atomics.store(this.m, this.segTableW + held.first[i]! * L.S_WORDS, cachedWord(held.segments[i]!));
+      held.remove(i);
+    }
+    return n;
   }
 
   /** The owner freed into a page that is full, fresh, or now empty. */
@@ -721,6 +795,7 @@ export class Heap {
     this.renewDetachedViews();
     this.processDelayed();
     this.releaseAllKept();
+    this.releaseHeld();
     const m = this.m;
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
       const next = m[dw + L.P_NEXT];
@@ -758,6 +833,7 @@ export class Heap {
     }
     this.processDelayed();
     this.releaseAllKept();
+    this.releaseHeld();
     const m = this.m;
     for (let bin = 0; bin < NBINS; bin++) {
       for (let dw = m[this.queueW + bin]; dw !== this.emptyW; dw = m[this.queueW + bin]) {

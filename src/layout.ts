@@ -95,7 +95,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 11,
+  LAYOUT_VERSION = 12,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -121,7 +121,7 @@ export const enum Layout {
 
   // Segment table: 2 words per segment, indexed by segment number.
   S_WORDS = 2,
-  S_KIND = 0, //   SEG_* | argument << S_COUNT_SHIFT, and for SEG_HUGE_SETUP the claimer's slot << S_SLOT_SHIFT (atomic)
+  S_KIND = 0, //   SEG_* | argument << S_COUNT_SHIFT, and for SEG_HUGE_SETUP and SEG_HUGE_HELD a thread slot << S_SLOT_SHIFT (atomic)
   S_SLICES = 1, // bit i: slice i free; bit 16 + i: slice i was used before (not known zero) (atomic)
   SEG_UNCLAIMED = 0,
   SEG_NORMAL = 1, //    a segment with a header and slices
@@ -132,9 +132,12 @@ export const enum Layout {
   //                     to its neighbour, or to release it): not live, not claimable; argument = segments it
   //                     had when claimed; it covers the tails after it up to the first segment that is not a
   //                     tail (joined neighbours, whatever its argument); the word names the claiming slot
+  SEG_HUGE_HELD = 6, //  first segment of a freed huge block's run that the thread it names keeps for its own next
+  //                     huge block (held.ts): not claimable by others; argument = segments; it covers the tails
+  //                     after it up to the first segment that is not a tail, as SETUP does
   S_COUNT_SHIFT = 8, // a head's argument: (word >>> S_COUNT_SHIFT) & S_COUNT_MASK
   S_COUNT_MASK = 0x1fff, //  13 bits: up to MAX_SEGMENTS
-  S_SLOT_SHIFT = 21, //      SEG_HUGE_SETUP: the claiming thread's slot (10 bits: up to 1024 slots)
+  S_SLOT_SHIFT = 21, //      SEG_HUGE_SETUP, SEG_HUGE_HELD: the thread's slot (10 bits: up to 1024 slots)
   DIRTY_SHIFT = 16,
 
   // Segment summary: one bit per segment, set when the segment may have free slices (a hint kept up to date

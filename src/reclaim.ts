@@ -17,7 +17,7 @@ import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { collect, isMarkedLive, releaseSpan } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
-import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices, setupSlot } from './segments.js';
+import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices, runSlot } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
@@ -192,12 +192,13 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       }
       continue;
     }
-    if (kind === L.SEG_HUGE_SETUP) {
+    if (kind === L.SEG_HUGE_SETUP || kind === L.SEG_HUGE_HELD) {
       // A cached run claimed to set a block up in, to be joined or to be released (a huge block's free is
-      // one CAS: it leaves nothing half done). The word names the thread that claimed it; the dead one's go
-      // (nobody else changes a SETUP word), with the tails after them: the run's own, and neighbours joined
-      // to it, up to the head of a split's rest (which stays cached).
-      if (setupSlot(kindWord) === dead) {
+      // one CAS: it leaves nothing half done), or a run a thread holds for its next huge block. The word
+      // names the thread; the dead one's go (nobody else changes such a word), with the tails after them:
+      // the run's own, neighbours joined to it, and runs freed into it, up to the next head (a split's
+      // rest, which stays cached; a huge block set up in a held run, which is live).
+      if (runSlot(kindWord) === dead) {
         let end = index + 1;
         while (end < top && Atomics.load(m, ctx.segTableW + end * L.S_WORDS) === L.SEG_HUGE_TAIL) end++;
         for (let j = end - 1; j >= index; j--) releaseSegment(ctx, j);

@@ -449,8 +449,8 @@ function segmentsSpanned(word: number): number {
   return isHugeHead(word & 0xff) && k >= 1 ? k : 1;
 }
 
-/** The thread slot a SEG_HUGE_SETUP word names. */
-export function setupSlot(word: number): number {
+/** The thread slot a SEG_HUGE_SETUP or SEG_HUGE_HELD word names. */
+export function runSlot(word: number): number {
   return word >>> L.S_SLOT_SHIFT;
 }
 
@@ -459,9 +459,14 @@ function setupWord(slot: number, k: number): number {
   return L.SEG_HUGE_SETUP | (k << L.S_COUNT_SHIFT) | (slot << L.S_SLOT_SHIFT);
 }
 
-/** Whether segment kind `kind` (SEG_*) heads a huge run: a live block, a cached run, or a claimed one. */
+/** The word of a run of `k` segments held by thread slot `slot` (see held.ts). */
+export function heldWord(slot: number, k: number): number {
+  return L.SEG_HUGE_HELD | (k << L.S_COUNT_SHIFT) | (slot << L.S_SLOT_SHIFT);
+}
+
+/** Whether segment kind `kind` (SEG_*) heads a huge run: a live block, a cached run, a claimed or a held one. */
 export function isHugeHead(kind: number): boolean {
-  return kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED || kind === L.SEG_HUGE_SETUP;
+  return kind === L.SEG_HUGE || kind === L.SEG_HUGE_CACHED || kind === L.SEG_HUGE_SETUP || kind === L.SEG_HUGE_HELD;
 }
 
 /**
@@ -488,7 +493,7 @@ export function hugeHeadOf(ctx: HeapContext, index: number): number {
  */
 export function hugeRunEnd(word: number, index: number, runEnd: number): number {
   const kind = word & 0xff;
-  if (kind === L.SEG_HUGE_SETUP) return L.MAX_SEGMENTS; // up to the first segment that is not a tail
+  if (kind === L.SEG_HUGE_SETUP || kind === L.SEG_HUGE_HELD) return L.MAX_SEGMENTS; // up to the first segment that is not a tail
   if (isHugeHead(kind)) return index + runCount(word);
   return kind === L.SEG_HUGE_TAIL ? runEnd : 0;
 }
@@ -512,17 +517,24 @@ function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number,
 
 /**
  * Free the live huge block of `k` segments from `first`: one CAS of its segment-table word from SEG_HUGE to
- * SEG_HUGE_CACHED, which keeps the segments whole for the next huge block (claimCachedHuge), where releasing
- * them would rewrite every segment's descriptors. This CAS is the whole free: there is no intermediate
- * state for reclaim to finish, and a free that lost a race (the block freed by another thread, its
- * segments reused, the word now a tail of a larger block whose data lies where its descriptor was) fails
- * on the table, which never holds user data, having written nothing. Returns whether this call freed it.
- * Cached runs go back to the pool before the memory grows (releaseCachedHuge).
+ * `freed`, which keeps the segments whole for the next huge block, where releasing them would rewrite every
+ * segment's descriptors: SEG_HUGE_CACHED for any thread's (claimCachedHuge), or for the freeing thread's
+ * own (held.ts) a SEG_HUGE_HELD word, or a tail of the held run that ends where this one starts. This CAS
+ * is the whole free: there is no intermediate state for reclaim to finish, and a free that lost a race (the
+ * block freed by another thread, its segments reused, the word now a tail of a larger block whose data lies
+ * where its descriptor was) fails on the table, which never holds user data, having written nothing.
+ * Returns whether this call freed it. Cached runs go back to the pool before the memory grows
+ * (releaseCachedHuge).
  */
-export function freeHugeRun(ctx: HeapContext, first: number, k: number): boolean {
+export function freeHugeRun(ctx: HeapContext, first: number, k: number, freed: number): boolean {
   const w = ctx.segTableW + first * L.S_WORDS + L.S_KIND;
-  const live = L.SEG_HUGE | (k << 8);
-  return Atomics.compareExchange(ctx.mem.m, w, live, L.SEG_HUGE_CACHED | (k << 8)) === live;
+  const live = L.SEG_HUGE | (k << L.S_COUNT_SHIFT);
+  return Atomics.compareExchange(ctx.mem.m, w, live, freed) === live;
+}
+
+/** The word of a cached run of `k` segments. */
+export function cachedWord(k: number): number {
+  return L.SEG_HUGE_CACHED | (k << L.S_COUNT_SHIFT);
 }
 
 /**

@@ -38,9 +38,9 @@ export function heapStats(ctx: HeapContext): HeapStats {
     claimedEnd = segmentEnd(ctx, seg.index);
     if (seg.kind === L.SEG_HUGE_TAIL) continue; // counted with its first segment
     s.metadata += ctx.segmentHeader;
-    if (seg.kind === L.SEG_HUGE_CACHED || seg.kind === L.SEG_HUGE_SETUP) {
-      // a freed huge block's segments, free until the next huge block (or the pool) takes them; or such a
-      // run that a thread has just taken
+    if (seg.kind === L.SEG_HUGE_CACHED || seg.kind === L.SEG_HUGE_SETUP || seg.kind === L.SEG_HUGE_HELD) {
+      // a freed huge block's segments, free until the next huge block (or the pool) takes them; such a run
+      // that a thread has just taken; or one a thread holds for its next huge block
       s.freeSlices += segmentEnd(ctx, seg.index + seg.arg - 1) - ctx.segmentAddress(seg.index) - ctx.segmentHeader;
       continue;
     }

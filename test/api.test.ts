@@ -1332,6 +1332,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.notEqual(h, 0);
     fillPattern(a.u8, h, 15.5 * MiB, 1);
     a.free(h);
+    a.collect(); // the run this thread held goes to the cache, which any thread's huge blocks use
     const size = a.stats().memorySize;
     const p = a.malloc(4 * MiB);
     assert.equal(p, h, 'the freed segments are reused from their start');
@@ -1347,12 +1348,95 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     // p takes 5 segments and q 7: the other 4, less their headers, are free
     assert.ok(s.freeSlices >= 4 * (MiB - 2048), `the cached rest counts as free (${s.freeSlices})`);
     a.free(p);
-    a.free(q);
-    const r = a.malloc(15 * MiB); // three cached runs now, none large enough alone
+    a.free(q); // held, joined with p's run: 12 segments; the other 4 are cached
+    const r = a.malloc(15 * MiB); // the held and the cached run, none large enough alone
     assert.equal(r, h, 'neighbouring cached runs are joined');
     assert.equal(a.stats().memorySize, size, 'no growth');
     a.free(r);
     assertCheckOk(a);
+  });
+
+  /** The kind (low byte) of segment `index`'s table word, from the documented layout (docs/design.md): the
+   *  heap header's word 10 holds the segment table's byte offset, two words per segment. */
+  function segmentKind(a: Allocator, index: number): number {
+    const m = new Int32Array(bufferOf(a.memory));
+    const tableW = m[m[(a.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
+    return m[tableW + 2 * index]! & 0xff;
+  }
+  const [TAIL, CACHED, HELD] = [3, 4, 6];
+
+  it("a thread holds a huge block's freed run for its next one: set up at the run's end, freed back into it", () => {
+    const a = createAllocator();
+    const h = a.malloc(15.5 * MiB); // 16 segments
+    const first = Math.floor((h - a.heapBase) / MiB);
+    a.free(h);
+    assert.equal(segmentKind(a, first), HELD, 'held by the thread that freed it');
+    assertCheckOk(a, 'check() with a held run');
+    const size = a.stats().memorySize;
+    const p = a.malloc(4 * MiB); // 5 segments: the last 5 of the run
+    assert.equal(p, h + 11 * MiB, 'set up at the end of the held run');
+    const q = a.malloc(6 * MiB); // 7 segments: before p
+    assert.equal(q, h + 4 * MiB, 'the next one at the end of what stays held');
+    fillPattern(a.u8, p, 4 * MiB, 2);
+    fillPattern(a.u8, q, 6 * MiB, 3);
+    assertCheckOk(a, 'check() with two blocks in the held run');
+    const s = a.stats();
+    assertBalanced(s, 'held run split');
+    assert.ok(s.freeSlices >= 4 * (MiB - 2048), `the held rest counts as free (${s.freeSlices})`);
+    assertPattern(a.u8, p, 4 * MiB, 2);
+    a.free(p); // a held run of its own: it does not start where a held run ends
+    assert.equal(segmentKind(a, first + 11), HELD, "p's run is held");
+    assertPointerError(() => a.free(p), p, 'a second free of a held block', 'DOUBLE_FREE');
+    a.free(q); // joins the held run before it
+    assert.equal(segmentKind(a, first + 4), TAIL, "q's head is a tail of the held run now");
+    assertPointerError(() => a.free(q), q, 'a second free of a block freed into a held run');
+    assertCheckOk(a, 'check() with two held runs');
+    const r = a.malloc(15.5 * MiB); // no held run fits: both go to the cache, where they are joined
+    assert.equal(r, h, 'the held runs serve a larger block, joined');
+    assert.equal(a.stats().memorySize, size, 'no growth');
+    a.free(r);
+    a.free(a.malloc(5 * MiB)); // set up at the end of the held run, and freed back into it: whole again
+    assert.equal(a.malloc(15.5 * MiB), h, 'the whole run serves a block again');
+    assert.equal(a.stats().memorySize, size, 'no growth');
+    assertCheckOk(a);
+  });
+
+  it('held runs stay with their thread, within a share of the heap, until collect(), detach() or the memory would grow', () => {
+    // A heap of 256 segments: a thread holds up to 4 of them (1/64), or 32 (1/8) while it is the only one.
+    const a = createAllocator({ limit: 256 * MiB });
+    const h = a.malloc(7.5 * MiB); // 8 segments
+    const first = Math.floor((h - a.heapBase) / MiB);
+    a.free(h);
+    assert.equal(segmentKind(a, first), HELD, 'alone: held (8 segments, within 1/8)');
+    const other = attach(a.memory);
+    const size = a.stats().memorySize;
+    const o = other.malloc(7.5 * MiB);
+    assert.ok(o !== 0 && o !== h, "another thread's huge block does not take the held run");
+    assert.ok(a.stats().memorySize > size, 'the memory grew for it');
+    a.collect();
+    assert.equal(segmentKind(a, first), CACHED, 'collect(): to the cache');
+    assert.equal(other.malloc(7.5 * MiB), h, 'which serves the other thread');
+    other.free(h);
+    assert.equal(segmentKind(a, first), CACHED, 'with another thread attached, 8 segments are more than 1/64: cached');
+    other.free(o);
+    const again = a.malloc(7.5 * MiB);
+    a.free(a.malloc(3.5 * MiB)); // 4 segments: within 1/64, held
+    let held = 0;
+    for (let i = 1; i < 256 && segmentKind(a, i) !== 0; i++) if (segmentKind(a, i) === HELD) held++;
+    assert.equal(held, 1, 'a run of 4 segments is held with another thread attached');
+    a.detach(); // what it held goes to the cache
+    for (let i = 1; i < 256 && segmentKind(other, i) !== 0; i++) assert.notEqual(segmentKind(other, i), HELD, `segment ${i} after detach()`);
+    other.free(again);
+    assertCheckOk(other);
+    // The memory limit: a held run goes back before a huge block would fail or the memory grow.
+    const b = createAllocator({ limit: 24 * MiB });
+    const big = b.malloc(15.5 * MiB);
+    b.free(b.malloc(2 * MiB)); // 3 segments held (and 16 cached after big's free below)
+    b.free(big);
+    const whole = b.malloc(19.5 * MiB); // needs every segment, the held ones included
+    assert.notEqual(whole, 0, 'the held run went back for a block that needs it');
+    b.free(whole);
+    assertCheckOk(b);
   });
 
   it('a 4 MiB-aligned block whose start lies in a later segment of a split and joined run: found, freed once, its interior refused', () => {
@@ -1384,7 +1468,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     a.u8.fill(0xff, h, h + 3 * MiB);
     a.free(h);
     const z = a.calloc(1, 2.5 * MiB);
-    assert.equal(z, h);
+    assert.equal(z, h + MiB, "set up at the end of the run this thread held: h's 4 segments, less the first");
     assertZero(a.u8, z, 2.5 * MiB, 'calloc on reused segments');
     a.free(z);
   });
@@ -1394,6 +1478,8 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     const keep = a.malloc(100);
     const h = a.malloc(7.5 * MiB); // 8 segments
     a.free(h);
+    assertPointerError(() => a.free(h), h, 'double free of a held huge block', 'DOUBLE_FREE');
+    a.collect(); // held: to the cache
     assertPointerError(() => a.free(h), h, 'double free of a cached huge block', 'DOUBLE_FREE');
     const p = a.malloc(2 * MiB); // takes 3 segments; 5 stay cached
     assert.equal(p, h);
@@ -1454,6 +1540,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
       const segment = l - ((l - a.heapBase) % MiB);
       assert.equal(segment - a.heapBase, 3 * MiB, 'the large block has segment 3 to itself');
       a.free(h);
+      a.collect(); // not held: cached, where `other` finds it
       const m = new Int32Array(a.memory as SharedArrayBuffer);
       const descW = (segment + 64 * Math.floor((l - segment) / 65536)) / 4;
       const forged = Array.from(m.subarray(descW, descW + 16)); // its descriptor while it is live

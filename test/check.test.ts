@@ -83,6 +83,16 @@ function linkEncoding(h: Heap): (addr: number) => number {
   return (addr: number) => addr * f;
 }
 
+/** Frees the heap's huge block, which its thread then holds; returns the byte offset of the run's segment-table
+ *  word (documented layout: the heap header's word 10 holds the table's offset, two words per segment). */
+function heldRunWord(h: Heap): number {
+  h.a.free(h.huge);
+  const header = word(h.a, h.base + 1024 + 8);
+  const at = word(h.a, header + 40) + Math.floor((h.huge - h.base) / MiB) * 8;
+  assert.equal(word(h.a, at) & 0xff, 6, 'the freed huge block is held by its thread');
+  return at;
+}
+
 function randomBytes(n: number, seed: number): Uint8Array {
   const r = rng(seed);
   const b = new Uint8Array(n);
@@ -217,6 +227,22 @@ const structureCorruptions: Corruption[] = [
       const k = Math.floor((last - h.base) / MiB);
       assert.ok(k >= 1, `the last 2 KiB block (${last}) should lie beyond segment 0`);
       return [{ offset: h.base + k * MiB, bytes: randomBytes(4 * KiB, 2) }];
+    },
+  },
+  {
+    // The huge block freed: its thread holds the run (SEG_HUGE_HELD 6, count << 8, slot << 21). Its count
+    // made one short leaves a tail after the run that it does not count.
+    name: "a held huge run's count one short",
+    prepare: (h) => {
+      const at = heldRunWord(h);
+      return [{ offset: at, bytes: u32(word(h.a, at) - (1 << 8)) }];
+    },
+  },
+  {
+    name: 'a held huge run naming a thread slot that is not attached',
+    prepare: (h) => {
+      const at = heldRunWord(h);
+      return [{ offset: at, bytes: u32((word(h.a, at) & 0x1fffff) | (63 << 21)) }];
     },
   },
   {

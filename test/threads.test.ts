@@ -208,7 +208,9 @@ describe('reclaim', () => {
     const h = thread.malloc(7.5 * MiB); // 8 segments
     const h2 = thread.malloc(3.5 * MiB); // the next 4
     thread.free(h);
+    thread.collect(); // the run the thread held goes to the cache
     thread.free(h2);
+    thread.collect();
     const m = new Int32Array(heap.memory as SharedArrayBuffer);
     const tableW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
     const first = Math.floor((h - heap.heapBase) / MiB);
@@ -218,10 +220,10 @@ describe('reclaim', () => {
   }
 
   it('a thread that died taking, splitting or joining the cached segments of freed huge blocks: reclaim gives them back', () => {
-    // The layout as in twoCachedRuns, with HUGE_TAIL 3 (argument 0) and HUGE_SETUP 5 (a run a thread has
-    // claimed, whose slot is in bits 21 and up). Each state is one a thread leaves when it stops between two
-    // steps of segments.ts.
-    const [TAIL, CACHED, SETUP] = [3, 4, 5];
+    // The layout as in twoCachedRuns, with HUGE_TAIL 3 (argument 0), HUGE_SETUP 5 (a run a thread has
+    // claimed, whose slot is in bits 21 and up) and HUGE_HELD 6 (a run a thread holds, slot likewise). Each
+    // state is one a thread leaves when it stops between two steps of segments.ts or of its held runs (heap.ts).
+    const [TAIL, CACHED, SETUP, HELD] = [3, 4, 5, 6];
     const states: Record<string, (set: (j: number, kind: number, arg: number) => void) => void> = {
       'a cached run claimed, its block not set up': (set) => set(0, SETUP, 8),
       'a cached run claimed and split, its block not set up': (set) => {
@@ -241,13 +243,25 @@ describe('reclaim', () => {
         set(8, TAIL, 0);
         set(10, CACHED, 2);
       },
+      'two held runs': (set) => {
+        set(0, HELD, 8);
+        set(8, HELD, 4);
+      },
+      'a block freed into a held run: its head made a tail, the count not yet grown': (set) => {
+        set(0, HELD, 8);
+        set(8, TAIL, 0);
+      },
+      'a block being set up at the end of a held run: the count shrunk, not yet published': (set) => {
+        set(0, HELD, 5);
+        set(8, HELD, 4);
+      },
     };
     for (const [what, make] of Object.entries(states)) {
       const heap = createAllocator();
       const dying = attach(heap.memory);
       const { m, tableW, first, h } = twoCachedRuns(heap, dying, what);
       const slot = dying.threadId % 1024;
-      make((j, kind, arg) => (m[tableW + 2 * (first + j)] = kind | (arg << 8) | (kind === SETUP ? slot << 21 : 0)));
+      make((j, kind, arg) => (m[tableW + 2 * (first + j)] = kind | (arg << 8) | (kind === SETUP || kind === HELD ? slot << 21 : 0)));
       const size = heap.stats().memorySize;
       assert.equal(heap.reclaim(dying.threadId), true);
       assertCheckOk(heap, `${what}: check() after reclaim`);

@@ -1,0 +1,93 @@
+// Held huge runs: the segments of huge blocks a thread freed, which it keeps for its own next huge block.
+//
+// A freed huge block's segments are cached whole in the segment table for the next huge block of any thread
+// (SEG_HUGE_CACHED, see segments.ts). Reusing such a run costs a scan of the table and a CAS to claim it, one
+// more per neighbour joined, and another to split off what the block does not need: with the publish and
+// the free's CAS, four Atomics calls per malloc/free pair and a scan of every segment. A thread that frees
+// a huge block therefore may hold its run (SEG_HUGE_HELD, naming its slot: nobody else changes that word)
+// and list it here. Its next huge block that fits is set up in it with plain stores and one publish; the
+// rest of a split stays held as a run of its own, and a run freed next to a held one joins it with plain
+// stores. A malloc/free pair then costs two Atomics calls (the publish and the free's CAS).
+//
+// Bounds, as for kept pages (kept.ts): a thread holds at most MAX_RUNS runs spanning at most a share of the
+// heap's segments, 1/64, or 1/8 while it is the heap's only thread (looked up again every ALONE_RECHECK
+// frees that need the large share). Held runs go back to the cache (where every thread finds them) when no
+// held run fits a huge block, before the memory grows, on collect() and on detach(); a thread that dies
+// leaves them held, and reclaim() releases them with its other claimed runs.
+
+/** Held runs per thread. */
+const MAX_RUNS = 4;
+/** At most this share of the heap's segments is held by one thread... */
+const MAX_HELD_SHARE = 1 / 64;
+/** ...or this share while no other thread is attached. */
+const MAX_HELD_SHARE_ALONE = 1 / 8;
+/** Frees that need the large share between two lookups of whether other threads are attached. */
+const ALONE_RECHECK = 64;
+
+export class HeldRuns {
+  /** First segment and segments of each held run (the first `count` entries). */
+  readonly first = new Int32Array(MAX_RUNS);
+  readonly segments = new Int32Array(MAX_RUNS);
+  count = 0;
+  /** Segments the held runs span. */
+  private total = 0;
+  private readonly maxSegments: number;
+  private readonly maxSegmentsAlone: number;
+  private alone = false;
+  private untilRecheck = 0;
+
+  /** `othersAttached` looks up whether another thread is attached to the heap (a hint: plain reads do). */
+  constructor(
+    heapSegments: number,
+    private readonly othersAttached: () => boolean,
+  ) {
+    this.maxSegments = Math.floor(heapSegments * MAX_HELD_SHARE);
+    this.maxSegmentsAlone = Math.floor(heapSegments * MAX_HELD_SHARE_ALONE);
+  }
+
+  /** Whether a run of `k` more segments may be held (a run that joins a held one takes no entry). */
+  mayHold(k: number, joins: boolean): boolean {
+    if (this.count === MAX_RUNS && !joins) return false;
+    const total = this.total + k;
+    if (total <= this.maxSegments) return true;
+    if (total > this.maxSegmentsAlone) return false;
+    if (this.untilRecheck-- <= 0) {
+      this.alone = !this.othersAttached();
+      this.untilRecheck = ALONE_RECHECK;
+    }
+    return this.alone;
+  }
+
+  /** The entry of the held run that ends where segment `index` starts, or -1. */
+  endingAt(index: number): number {
+    for (let i = 0; i < this.count; i++) if (this.first[i]! + this.segments[i]! === index) return i;
+    return -1;
+  }
+
+  /** The entry of the held run that starts at segment `index`, or -1. */
+  startingAt(index: number): number {
+    for (let i = 0; i < this.count; i++) if (this.first[i] === index) return i;
+    return -1;
+  }
+
+  add(first: number, k: number): void {
+    this.first[this.count] = first;
+    this.segments[this.count] = k;
+    this.count++;
+    this.total += k;
+  }
+
+  /** Entry `i` now spans `k` segments from `first`. */
+  set(i: number, first: number, k: number): void {
+    this.total += k - this.segments[i]!;
+    this.first[i] = first;
+    this.segments[i] = k;
+  }
+
+  remove(i: number): void {
+    this.total -= this.segments[i]!;
+    this.count--;
+    this.first[i] = this.first[this.count]!;
+    this.segments[i] = this.segments[this.count]!;
+  }
+}
