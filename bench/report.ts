@@ -7,6 +7,33 @@ import type { Result } from './measure.js';
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {
   source?: 'js' | 'native';
+  /** A full run's time per call in each pass (the row is the median pass's; see run.ts). */
+  passNsPerOp?: number[];
+}
+
+/** What identifies a measurement across passes. */
+function rowKey(r: Row): string {
+  return `${r.source ?? ''}|${r.contender}|${r.workload}|${r.threads}|${r.blocks ?? ''}`;
+}
+
+/**
+ * Per measurement, the pass with the median time (of an even count, the faster of the middle two), with its
+ * time in every pass in `passNsPerOp`. Rows keep the order of the first pass they appear in.
+ */
+export function medianOfPasses(passes: Row[][]): Row[] {
+  const byKey = new Map<string, Row[]>();
+  for (const rows of passes) {
+    for (const r of rows) {
+      const k = rowKey(r);
+      const list = byKey.get(k);
+      if (list) list.push(r);
+      else byKey.set(k, [r]);
+    }
+  }
+  return [...byKey.values()].map((list) => {
+    const sorted = [...list].sort((a, b) => a.nsPerOp - b.nsPerOp);
+    return { ...sorted[(sorted.length - 1) >> 1]!, passNsPerOp: list.map((r) => r.nsPerOp) };
+  });
 }
 
 export const COLUMNS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js', 'glibc', 'mimalloc', 'none'] as const;

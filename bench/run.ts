@@ -7,7 +7,10 @@
 //   1. the dlmalloc wasm peer is checked (scripts/build-wasm-peers.sh rebuilds it only when stale);
 //   2. native figures: scripts/bench-native.sh (glibc, and mimalloc via LD_PRELOAD when it can be installed);
 //   3. how well plain computation scales to 2 and 4 workers on this machine right now (machine.ts);
-//   4. every JS measurement, each in a fresh Node process (one.js -> measure.ts): contenders never share a JIT;
+//   4. every JS measurement, each in a fresh Node process (one.js -> measure.ts): contenders never share a JIT.
+//      A full run makes PASSES passes over steps 2 and 4, the JS plan in alternating order, and reports for
+//      each measurement the pass with the median time: on a shared machine a burst of load slows whatever
+//      runs during it, by 1.7x at times, and a single pass left one contender's figure at the mercy of it;
 //   5. the wasm drop-in comparison (wasm-dropin.js; --no-dropin reuses its last JSON);
 //   6. the bounded-memory cases and reclaim cost (blowup.js; --no-blowup skips them).
 // Then the table, the targets of issue 4 as met / missed, and bench/results/latest.{json,svg,md,txt}.
@@ -30,6 +33,7 @@ import { repoRoot } from './peers/types.js';
 import {
   evaluateTargets,
   fmtBytes,
+  medianOfPasses,
   fmtTime,
   renderMatrix,
   renderMemory,
@@ -55,6 +59,8 @@ const only = valueOf('--only')?.split(',');
 const onlyContenders = valueOf('--contenders')?.split(',');
 /** @thi.ng/malloc's live-block cap on the random workloads (see peers/thing-malloc.ts). */
 const THING_CAP = 2000;
+/** Passes over the native and JS measurements (see step 4 above). */
+const PASSES = full ? 3 : 1;
 
 // ------------------------------------------------------------------------------------------------ lock
 
@@ -287,27 +293,10 @@ function report(run: RunRecord): void {
   say(`\nwrote bench/results/latest.json, latest.svg, latest.md, latest.txt`);
 }
 
-// ------------------------------------------------------------------------------------------------ main
-
-async function main(): Promise<void> {
-  const t0 = performance.now();
-  const machine = machineInfo();
-  say(`webmalloc benchmark (${mode}) · ${machine.cpu}, ${machine.cores} cores · Node ${machine.node} · load ${machine.loadavg.join(' ')}`);
-  const notes: string[] = [];
-  const peerNote = ensurePeers();
-  if (peerNote) notes.push(peerNote);
-
-  const native = argv.includes('--no-native') ? { rows: [] as Row[], note: 'native step skipped (--no-native)' } : runNative();
-  if (native.note) notes.push(native.note);
-
-  say('\n== this machine: plain computation on 1, 2 and 4 workers');
-  const scaling = await parallelScaling(full ? 5 : 3, full ? 8e7 : 4e7);
-  say(`   throughput with 2 workers: ${scaling['2']}x of one; with 4: ${scaling['4']}x (a free 2-core machine gives ~2x)`);
-
-  const specs = plan().filter((s) => !(peerNote && s.contender === 'dlmalloc-wasm'));
+/** One pass over the JS measurements, in `specs`' order, with progress on the console. */
+function measureJs(specs: Spec[], failures: Failure[]): Row[] {
   say(`\n== JS: ${specs.length} measurements, each in a fresh process (${mode}: ${JSON.stringify(full ? FULL : QUICK)})`);
   const results: Row[] = [];
-  const failures: Failure[] = [];
   specs.forEach((spec, i) => {
     const started = performance.now();
     process.stdout.write(`[${String(i + 1).padStart(3)}/${specs.length}] ${specLabel(spec)} `);
@@ -327,6 +316,40 @@ async function main(): Promise<void> {
         `  ±${(r.spread * 50).toFixed(0)}%${check}  (${secs} s)`,
     );
   });
+  return results;
+}
+
+// ------------------------------------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const machine = machineInfo();
+  say(`webmalloc benchmark (${mode}) · ${machine.cpu}, ${machine.cores} cores · Node ${machine.node} · load ${machine.loadavg.join(' ')}`);
+  const notes: string[] = [];
+  const peerNote = ensurePeers();
+  if (peerNote) notes.push(peerNote);
+
+  say('\n== this machine: plain computation on 1, 2 and 4 workers');
+  const scaling = await parallelScaling(full ? 5 : 3, full ? 8e7 : 4e7);
+  say(`   throughput with 2 workers: ${scaling['2']}x of one; with 4: ${scaling['4']}x (a free 2-core machine gives ~2x)`);
+
+  const specs = plan().filter((s) => !(peerNote && s.contender === 'dlmalloc-wasm'));
+  const failures: Failure[] = [];
+  const passes: Row[][] = [];
+  let nativeNote: string | undefined;
+  for (let pass = 0; pass < PASSES; pass++) {
+    if (PASSES > 1) say(`\n==== pass ${pass + 1} of ${PASSES}`);
+    const native = argv.includes('--no-native') ? { rows: [] as Row[], note: 'native step skipped (--no-native)' } : runNative();
+    nativeNote = native.note;
+    const order = pass % 2 === 0 ? specs : [...specs].reverse();
+    passes.push([...measureJs(order, failures), ...native.rows]);
+  }
+  if (nativeNote) notes.push(nativeNote);
+  if (PASSES > 1) {
+    notes.push(
+      `each figure is the median of ${PASSES} passes over the native and JS measurements (the JS ones in alternating order); latest.json keeps every pass's time (passNsPerOp)`,
+    );
+  }
 
   const dropin = runDropin();
   if (dropin.note) notes.push(dropin.note);
@@ -334,7 +357,7 @@ async function main(): Promise<void> {
   if (blowupNote) notes.push(blowupNote);
 
   // Order: the JS plan's order, native rows joining their groups.
-  const rows: Row[] = [...results, ...native.rows];
+  const rows: Row[] = medianOfPasses(passes);
   const run: RunRecord = {
     suite: 'webmalloc benchmark (issue 4)',
     mode,

@@ -13,7 +13,7 @@ import { CONTENDERS, type ContenderName } from '../bench/contenders.js';
 import { measure, TINY, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { repoRoot } from '../bench/peers/types.js';
-import { evaluateTargets, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
+import { evaluateTargets, medianOfPasses, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
 import { RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from '../bench/workloads.js';
 
 const results: Row[] = [];
@@ -119,6 +119,27 @@ describe('benchmark report', () => {
     const bars = svg.match(/<rect x="\d+" y="\d+" width="[\d.]+" height="9"/g) ?? [];
     assert.equal(bars.length, results.length, 'one bar per result');
     assert.ok(!/NaN|undefined|Infinity/.test(svg), 'no broken numbers in the chart');
+  });
+
+  it("a full run's passes: each measurement is its median pass, every pass's time kept, in the first pass's order", () => {
+    const pick = (workload: string, contender: string) => results.find((r) => r.workload === workload && r.contender === contender && r.threads === 1)!;
+    const a = pick('pairs-16', 'webmalloc');
+    const b = pick('pairs-64', 'dlmalloc-wasm');
+    const pass = (na: number, nb: number, reversed = false): Row[] => {
+      const rows = [{ ...a, nsPerOp: na, memoryBytes: na }, { ...b, nsPerOp: nb, memoryBytes: nb }];
+      return reversed ? rows.reverse() : rows;
+    };
+    const merged = medianOfPasses([pass(30, 5), pass(10, 7, true), pass(20, 6)]);
+    assert.deepEqual(
+      merged.map((r) => [r.workload, r.nsPerOp, r.memoryBytes, r.passNsPerOp]),
+      [
+        ['pairs-16', 20, 20, [30, 10, 20]],
+        ['pairs-64', 6, 6, [5, 7, 6]],
+      ],
+      'the median pass whole (its memory too)',
+    );
+    const two = medianOfPasses([pass(30, 5), pass(10, 7)]);
+    assert.deepEqual(two.map((r) => r.nsPerOp), [10, 5], 'of two passes, the faster');
   });
 });
 
