@@ -2,12 +2,14 @@
 //
 // A freed huge block's segments are cached whole in the segment table for the next huge block of any thread
 // (SEG_HUGE_CACHED, see segments.ts). Reusing such a run costs a scan of the table and a CAS to claim it, one
-// more per neighbour joined, and another to split off what the block does not need: with the publish and
-// the free's CAS, four Atomics calls per malloc/free pair and a scan of every segment. A thread that frees
-// a huge block therefore may hold its run (SEG_HUGE_HELD, naming its slot: nobody else changes that word)
-// and list it here. Its next huge block that fits is set up in it with plain stores and one publish; the
-// rest of a split stays held as a run of its own, and a run freed next to a held one joins it with plain
-// stores. A malloc/free pair then costs two Atomics calls (the publish and the free's CAS).
+// more per neighbour joined; with the publish and the free's CAS, 3.86 Atomics calls per malloc/free pair in
+// the `large` benchmark, and a scan of every segment each time. So a thread that frees a huge block holds
+// its run instead (SEG_HUGE_HELD, naming its slot: nobody else changes that word) and lists it here:
+// - its next huge block that fits is set up at the end of the smallest held run that fits, with plain
+//   stores (the held head's smaller count, the block's descriptor) and the publish of the block's head;
+// - a block that starts where a held run ends is freed by a CAS of its head from HUGE straight to a tail
+//   of that run, then the held head's count is rewritten (a plain store).
+// A malloc/free pair then costs two Atomics calls (the publish and the free's CAS) and no scan.
 //
 // Bounds, as for kept pages (kept.ts): a thread holds at most MAX_RUNS runs spanning at most a share of the
 // heap's segments, 1/64, or 1/8 while it is the heap's only thread (looked up again every ALONE_RECHECK
