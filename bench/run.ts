@@ -323,6 +323,7 @@ function measureJs(specs: Spec[], failures: Failure[]): Row[] {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
+  const git = gitDescribe(); // before any step writes to bench/results (which would make it read -dirty)
   const machine = machineInfo();
   say(`webmalloc benchmark (${mode}) · ${machine.cpu}, ${machine.cores} cores · Node ${machine.node} · load ${machine.loadavg.join(' ')}`);
   const notes: string[] = [];
@@ -362,7 +363,7 @@ async function main(): Promise<void> {
     suite: 'webmalloc benchmark (issue 4)',
     mode,
     date: new Date().toISOString(),
-    git: gitDescribe(),
+    git,
     machine: { ...machine, loadavgEnd: loadavg().map((x) => Number(x.toFixed(2))), parallelScaling: scaling },
     settings: full ? FULL : QUICK,
     caps: { 'thing-malloc': `random-512 and random-64k run at ${THING_CAP} live blocks (every contender also runs those capped rows)` },
