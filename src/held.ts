@@ -11,20 +11,15 @@
 //   of that run, then the held head's count is rewritten (a plain store).
 // A malloc/free pair then costs two Atomics calls (the publish and the free's CAS) and no scan.
 //
-// Bounds, as for kept pages (kept.ts): a thread holds at most MAX_RUNS runs spanning at most a share of the
-// heap's segments, 1/64, or 1/8 while it is the heap's only thread (looked up again every ALONE_RECHECK
-// frees that need the large share). Held runs go back to the cache (where every thread finds them) when no
+// Bounds, as for kept pages: a thread holds at most MAX_RUNS runs spanning at most a share of the heap's
+// segments (share.ts: 1/64, or 1/8 while it is the heap's only thread). Held runs go back to the cache (where every thread finds them) when no
 // held run fits a huge block, before the memory grows, on collect() and on detach(); a thread that dies
 // leaves them held, and reclaim() releases them with its other claimed runs.
 
+import { ThreadShare } from './share.js';
+
 /** Held runs per thread. */
 const MAX_RUNS = 4;
-/** At most this share of the heap's segments is held by one thread... */
-const MAX_HELD_SHARE = 1 / 64;
-/** ...or this share while no other thread is attached. */
-const MAX_HELD_SHARE_ALONE = 1 / 8;
-/** Frees that need the large share between two lookups of whether other threads are attached. */
-const ALONE_RECHECK = 64;
 
 export class HeldRuns {
   /** First segment and segments of each held run (the first `count` entries). */
@@ -33,31 +28,17 @@ export class HeldRuns {
   count = 0;
   /** Segments the held runs span. */
   private total = 0;
-  private readonly maxSegments: number;
-  private readonly maxSegmentsAlone: number;
-  private alone = false;
-  private untilRecheck = 0;
+  /** The segments they may span (see share.ts). */
+  private readonly share: ThreadShare;
 
-  /** `othersAttached` looks up whether another thread is attached to the heap (a hint: plain reads do). */
-  constructor(
-    heapSegments: number,
-    private readonly othersAttached: () => boolean,
-  ) {
-    this.maxSegments = Math.floor(heapSegments * MAX_HELD_SHARE);
-    this.maxSegmentsAlone = Math.floor(heapSegments * MAX_HELD_SHARE_ALONE);
+  /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
+  constructor(heapSegments: number, othersAttached: () => boolean) {
+    this.share = new ThreadShare(heapSegments, othersAttached);
   }
 
   /** Whether a run of `k` more segments may be held (a run that joins a held one takes no entry). */
   mayHold(k: number, joins: boolean): boolean {
-    if (this.count === MAX_RUNS && !joins) return false;
-    const total = this.total + k;
-    if (total <= this.maxSegments) return true;
-    if (total > this.maxSegmentsAlone) return false;
-    if (this.untilRecheck-- <= 0) {
-      this.alone = !this.othersAttached();
-      this.untilRecheck = ALONE_RECHECK;
-    }
-    return this.alone;
+    return (this.count < MAX_RUNS || joins) && this.share.allows(this.total + k);
   }
 
   /** The entry of the held run that ends where segment `index` starts, or -1. */

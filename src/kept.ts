@@ -8,29 +8,25 @@
 // if it is still empty, at the first of:
 // - KEEP_TICKS of the thread's slow-path calls after it emptied (mimalloc's retired pages, which expire
 //   after a number of cycles, likewise): back to the pool;
-// - the kept pages spanning more than a share of the heap (MAX_KEPT_SHARE) while other threads are attached:
+// - the kept pages spanning more than a share of the heap (share.ts: 1/64) while other threads are attached:
 //   the oldest is offered to every thread as an abandoned page (abandoned.ts). Any thread may adopt it for
 //   its class, this one included, and any thread gives it back to the pool before the memory grows. So what
 //   a thread keeps for itself alone stays small, and another thread that runs out of pages does not grow
-//   the memory because of it. A thread that is the heap's only one keeps a larger share (MAX_KEPT_SHARE_ALONE):
+//   the memory because of it. A thread that is the heap's only one keeps a larger share (1/8):
 //   offering a page and adopting it back costs nine Atomics calls, for nobody (random-64k ran 559
 //   instructions per call with the small share, 396 with the large one). Whether others are attached is
-//   looked up again every ALONE_RECHECK times the small share is exceeded, so a thread that attaches later
-//   is seen at the thread's next frees and mallocs; a thread that goes idle keeps what it kept (up to the
-//   large share) until it calls collect();
+//   looked up again every 64 times the small share is exceeded, so a thread that attaches later is seen at
+//   the thread's next frees and mallocs; a thread that goes idle keeps what it kept (up to the large share)
+//   until it calls collect();
 // - the pool running dry for this thread (before the memory grows), collect(), or detach(): back to the pool.
 // A kept page that was reused meanwhile just leaves the list (the malloc slow path clears PF_KEPT of a
 // page it takes a block from). The list is this thread's own (JS memory): a thread that dies leaves its
 // kept pages empty in its queues, and reclaim() releases them like any other empty page.
 
+import { ThreadShare } from './share.js';
+
 /** Slow-path calls after which a kept page that is still empty goes back to the pool. */
 export const KEEP_TICKS = 4096;
-/** At most this share of the heap's slices is kept empty by one thread (64 MiB of a 4 GiB heap)... */
-const MAX_KEPT_SHARE = 1 / 64;
-/** ...or this share (512 MiB of a 4 GiB heap) while no other thread is attached. */
-const MAX_KEPT_SHARE_ALONE = 1 / 8;
-/** Times the share is found exceeded between two lookups of whether other threads are attached. */
-const ALONE_RECHECK = 64;
 
 /** An entry's stamp is kept in P_FLAGS above the PF_* bits. */
 export const STAMP_SHIFT = 4;
@@ -48,20 +44,12 @@ export class KeptPages {
   count = 0;
   /** Slices the pages flagged PF_KEPT span (the stale entries' pages are no longer counted). */
   private slices = 0;
-  /** Slices above which the oldest page goes: while other threads are attached, and while none is. */
-  private readonly maxSlices: number;
-  private readonly maxSlicesAlone: number;
-  /** Whether no other thread was attached at the last lookup, and lookups left until the next one. */
-  private alone = false;
-  private untilRecheck = 0;
+  /** The slices the kept pages may span (64 MiB of a 4 GiB heap, 512 MiB while no other thread is attached). */
+  private readonly share: ThreadShare;
 
-  /** `othersAttached` looks up whether another thread is attached to the heap (a hint: plain reads do). */
-  constructor(
-    heapSlices: number,
-    private readonly othersAttached: () => boolean,
-  ) {
-    this.maxSlices = Math.floor(heapSlices * MAX_KEPT_SHARE);
-    this.maxSlicesAlone = Math.floor(heapSlices * MAX_KEPT_SHARE_ALONE);
+  /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
+  constructor(heapSlices: number, othersAttached: () => boolean) {
+    this.share = new ThreadShare(heapSlices, othersAttached);
   }
 
   /** List page `dw` of `span` slices, emptied at slow-path tick `tick`; returns the entry's stamp. */
@@ -84,12 +72,7 @@ export class KeptPages {
 
   /** Whether the kept pages span more than the thread may keep. */
   overCap(): boolean {
-    if (this.slices <= this.maxSlices) return false;
-    if (--this.untilRecheck <= 0) {
-      this.untilRecheck = ALONE_RECHECK;
-      this.alone = !this.othersAttached();
-    }
-    return !this.alone || this.slices > this.maxSlicesAlone;
+    return !this.share.allows(this.slices);
   }
 
   /** A page of `span` slices is no longer kept (reused, or its entry taken off): its slices stop counting. */
