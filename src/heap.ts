@@ -603,23 +603,22 @@ export class Heap {
     const start = first + held.segments[best]! - need;
     if (start === first) held.remove(best);
     else {
-      // What stays held ends where the block starts: its head becomes the block's at the publish.
+      // What stays held ends where the block starts. The block's first segment is a tail of the run until the
+      // publish makes it the block's head.
       held.set(best, first, start - first);
       this.m[this.segTableW + first * L.S_WORDS] = heldWord(this.slot, start - first);
     }
     return start;
   }
 
-  /** Every held run back to the cache, where any thread's huge block finds it. Returns how many went. */
-  private releaseHeld(): number {
+  /** Every held run back to the cache, where any thread's huge block finds it. */
+  private releaseHeld(): void {
     const held = this.held;
-    const n = held.count;
     while (held.count !== 0) {
       const i = held.count - 1;
       Atomics.store(this.m, this.segTableW + held.first[i]! * L.S_WORDS, cachedWord(held.segments[i]!));
       held.remove(i);
     }
-    return n;
   }
 
   /** The owner freed into a page that is full, fresh, or now empty. */
