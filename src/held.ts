@@ -11,8 +11,12 @@
 //   of that run, then the held head's count is rewritten (a plain store).
 // A malloc/free pair then costs two Atomics calls (the publish and the free's CAS) and no scan.
 //
-// Bounds, as for kept pages: a thread holds at most MAX_RUNS runs spanning at most a share of the heap's
-// segments (share.ts: 1/64, or 1/8 while it is the heap's only thread). Held runs go back to the cache (where every thread finds them) when no
+// Bounds: a thread holds at most MAX_RUNS runs, and only while it is the heap's only thread, spanning at most
+// 1/8 of the heap's segments (see share.ts). With other threads attached it holds no more: what it held would
+// be memory they cannot use, and they would grow the memory instead. (With 1/64 of the heap each, as for kept
+// pages, the peak memory of npm start's 4 workers went from 495 to 546-552 MiB.) Whether others are attached
+// is looked up every 16 frees; what a thread held before others attached stays held until one of the events
+// below. Held runs go back to the cache (where every thread finds them) when no
 // held run fits a huge block, before the memory grows, on collect() and on detach(); a thread that dies
 // leaves them held, and reclaim() releases them with its other claimed runs.
 
@@ -28,12 +32,14 @@ export class HeldRuns {
   count = 0;
   /** Segments the held runs span. */
   private total = 0;
-  /** The segments they may span (see share.ts). */
+  /** The segments they may span: none while other threads are attached (see share.ts). */
   private readonly share: ThreadShare;
 
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSegments: number, othersAttached: () => boolean) {
-    this.share = new ThreadShare(heapSegments, othersAttached);
+    // Whether others are attached is looked up every 16 frees: the look reads every thread slot, about 900
+    // instructions with 64 slots, where a huge malloc/free pair takes about 1400.
+    this.share = new ThreadShare(heapSegments, 0, 1 / 8, 16, othersAttached);
   }
 
   /** Whether a run of `k` more segments may be held (a run that joins a held one takes no entry). */

@@ -8,7 +8,7 @@
 // if it is still empty, at the first of:
 // - KEEP_TICKS of the thread's slow-path calls after it emptied (mimalloc's retired pages, which expire
 //   after a number of cycles, likewise): back to the pool;
-// - the kept pages spanning more than a share of the heap (share.ts: 1/64) while other threads are attached:
+// - the kept pages spanning more than a share of the heap (1/64, see share.ts) while other threads are attached:
 //   the oldest is offered to every thread as an abandoned page (abandoned.ts). Any thread may adopt it for
 //   its class, this one included, and any thread gives it back to the pool before the memory grows. So what
 //   a thread keeps for itself alone stays small, and another thread that runs out of pages does not grow
@@ -49,7 +49,7 @@ export class KeptPages {
 
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSlices: number, othersAttached: () => boolean) {
-    this.share = new ThreadShare(heapSlices, othersAttached);
+    this.share = new ThreadShare(heapSlices, 1 / 64, 1 / 8, 64, othersAttached);
   }
 
   /** List page `dw` of `span` slices, emptied at slow-path tick `tick`; returns the entry's stamp. */

@@ -83,7 +83,10 @@ export function releaseSlot(ctx: HeapContext, slot: number): void {
 /** Whether a slot other than `slot` is taken (live, reserved or leaving). Plain reads: a hint. */
 export function otherSlotsTaken(ctx: HeapContext, slot: number): boolean {
   const m = ctx.mem.m;
-  for (let s = 0; s < ctx.maxThreads; s++) if (s !== slot && (m[ctx.threadW(s) + L.T_STATE] & 3) !== L.TS_FREE) return true;
+  const n = ctx.maxThreads;
+  for (let s = 0, w = ctx.threadW(0) + L.T_STATE; s < n; s++, w += L.THREAD_WORDS) {
+    if (s !== slot && (m[w] & 3) !== L.TS_FREE) return true;
+  }
   return false;
 }
 

@@ -3,12 +3,6 @@
 // one. What a thread keeps, no other thread can use, so it must stay small when others may need it; alone,
 // giving it up would only make the thread take it back at a cost (Atomics calls), for nobody.
 
-/** At most this share of the heap is kept by one thread... */
-export const SHARE = 1 / 64;
-/** ...or this share while no other thread is attached. */
-export const SHARE_ALONE = 1 / 8;
-/** Times the small share is found exceeded between two lookups of whether other threads are attached. */
-const ALONE_RECHECK = 64;
 
 export class ThreadShare {
   /** Units (slices, segments) the two shares allow. */
@@ -19,23 +13,28 @@ export class ThreadShare {
   private untilRecheck = 0;
 
   /**
-   * `heapUnits`: the heap's size in the units kept. `othersAttached` looks up whether another thread is
-   * attached to the heap (a hint: plain reads do). A thread that attaches later is seen within ALONE_RECHECK
-   * calls that exceed the small share; a thread that goes idle keeps what it kept until its next calls.
+   * `heapUnits`: the heap's size in the units kept; `share` and `shareAlone` of it may be kept while other
+   * threads are attached and while none is. `othersAttached` looks up whether another thread is attached to
+   * the heap (a hint: plain reads of every thread slot), again every `recheck` calls that exceed the small
+   * share: a thread that attaches later is seen within as many calls; a thread that goes idle keeps what it
+   * kept until its next calls.
    */
   constructor(
     heapUnits: number,
+    share: number,
+    shareAlone: number,
+    private readonly recheck: number,
     private readonly othersAttached: () => boolean,
   ) {
-    this.max = Math.floor(heapUnits * SHARE);
-    this.maxAlone = Math.floor(heapUnits * SHARE_ALONE);
+    this.max = Math.floor(heapUnits * share);
+    this.maxAlone = Math.floor(heapUnits * shareAlone);
   }
 
   /** Whether the thread may keep `units` in all. */
   allows(units: number): boolean {
     if (units <= this.max) return true;
     if (--this.untilRecheck <= 0) {
-      this.untilRecheck = ALONE_RECHECK;
+      this.untilRecheck = this.recheck;
       this.alone = !this.othersAttached();
     }
     return this.alone && units <= this.maxAlone;

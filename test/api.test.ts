@@ -1401,13 +1401,13 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a);
   });
 
-  it('held runs stay with their thread, within a share of the heap, until collect(), detach() or the memory would grow', () => {
-    // A heap of 256 segments: a thread holds up to 4 of them (1/64), or 32 (1/8) while it is the only one.
+  it('a thread holds runs only while it is alone, and they stay with it until collect(), detach() or the memory would grow', () => {
+    // A heap of 256 segments: a thread alone holds up to 32 of them (1/8); with another thread attached, none.
     const a = createAllocator({ limit: 256 * MiB });
     const h = a.malloc(7.5 * MiB); // 8 segments
     const first = Math.floor((h - a.heapBase) / MiB);
     a.free(h);
-    assert.equal(segmentKind(a, first), HELD, 'alone: held (8 segments, within 1/8)');
+    assert.equal(segmentKind(a, first), HELD, 'alone: held');
     const other = attach(a.memory);
     const size = a.stats().memorySize;
     const o = other.malloc(7.5 * MiB);
@@ -1417,24 +1417,36 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.equal(segmentKind(a, first), CACHED, 'collect(): to the cache');
     assert.equal(other.malloc(7.5 * MiB), h, 'which serves the other thread');
     other.free(h);
-    assert.equal(segmentKind(a, first), CACHED, 'with another thread attached, 8 segments are more than 1/64: cached');
+    assert.equal(segmentKind(a, first), CACHED, 'with another thread attached, a freed run is cached');
     other.free(o);
     const again = a.malloc(7.5 * MiB);
-    a.free(a.malloc(3.5 * MiB)); // 4 segments: within 1/64, held
+    // `a` looks again whether others are attached every 16 frees: after at most 16, it holds no more.
+    for (let i = 0; i < 16; i++) a.free(a.malloc(3.5 * MiB));
+    const q = a.malloc(3.5 * MiB);
+    const qFirst = Math.floor((q - a.heapBase) / MiB);
+    a.free(q);
+    assert.equal(segmentKind(a, qFirst), CACHED, 'with another thread attached: cached, not held');
+    other.detach();
+    for (let i = 0; i < 16; i++) a.free(a.malloc(3.5 * MiB));
     let held = 0;
     for (let i = 1; i < 256 && segmentKind(a, i) !== 0; i++) if (segmentKind(a, i) === HELD) held++;
-    assert.equal(held, 1, 'a run of 4 segments is held with another thread attached');
+    assert.equal(held, 1, 'alone again: held');
     a.detach(); // what it held goes to the cache
-    for (let i = 1; i < 256 && segmentKind(other, i) !== 0; i++) assert.notEqual(segmentKind(other, i), HELD, `segment ${i} after detach()`);
-    other.free(again);
-    assertCheckOk(other);
-    // The memory limit: a held run goes back before a huge block would fail or the memory grow.
-    const b = createAllocator({ limit: 24 * MiB });
-    const big = b.malloc(15.5 * MiB);
-    b.free(b.malloc(2 * MiB)); // 3 segments held (and 16 cached after big's free below)
-    b.free(big);
-    const whole = b.malloc(19.5 * MiB); // needs every segment, the held ones included
+    const b0 = attach(a.memory);
+    for (let i = 1; i < 256 && segmentKind(b0, i) !== 0; i++) assert.notEqual(segmentKind(b0, i), HELD, `segment ${i} after detach()`);
+    b0.free(again);
+    assertCheckOk(b0);
+    // A held run goes back for a block that needs its segments: a heap of 40 segments, 4 of them holdable.
+    const b = createAllocator({ limit: 40 * MiB });
+    const big = b.malloc(30.5 * MiB); // segments 1..31
+    const small = b.malloc(2 * MiB); // 32..34
+    b.free(small);
+    assert.equal(segmentKind(b, 32), HELD, 'the small run is held');
+    b.free(big); // 31 segments: more than the thread may hold, cached
+    const size2 = b.stats().memorySize;
+    const whole = b.malloc(33.5 * MiB); // segments 1..34: the held run included
     assert.notEqual(whole, 0, 'the held run went back for a block that needs it');
+    assert.equal(b.stats().memorySize, size2, 'without growing the memory');
     b.free(whole);
     assertCheckOk(b);
   });
