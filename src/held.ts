@@ -13,12 +13,12 @@
 //
 // Bounds: a thread holds at most MAX_RUNS runs, and only while it is the heap's only thread, spanning at most
 // 1/8 of the heap's segments (see share.ts). With other threads attached it holds no more: what it held would
-// be memory they cannot use, and they would grow the memory instead. (With 1/64 of the heap each, as for kept
-// pages, the peak memory of npm start's 4 workers went from 495 to 546-552 MiB.) Whether others are attached
-// is looked up every 16 frees; what a thread held before others attached stays held until one of the events
-// below. Held runs go back to the cache (where every thread finds them) when no
-// held run fits a huge block, before the memory grows, on collect() and on detach(); a thread that dies
-// leaves them held, and reclaim() releases them with its other claimed runs.
+// be memory they cannot use, and they would grow the memory instead (with 1/64 of the heap each, as for kept
+// pages, the peak memory of npm start's 4 workers went from 495 to 546-552 MiB). Whether others are attached
+// is looked up every 16 frees. Held runs go back to the cache, where every thread finds them, when no held run
+// fits a huge block, before the memory grows, on collect() and on detach(); so what a thread held before
+// others attached stays with it until then. A thread that dies leaves its runs held, and reclaim() releases
+// them with its other claimed runs.
 
 import { ThreadShare } from './share.js';
 
