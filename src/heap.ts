@@ -321,8 +321,10 @@ export class Heap {
     // at: a huge block needs whole free segments).
     let first = this.takeHeld(size, align);
     const held = first >= 0;
-    if (!held && this.held.count !== 0) this.releaseHeld(); // none fits: cached, where they may be joined
-    if (!held) first = claimCachedHuge(ctx, this.slot, size, align);
+    if (!held) {
+      if (this.held.count !== 0) this.releaseHeld(); // none fits: cached, where they may be joined
+      first = claimCachedHuge(ctx, this.slot, size, align);
+    }
     // A held or cached run's later segments are tails already, and its head names us (HELD or SETUP).
     const cached = first >= 0;
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
@@ -338,19 +340,7 @@ export class Heap {
     const seg = ctx.segmentAddress(first);
     const block = seg + hugeBlockOffset(ctx, first, align);
     const dw = ctx.descriptorW(first, 0);
-    // Every word of the descriptor, the unused ones zero (stores one by one: writeSpan's loop was a sixth of a
-    // huge malloc/free pair).
-    m[dw + L.P_KIND] = L.KIND_HUGE;
-    m[dw + L.P_BIN] = 0;
-    m[dw + L.P_CAPACITY] = 0;
-    m[dw + L.P_RESERVED] = 0;
-    m[dw + L.P_USED] = 0;
-    m[dw + L.P_FREE] = 0;
-    m[dw + L.P_THREAD_FREE] = 0;
-    m[dw + L.P_NEXT] = 0;
-    m[dw + L.P_PREV] = 0;
-    m[dw + L.P_DIVISOR] = 0;
-    m[dw + L.P_SPARE] = 0;
+    writeSpan(m, dw, L.KIND_HUGE, 1);
     m[dw + L.P_SPAN] = k;
     m[dw + L.P_AREA] = block >>> 2;
     m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
