@@ -143,23 +143,19 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       fail(`${name}: a huge run of ${arg} segments claimed by thread slot ${runSlot(kindWord)}, which no block or cache holds`);
       continue;
     }
-    if (kind === L.SEG_HUGE_HELD) {
-      // A freed huge block's segments that an attached thread keeps for its next huge block (held.ts).
+    if (kind === L.SEG_HUGE_CACHED || kind === L.SEG_HUGE_HELD) {
+      // A freed huge block's segments kept whole: no free slices, and its tails point back here. A held run
+      // (held.ts) is kept by an attached thread for its next huge block, and counts its tails exactly.
+      const what = kind === L.SEG_HUGE_HELD ? 'held' : 'cached';
       const slot = runSlot(kindWord);
-      if (!attached.has(slot)) fail(`${name}: a huge run of ${arg} segments held by thread slot ${slot}, which is not attached`);
-      if (arg < 1 || index + arg > top) fail(`${name}: held huge run of ${arg} segments past the claimed ones`);
-      if ((slicesWord & L.ALL_SLICES) !== 0) fail(`${name}: held huge run has free slices`);
-      checkHugeTails(index, arg);
-      if (index + arg < top && (Atomics.load(m, ctx.segTableW + (index + arg) * L.S_WORDS) & 0xff) === L.SEG_HUGE_TAIL) {
-        fail(`${name}: held huge run of ${arg} segments is followed by a tail it does not count`);
+      if (kind === L.SEG_HUGE_HELD && !attached.has(slot)) {
+        fail(`${name}: a huge run of ${arg} segments held by thread slot ${slot}, which is not attached`);
       }
-      continue;
-    }
-    if (kind === L.SEG_HUGE_CACHED) {
-      // A freed huge block's segments kept whole: no free slices, and its tails point back here.
-      if (arg < 1 || index + arg > top) fail(`${name}: cached huge run of ${arg} segments past the claimed ones`);
-      if ((slicesWord & L.ALL_SLICES) !== 0) fail(`${name}: cached huge run has free slices`);
+      if (arg < 1 || index + arg > top) fail(`${name}: ${what} huge run of ${arg} segments past the claimed ones`);
+      if ((slicesWord & L.ALL_SLICES) !== 0) fail(`${name}: ${what} huge run has free slices`);
       checkHugeTails(index, arg);
+      const next = index + arg < top ? Atomics.load(m, ctx.segTableW + (index + arg) * L.S_WORDS) & 0xff : -1;
+      if (kind === L.SEG_HUGE_HELD && next === L.SEG_HUGE_TAIL) fail(`${name}: held huge run of ${arg} segments is followed by a tail it does not count`);
       continue;
     }
     if (kind === L.SEG_HUGE) {

@@ -419,7 +419,7 @@ export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, al
     }
     if (have < need) {
       // A neighbour was taken meanwhile: what was joined goes back as one run, and the scan looks again.
-      Atomics.store(m, headW, L.SEG_HUGE_CACHED | (have << L.S_COUNT_SHIFT));
+      Atomics.store(m, headW, cachedWord(have));
       continue;
     }
     if (need < have) {
@@ -431,7 +431,7 @@ export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, al
       const dw = ctx.descriptorW(rest, 0);
       m[dw + L.P_KIND] = L.KIND_FREE;
       m[dw + L.P_OWNER] = 0;
-      m[ctx.segTableW + rest * L.S_WORDS + L.S_KIND] = L.SEG_HUGE_CACHED | ((have - need) << L.S_COUNT_SHIFT);
+      m[ctx.segTableW + rest * L.S_WORDS + L.S_KIND] = cachedWord(have - need);
     }
     lastClaimDirty = true;
     return first;

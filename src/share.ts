@@ -3,11 +3,10 @@
 // one. What a thread keeps, no other thread can use, so it must stay small when others may need it; alone,
 // giving it up would only make the thread take it back at a cost (Atomics calls), for nobody.
 
-
 export class ThreadShare {
   /** Units (slices, segments) the two shares allow. */
-  readonly max: number;
-  readonly maxAlone: number;
+  private readonly max: number;
+  private readonly maxAlone: number;
   /** Whether no other thread was attached at the last lookup, and lookups left until the next one. */
   private alone = false;
   private untilRecheck = 0;
