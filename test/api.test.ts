@@ -20,6 +20,7 @@ import {
   bufferOf,
   byteLengthOf,
   fillPattern,
+  heapHeaderWord,
   naturalAlignment,
   rng,
   randInt,
@@ -1356,12 +1357,9 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a);
   });
 
-  /** The kind (low byte) of segment `index`'s table word, from the documented layout (docs/design.md): the
-   *  heap header's word 10 holds the segment table's byte offset, two words per segment. */
+  /** The kind (low byte) of segment `index`'s table word, from the documented layout (see heapHeaderWord). */
   function segmentKind(a: Allocator, index: number): number {
-    const m = new Int32Array(bufferOf(a.memory));
-    const tableW = m[m[(a.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
-    return m[tableW + 2 * index]! & 0xff;
+    return new Int32Array(bufferOf(a.memory))[heapHeaderWord(a, 10) / 4 + 2 * index]! & 0xff;
   }
   const [TAIL, CACHED, HELD] = [3, 4, 6];
 
@@ -1583,7 +1581,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     a.free(h);
     a.free(l); // segments 1..3 free now
     const m = new Int32Array(a.memory as SharedArrayBuffer);
-    const threadsW = m[m[(a.heapBase + 1024) / 4 + 2]! / 4 + 11]! / 4;
+    const threadsW = heapHeaderWord(a, 11) / 4;
     const releasingW = threadsW + (other.threadId % 1024) * 256 + 8;
     m[releasingW] = descW; // as if `other` were freeing the large block in segment 3 right now
     const y = a.malloc(3.5 * MiB);

@@ -13,7 +13,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAllocator } from 'webmalloc';
-import { type Allocator, KiB, MiB, assertCheckOk, fillPattern, rng, runWorker } from './helpers.js';
+import { type Allocator, KiB, MiB, assertCheckOk, fillPattern, heapHeaderWord, rng, runWorker } from './helpers.js';
 import type { CheckWorkerData, CheckWorkerResult } from './workers/check-worker.js';
 
 const workerUrl = new URL('./workers/check-worker.js', import.meta.url);
@@ -84,11 +84,10 @@ function linkEncoding(h: Heap): (addr: number) => number {
 }
 
 /** Frees the heap's huge block, which its thread then holds; returns the byte offset of the run's segment-table
- *  word (documented layout: the heap header's word 10 holds the table's offset, two words per segment). */
+ *  word (documented layout: see heapHeaderWord). */
 function heldRunWord(h: Heap): number {
   h.a.free(h.huge);
-  const header = word(h.a, h.base + 1024 + 8);
-  const at = word(h.a, header + 40) + Math.floor((h.huge - h.base) / MiB) * 8;
+  const at = heapHeaderWord(h.a, 10) + Math.floor((h.huge - h.base) / MiB) * 8;
   assert.equal(word(h.a, at) & 0xff, 6, 'the freed huge block is held by its thread');
   return at;
 }

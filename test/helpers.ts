@@ -110,6 +110,16 @@ export function bufferOf(m: Memory): ArrayBufferLike {
   return m instanceof WebAssembly.Memory ? m.buffer : m;
 }
 
+/**
+ * Word `i` of the heap header, read as the documented layout says (docs/design.md): the root record at
+ * heapBase + 1024 holds the header's byte offset in its word 2. (Word 10: the segment table's byte offset,
+ * two words per segment; 11: the thread table's, 1 KiB per slot; 12: the abandoned-page bitmap's.)
+ */
+export function heapHeaderWord(a: { memory: Memory; heapBase: number }, i: number): number {
+  const m = new Int32Array(bufferOf(a.memory));
+  return m[m[(a.heapBase + 1024) / 4 + 2]! / 4 + i]!;
+}
+
 export function byteLengthOf(m: Memory): number {
   return bufferOf(m).byteLength;
 }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { attach, createAllocator, spawnWorker, type Allocator } from 'webmalloc';
-import { assertBalanced, assertCheckOk, assertPattern, assertZero, MiB, rng } from './helpers.js';
+import { assertBalanced, assertCheckOk, assertPattern, assertZero, heapHeaderWord, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -174,7 +174,7 @@ describe('reclaim', () => {
       const heap = createAllocator();
       const dying = attach(heap.memory);
       const m = new Int32Array(heap.memory as SharedArrayBuffer);
-      const bitmapW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 12]! / 4;
+      const bitmapW = heapHeaderWord(heap, 12) / 4;
       let p: number;
       if (how === 'abandoning') {
         p = dying.malloc(64);
@@ -212,7 +212,7 @@ describe('reclaim', () => {
     thread.free(h2);
     thread.collect();
     const m = new Int32Array(heap.memory as SharedArrayBuffer);
-    const tableW = m[m[(heap.heapBase + 1024) / 4 + 2]! / 4 + 10]! / 4;
+    const tableW = heapHeaderWord(heap, 10) / 4;
     const first = Math.floor((h - heap.heapBase) / MiB);
     assert.equal(m[tableW + 2 * first], 4 | (8 << 8), `${what}: the freed block's segments are cached`);
     assert.equal(m[tableW + 2 * (first + 8)], 4 | (4 << 8), `${what}: and so are its neighbour's`);
