@@ -110,8 +110,9 @@ export class Heap {
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
-    this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, () => otherSlotsTaken(ctx, this.slot));
-    this.held = new HeldRuns(ctx.maxSegments, () => otherSlotsTaken(ctx, this.slot));
+    const othersAttached = () => otherSlotsTaken(ctx, this.slot);
+    this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, othersAttached);
+    this.held = new HeldRuns(ctx.maxSegments, othersAttached);
     this.syncViews();
     // Remote frees that reached this slot's delayed list after its previous occupant left.
     if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
