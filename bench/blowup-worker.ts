@@ -38,5 +38,6 @@ if (role === 'producer' || role === 'consumer') {
     total += n;
   }
   parentPort!.postMessage('full');
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // test-bench code: wait to be terminated
+  const never = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(never, 0, 0); // test-bench code: wait to be terminated (a wait may return without a notify)
 }

@@ -6,7 +6,8 @@
 // Single-thread workloads run in the calling thread. larson and xmalloc run in worker_threads (worker.ts):
 // webmalloc's workers attach to one heap made here; a peer gets one instance per worker. Workers time
 // themselves with process.hrtime (one clock for every thread of the process) and a round's time is from the
-// first worker's start to the last worker's end. The main thread waits on Atomics.waitAsync meanwhile.
+// first worker's start to the last worker's end. The main thread polls the control words meanwhile, every
+// millisecond (outside the timed span), and fails a round that does not end, naming each worker's state.
 //
 // The runner (run.ts) calls this through one.ts, in a fresh process per measurement; the test calls it
 // directly at a tiny size.
@@ -225,8 +226,9 @@ export const C = {
   WORDS: 8,
 } as const;
 
-/** Per-worker figures (Float64Array): start ns, end ns, ops, peak live bytes, footprint. */
-export const W = { START: 0, END: 1, OPS: 2, PEAK: 3, FOOTPRINT: 4, WORDS: 5 } as const;
+/** Per-worker figures (Float64Array): start ns, end ns, ops, peak live bytes, footprint; and for a report
+ *  of a round that does not end, the GO value of the worker's last round and how many rounds it finished. */
+export const W = { START: 0, END: 1, OPS: 2, PEAK: 3, FOOTPRINT: 4, SEEN: 5, ROUNDS: 6, WORDS: 7 } as const;
 
 export interface WorkerData {
   spec: Spec;
@@ -240,16 +242,26 @@ export interface WorkerData {
   poolBytes: number;
 }
 
-async function waitFor(ctrl: Int32Array, index: number, value: number, failed: () => Error | undefined): Promise<void> {
+/**
+ * Until word `index` of the control words (a count the workers raise) reads `value`; an error when a worker
+ * failed, when the count went past `value`, or when it has not got there for ROUND_LIMIT_MS, naming every
+ * worker's state. Polled with a timer, outside the timed span.
+ */
+async function waitFor(ctrl: Int32Array, index: number, value: number, failed: () => Error | undefined, state: () => string): Promise<void> {
+  const deadline = performance.now() + ROUND_LIMIT_MS;
   for (;;) {
     const v = Atomics.load(ctrl, index);
     if (v === value) return;
+    if (v > value) throw new Error(`a worker ran a round twice: ${state()}`);
     const err = failed();
     if (err) throw err;
-    const w = Atomics.waitAsync(ctrl, index, v, 200);
-    if (w.async) await w.value;
+    if (performance.now() > deadline) throw new Error(`no progress for ${ROUND_LIMIT_MS / 1000} s: ${state()}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
+
+/** A round that takes this long has stopped: the measurement fails, naming the state of every worker. */
+const ROUND_LIMIT_MS = 60_000;
 
 async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   const info = describe(spec.workload);
@@ -294,8 +306,11 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
     exits.push(new Promise((resolve) => w.once('exit', resolve)));
   }
   const failed = () => failure;
+  const state = () =>
+    `READY ${ctrl[C.READY]} GO ${ctrl[C.GO]} DONE ${ctrl[C.DONE]} STOP ${ctrl[C.STOP]}; per worker, GO of its last round / rounds done: ` +
+    Array.from({ length: n }, (_, i) => `${fig[i * W.WORDS + W.SEEN]}/${fig[i * W.WORDS + W.ROUNDS]}`).join(', ');
   try {
-    await waitFor(ctrl, C.READY, n, failed);
+    await waitFor(ctrl, C.READY, n, failed, state);
     let ops = 0;
     const round = async (reps: number, probe = false): Promise<number> => {
       Atomics.store(ctrl, C.REPS, reps);
@@ -303,7 +318,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       Atomics.store(ctrl, C.DONE, 0);
       Atomics.add(ctrl, C.GO, 1);
       Atomics.notify(ctrl, C.GO);
-      await waitFor(ctrl, C.DONE, n, failed);
+      await waitFor(ctrl, C.DONE, n, failed, state);
       let start = Infinity;
       let end = 0;
       ops = 0;

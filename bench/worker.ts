@@ -45,8 +45,16 @@ Atomics.add(ctrl, C.READY, 1);
 Atomics.notify(ctrl, C.READY);
 let seen = 0;
 for (;;) {
-  Atomics.wait(ctrl, C.GO, seen);
-  seen = Atomics.load(ctrl, C.GO);
+  // A round runs once per change of GO. Atomics.wait returned now and then without one (Node 20; a few
+  // times in a hundred larson x4 runs at most): the worker ran a round more, DONE went past the number of
+  // workers, and the main thread waited for it forever.
+  let go = Atomics.load(ctrl, C.GO);
+  while (go === seen) {
+    Atomics.wait(ctrl, C.GO, seen);
+    go = Atomics.load(ctrl, C.GO);
+  }
+  seen = go;
+  fig[at + W.SEEN] = seen;
   if (Atomics.load(ctrl, C.STOP) === 1) break;
   const reps = Atomics.load(ctrl, C.REPS);
   const withProbe = Atomics.load(ctrl, C.PROBE) === 1;
@@ -56,6 +64,7 @@ for (;;) {
   fig[at + W.START] = t0;
   fig[at + W.END] = t1;
   fig[at + W.OPS] = ops;
+  fig[at + W.ROUNDS]++;
   Atomics.add(ctrl, C.DONE, 1);
   Atomics.notify(ctrl, C.DONE);
 }
