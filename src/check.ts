@@ -199,7 +199,12 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       if (span.kind === L.KIND_SMALL) checkPage(ctx, span.dw, span.start, span.bytes, where, listed, delayed, fail);
       else if (span.kind === L.KIND_LARGE) {
         const area = m[span.dw + L.P_AREA] * L.WORD;
-        if (m[span.dw + L.P_OWNER] !== L.LIVE_BLOCK) fail(`${where}: large block is not live`);
+        const owner = m[span.dw + L.P_OWNER];
+        const holder = owner - L.LARGE_HELD; // a freed block's span held for the thread's next one (heldspans.ts)
+        if (owner !== L.LIVE_BLOCK && !(holder >= 0 && holder < ctx.maxThreads)) fail(`${where}: large block is not live`);
+        if (holder >= 0 && holder < ctx.maxThreads && !attached.has(holder)) {
+          fail(`${where}: a large span held by thread slot ${holder}, which is not attached`);
+        }
         if (area < span.start || area + m[span.dw + L.P_BLOCK_SIZE] !== span.start + span.bytes) fail(`${where}: large block does not fit its span`);
       } else if (span.kind === L.KIND_META) {
         if (index !== 0 || span.slice !== 0) fail(`${where}: heap header span outside segment 0`);

@@ -13,6 +13,7 @@ import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import { HeldRuns } from './held.js';
+import { HeldSpans } from './heldspans.js';
 import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
@@ -84,6 +85,8 @@ export class Heap {
   private readonly kept: KeptPages;
   /** Freed huge runs this thread keeps for its next huge block (see held.ts). */
   private readonly held: HeldRuns;
+  /** Freed large blocks' spans this thread keeps for its next large block (see heldspans.ts). */
+  private readonly heldSpans: HeldSpans;
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class table, as a field: a field load is cheaper than a module binding's. */
@@ -113,6 +116,7 @@ export class Heap {
     const othersAttached = () => otherSlotsTaken(ctx, this.slot);
     this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, othersAttached);
     this.held = new HeldRuns(ctx.maxSegments, othersAttached);
+    this.heldSpans = new HeldSpans((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, othersAttached);
     this.syncViews();
     // Remote frees that reached this slot's delayed list after its previous occupant left.
     if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
@@ -273,7 +277,7 @@ export class Heap {
    */
   private releaseUnused(budget: number, forBin: number): number {
     this.releaseHeld(); // cached first, then with every cached run to the pool
-    return this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
+    return this.releaseHeldSpans() + this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
   }
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -297,23 +301,20 @@ export class Heap {
     if (size > ctx.heapLimit) return 0;
     const slack = align > L.SLICE_SIZE ? align - L.SLICE_SIZE : 0;
     if (size + slack <= LARGE_MAX) {
+      if (this.heldSpans.count !== 0) {
+        const block = this.takeHeldSpan(size, align);
+        if (block !== 0) return block;
+      }
       const span = this.claim(0, size, align, -1);
       if (span >= 0) {
         this.syncViews();
         const index = span >>> 4;
         const first = span & 15;
-        const seg = ctx.segmentAddress(index);
-        const spanStart = seg + first * L.SLICE_SIZE;
-        const block = alignUp(first === 0 ? seg + ctx.segmentHeader : spanStart, align);
-        const slices = Math.ceil((block + size - spanStart) / L.SLICE_SIZE);
-        const dw = ctx.descriptorW(index, first);
-        const m = this.m;
-        writeSpan(m, dw, L.KIND_LARGE, slices);
-        m[dw + L.P_AREA] = block >>> 2;
-        m[dw + L.P_BLOCK_SIZE] = spanStart + slices * L.SLICE_SIZE - block;
-        m[dw + L.P_FLAGS] = lastClaimDirty ? 0 : L.PF_FRESH;
-        Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
-        clearRecord(m, this.threadW, L.T_CLAIM_SPAN); // complete
+        const block = this.largeBlockIn(index, first, align);
+        const slices = largeSlices(ctx, index, first, block, size);
+        writeSpan(this.m, ctx.descriptorW(index, first), L.KIND_LARGE, slices);
+        this.publishLarge(index, first, slices, block, !lastClaimDirty);
+        clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
         return block;
       }
     }
@@ -525,9 +526,9 @@ export class Heap {
 
   /**
    * Free a large or huge block. A large block: whoever swaps its owner from live wins (recorded, so that
-   * reclaim() can finish the job for a thread that dies in between) and gives its span back to the pool.
-   * A huge block: one CAS on its segment-table word, which caches its segments whole for the next huge
-   * block (see freeHugeRun).
+   * reclaim() can finish the job for a thread that dies in between) and holds its span for its next large
+   * block (heldspans.ts), or gives it back to the pool. A huge block: one CAS on its segment-table word,
+   * which caches its segments whole for the next huge block (see freeHugeRun).
    */
   private freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
@@ -539,11 +540,17 @@ export class Heap {
       clearRecord(m, this.threadW, L.T_RELEASING);
       doubleFree(p, 'freed by another thread meanwhile');
     }
-    if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, 0) !== L.LIVE_BLOCK) {
+    // The span as it reads before the CAS decides (a live block's span does not change); once won, it is ours.
+    const holds = this.heldSpans.allows(m[dw + L.P_SPAN]);
+    if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, holds ? L.LARGE_HELD | this.slot : 0) !== L.LIVE_BLOCK) {
       clearRecord(m, this.threadW, L.T_RELEASING);
       doubleFree(p, 'already freed');
     }
-    releaseSpan(this.ctx, this.threadW, dw);
+    if (!holds) releaseSpan(this.ctx, this.threadW, dw);
+    else {
+      if (this.heldSpans.full()) this.releaseHeldSpan(0); // the oldest
+      this.heldSpans.add(dw, m[dw + L.P_SPAN]);
+    }
     clearRecord(m, this.threadW, L.T_RELEASING);
   }
 
@@ -557,8 +564,8 @@ export class Heap {
     const before = held.endingAt(first);
     if (before >= 0 && held.mayHold(k, true)) {
       if (!freeHugeRun(this.ctx, first, k, L.SEG_HUGE_TAIL)) doubleFree(p, 'freed by another thread meanwhile');
-      const start = held.first[before]!;
-      const n = held.segments[before]! + k;
+      const start = held.start[before]!;
+      const n = held.units[before]! + k;
       held.set(before, start, n);
       // A plain store: only the count changes (a held head covers the tails after it, whatever its count).
       this.m[this.segTableW + start * L.S_WORDS] = heldWord(this.slot, n);
@@ -583,15 +590,15 @@ export class Heap {
     const offset = hugeBlockOffset(ctx, 0, align);
     let best = -1;
     for (let i = 0; i < held.count; i++) {
-      const k = held.segments[i]!;
-      if (k < need || (best >= 0 && k >= held.segments[best]!)) continue;
+      const k = held.units[i]!;
+      if (k < need || (best >= 0 && k >= held.units[best]!)) continue;
       // At the end of the heap the limit may cut the run's last segment short.
-      if (ctx.segmentAddress(held.first[i]! + k - need) + offset + size > ctx.heapLimit) continue;
+      if (ctx.segmentAddress(held.start[i]! + k - need) + offset + size > ctx.heapLimit) continue;
       best = i;
     }
     if (best < 0) return -1;
-    const first = held.first[best]!;
-    const start = first + held.segments[best]! - need;
+    const first = held.start[best]!;
+    const start = first + held.units[best]! - need;
     if (start === first) held.remove(best);
     else {
       // What stays held ends where the block starts. The block's first segment is a tail of the run until the
@@ -602,12 +609,84 @@ export class Heap {
     return start;
   }
 
+  /** Where a large block aligned to `align` starts in the span from slice `first` of segment `index`. */
+  private largeBlockIn(index: number, first: number, align: number): number {
+    const seg = this.ctx.segmentAddress(index);
+    return alignUp(first === 0 ? seg + this.ctx.segmentHeader : seg + first * L.SLICE_SIZE, align);
+  }
+
+  /**
+   * Large block `block` made live in the span of `slices` slices from slice `first` of segment `index`, whose
+   * descriptors say so already: the block's words, then the publish.
+   */
+  private publishLarge(index: number, first: number, slices: number, block: number, fresh: boolean): number {
+    const m = this.m;
+    const dw = this.ctx.descriptorW(index, first);
+    m[dw + L.P_AREA] = block >>> 2;
+    m[dw + L.P_BLOCK_SIZE] = this.ctx.segmentAddress(index) + (first + slices) * L.SLICE_SIZE - block;
+    m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
+    Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
+    return block;
+  }
+
+  /**
+   * A large block in the smallest held span that fits it (heldspans.ts), the span's slices beyond the block
+   * back to the pool. 0 when none fits: then every held span goes back to the pool, where the claim that
+   * follows finds them joined with their free neighbours.
+   */
+  private takeHeldSpan(size: number, align: number): number {
+    const ctx = this.ctx;
+    const held = this.heldSpans;
+    let best = -1;
+    let bestIndex = 0;
+    let bestFirst = 0;
+    let bestNeed = 0;
+    let bestBlock = 0;
+    for (let i = 0; i < held.count; i++) {
+      const dw = held.start[i]!;
+      const index = ctx.segmentOfWord(dw);
+      const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
+      const block = this.largeBlockIn(index, first, align);
+      const need = largeSlices(ctx, index, first, block, size);
+      if (need <= held.units[i]! && (best < 0 || held.units[i]! < held.units[best]!)) {
+        best = i;
+        bestIndex = index;
+        bestFirst = first;
+        bestNeed = need;
+        bestBlock = block;
+      }
+    }
+    if (best < 0) {
+      this.releaseHeldSpans();
+      return 0;
+    }
+    const dw = held.start[best]!;
+    const n = held.units[best]!;
+    held.remove(best);
+    if (bestNeed < n) releaseSpan(ctx, this.threadW, dw, bestNeed);
+    return this.publishLarge(bestIndex, bestFirst, bestNeed, bestBlock, false);
+  }
+
+  /** Held span `i` back to the pool. */
+  private releaseHeldSpan(i: number): void {
+    const dw = this.heldSpans.start[i]!;
+    this.heldSpans.remove(i);
+    releaseSpan(this.ctx, this.threadW, dw);
+  }
+
+  /** Every held span back to the pool; returns how many. */
+  private releaseHeldSpans(): number {
+    const n = this.heldSpans.count;
+    while (this.heldSpans.count !== 0) this.releaseHeldSpan(this.heldSpans.count - 1);
+    return n;
+  }
+
   /** Every held run back to the cache, where any thread's huge block finds it. */
   private releaseHeld(): void {
     const held = this.held;
     while (held.count !== 0) {
       const i = held.count - 1;
-      Atomics.store(this.m, this.segTableW + held.first[i]! * L.S_WORDS, cachedWord(held.segments[i]!));
+      Atomics.store(this.m, this.segTableW + held.start[i]! * L.S_WORDS, cachedWord(held.units[i]!));
       held.remove(i);
     }
   }
@@ -798,6 +877,7 @@ export class Heap {
     this.processDelayed();
     this.releaseAllKept();
     this.releaseHeld();
+    this.releaseHeldSpans();
     const m = this.m;
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
       const next = m[dw + L.P_NEXT];
@@ -836,6 +916,7 @@ export class Heap {
     this.processDelayed();
     this.releaseAllKept();
     this.releaseHeld();
+    this.releaseHeldSpans();
     const m = this.m;
     for (let bin = 0; bin < NBINS; bin++) {
       for (let dw = m[this.queueW + bin]; dw !== this.emptyW; dw = m[this.queueW + bin]) {
@@ -914,6 +995,11 @@ export class Heap {
     const end = Math.min(claimed, mem.viewBytes);
     this.heapWords = (end - this.base) / 4; // not >>> 2: the heap may end at 2^32
   }
+}
+
+/** Slices a large block of `size` bytes at `block` takes of the span from slice `first` of segment `index`. */
+function largeSlices(ctx: HeapContext, index: number, first: number, block: number, size: number): number {
+  return Math.ceil((block + size - ctx.segmentAddress(index) - first * L.SLICE_SIZE) / L.SLICE_SIZE);
 }
 
 /** A size argument: a non-negative integer, or a RangeError. */

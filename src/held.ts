@@ -20,63 +20,34 @@
 // others attached stays with it until then. A thread that dies leaves its runs held, and reclaim() releases
 // them with its other claimed runs.
 
-import { ThreadShare } from './share.js';
+import { HeldList, ThreadShare } from './share.js';
 
 /** Held runs per thread. */
 const MAX_RUNS = 4;
 
-export class HeldRuns {
-  /** First segment and segments of each held run (the first `count` entries). */
-  readonly first = new Int32Array(MAX_RUNS);
-  readonly segments = new Int32Array(MAX_RUNS);
-  count = 0;
-  /** Segments the held runs span. */
-  private total = 0;
-  /** The segments they may span: none while other threads are attached (see share.ts). */
-  private readonly share: ThreadShare;
-
+/** A thread's held runs: the first segment of each (`start`) and its segments (`units`). */
+export class HeldRuns extends HeldList {
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSegments: number, othersAttached: () => boolean) {
     // Whether others are attached is looked up every 16 frees: the look reads every thread slot, about 900
     // instructions with 64 slots, where a huge malloc/free pair takes about 1400.
-    this.share = new ThreadShare(heapSegments, 0, 1 / 8, 16, othersAttached);
+    super(MAX_RUNS, new ThreadShare(heapSegments, 0, 1 / 8, 16, othersAttached));
   }
 
   /** Whether a run of `k` more segments may be held (a run that joins a held one takes no entry). */
   mayHold(k: number, joins: boolean): boolean {
-    return (this.count < MAX_RUNS || joins) && this.share.allows(this.total + k);
+    return (!this.full() || joins) && this.allows(k);
   }
 
   /** The entry of the held run that ends where segment `index` starts, or -1. */
   endingAt(index: number): number {
-    for (let i = 0; i < this.count; i++) if (this.first[i]! + this.segments[i]! === index) return i;
+    for (let i = 0; i < this.count; i++) if (this.start[i]! + this.units[i]! === index) return i;
     return -1;
   }
 
   /** The entry of the held run that starts at segment `index`, or -1. */
   startingAt(index: number): number {
-    for (let i = 0; i < this.count; i++) if (this.first[i] === index) return i;
+    for (let i = 0; i < this.count; i++) if (this.start[i] === index) return i;
     return -1;
-  }
-
-  add(first: number, k: number): void {
-    this.first[this.count] = first;
-    this.segments[this.count] = k;
-    this.count++;
-    this.total += k;
-  }
-
-  /** Entry `i` now spans `k` segments from `first`. */
-  set(i: number, first: number, k: number): void {
-    this.total += k - this.segments[i]!;
-    this.first[i] = first;
-    this.segments[i] = k;
-  }
-
-  remove(i: number): void {
-    this.total -= this.segments[i]!;
-    this.count--;
-    this.first[i] = this.first[this.count]!;
-    this.segments[i] = this.segments[this.count]!;
   }
 }

@@ -51,7 +51,7 @@ export const enum Layout {
   P_USED = 7, //        blocks not on `free`: live + awaiting collection (owner only)
   P_FREE = 8, //        free list: the owner allocates from it and frees onto it (owner only)
   P_THREAD_FREE = 9, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
-  P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 (LARGE); LIVE_BLOCK (HUGE) (atomic)
+  P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 / LARGE_HELD | slot (LARGE); LIVE_BLOCK (HUGE) (atomic)
   P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)
   P_PREV = 12, //       previous page in that list
   P_FLAGS = 13, //      PF_* flags (owner only)
@@ -70,6 +70,9 @@ export const enum Layout {
   /** P_OWNER of a live LARGE or HUGE block. A large block's free swaps it to 0 (and owns the release); a huge
    *  block's free swaps its segment-table word instead (SEG_HUGE to SEG_HUGE_CACHED) and leaves this as it is. */
   LIVE_BLOCK = 1,
+  /** P_OWNER of a freed LARGE block's span that a thread holds for its next large block (heldspans.ts):
+   *  LARGE_HELD | the thread's slot. Only that thread changes it (a dead one's, reclaim). */
+  LARGE_HELD = 0x10000,
   /** P_OWNER of an abandoned SMALL page; the thread whose CAS replaces it with its own tag owns the page. */
   ABANDONED = 0xffff,
 
@@ -95,7 +98,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 12,
+  LAYOUT_VERSION = 13,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.

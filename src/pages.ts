@@ -141,16 +141,18 @@ function extend(m: Int32Array, dw: number): void {
 }
 
 /**
- * Give the span of page or large block `dw` back to the shared pool, recorded in the acting thread's record
- * (`threadW`) until it is published.
+ * Give the span of page or large block `dw` back to the shared pool, or with `keep`, its slices after the
+ * first `keep` (the head then spans `keep`); recorded in the acting thread's record (`threadW`) until it is
+ * published. The descriptors say so first: the slices given back FREE.
  */
-export function releaseSpan(ctx: HeapContext, threadW: number, dw: number): void {
+export function releaseSpan(ctx: HeapContext, threadW: number, dw: number, keep = 0): void {
   const m = ctx.mem.m;
   const slices = m[dw + L.P_SPAN];
   const off = dw * L.WORD - ctx.base;
   const index = Math.floor(off / L.SEGMENT_SIZE);
   const first = ((off % L.SEGMENT_SIZE) - L.DESC_OFFSET) / L.DESC_SIZE;
-  nameRelease(m, threadW, index, first, slices, false);
-  m.fill(0, dw, dw + slices * L.DESC_WORDS);
-  releaseSlices(ctx, threadW, index, first, slices);
+  nameRelease(m, threadW, index, first + keep, slices - keep, false);
+  if (keep !== 0) m[dw + L.P_SPAN] = keep;
+  m.fill(0, dw + keep * L.DESC_WORDS, dw + slices * L.DESC_WORDS);
+  releaseSlices(ctx, threadW, index, first + keep, slices - keep);
 }

@@ -251,6 +251,11 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
         const still = () => Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED && !isPublished(ctx, dw);
         if (isOrphan(at + s, dw, still)) publishAbandoned(ctx, dw);
       }
+      if (k === L.KIND_LARGE && owner === (L.LARGE_HELD | dead)) {
+        // A span it held for its next large block (heldspans.ts): nobody else changes such a word.
+        m.fill(0, dw, dw + span * L.DESC_WORDS);
+        releaseSlices(ctx, selfW, index, s, span);
+      }
       if ((k === L.KIND_SMALL || k === L.KIND_LARGE) && owner === 0) {
         // A page or block being set up (owner not yet stored), or a large block whose release stopped.
         if (isOrphan(at + s, dw, () => m[dw + L.P_KIND] === k && Atomics.load(m, dw + L.P_OWNER) === 0)) {

@@ -1,6 +1,6 @@
-// The bound on what one thread keeps for its own reuse (emptied pages, kept.ts; freed huge runs, held.ts):
-// a share of the heap while other threads are attached, a larger one while the thread is the heap's only
-// one. What a thread keeps, no other thread can use, so it must stay small when others may need it; alone,
+// The bound on what one thread keeps for its own reuse (emptied pages, kept.ts; freed huge runs, held.ts;
+// freed large blocks' spans, heldspans.ts): a share of the heap while other threads are attached, a larger
+// one while the thread is the heap's only one. What a thread keeps, no other thread can use, so it must stay small when others may need it; alone,
 // giving it up would only make the thread take it back at a cost (Atomics calls), for nobody.
 
 export class ThreadShare {
@@ -37,5 +37,59 @@ export class ThreadShare {
       this.alone = !this.othersAttached();
     }
     return this.alone && units <= this.maxAlone;
+  }
+}
+
+/**
+ * What a thread holds for its own reuse (held.ts: runs of segments; heldspans.ts: spans of slices): up to
+ * `capacity` entries, each where it starts and how many units it spans, bounded by a ThreadShare. In JS
+ * memory: only the thread reads it. Entries keep the order in which they were added.
+ */
+export class HeldList {
+  readonly start: Int32Array;
+  readonly units: Int32Array;
+  count = 0;
+  /** Units the entries span. */
+  private total = 0;
+
+  constructor(
+    readonly capacity: number,
+    private readonly share: ThreadShare,
+  ) {
+    this.start = new Int32Array(capacity);
+    this.units = new Int32Array(capacity);
+  }
+
+  /** Whether `units` more may be held, besides what is held now. */
+  allows(units: number): boolean {
+    return this.share.allows(this.total + units);
+  }
+
+  full(): boolean {
+    return this.count === this.capacity;
+  }
+
+  add(start: number, units: number): void {
+    this.start[this.count] = start;
+    this.units[this.count] = units;
+    this.count++;
+    this.total += units;
+  }
+
+  /** Entry `i` now spans `units` from `start`. */
+  set(i: number, start: number, units: number): void {
+    this.total += units - this.units[i]!;
+    this.start[i] = start;
+    this.units[i] = units;
+  }
+
+  /** Entry `i` leaves the list; the entries after it move up. */
+  remove(i: number): void {
+    this.total -= this.units[i]!;
+    this.count--;
+    for (let j = i; j < this.count; j++) {
+      this.start[j] = this.start[j + 1]!;
+      this.units[j] = this.units[j + 1]!;
+    }
   }
 }

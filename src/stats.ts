@@ -63,6 +63,10 @@ export function heapStats(ctx: HeapContext): HeapStats {
           s.metadata += span.bytes;
           break;
         case L.KIND_LARGE: {
+          if (Atomics.load(m, span.dw + L.P_OWNER) !== L.LIVE_BLOCK) {
+            s.freeSlices += span.bytes; // held for a thread's next large block (heldspans.ts), or being released
+            break;
+          }
           const usable = m[span.dw + L.P_BLOCK_SIZE];
           s.largeBlocks++;
           s.liveBlocks++;

@@ -68,8 +68,9 @@ export interface HeapStats {
   /** Bytes inside page spans that no block can occupy (alignment and tail waste, large-block slack). */
   pageWaste: number;
   /**
-   * Bytes of free 64 KiB slices in claimed segments, ready for any size class or thread; and of the segments
-   * of freed huge blocks, kept whole for the next huge block until the memory would have to grow.
+   * Bytes of free 64 KiB slices in claimed segments, ready for any size class or thread; of the spans of freed
+   * large blocks a thread holds for its next one; and of the segments of freed huge blocks, kept whole for the
+   * next huge block until the memory would have to grow.
    */
   freeSlices: number;
   /** Bytes of the memory above the heap's claimed segments. */

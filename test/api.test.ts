@@ -1313,6 +1313,98 @@ function assertStalledFreeRefused(a: Allocator, p: number, what: string, meanwhi
   }
 }
 
+describe("large blocks: a freed block's span is held for the thread's next one", () => {
+  /**
+   * Words of the descriptor of the slice holding `q`, from the documented layout (docs/design.md): the
+   * descriptor of slice i of a segment at segment + 64 * i; P_KIND is word 0 (FREE 0, LARGE 2), P_SPAN word 1,
+   * P_OWNER word 10 (LIVE_BLOCK 1, LARGE_HELD | slot = 0x10000 | slot).
+   */
+  function descriptor(a: Allocator, q: number) {
+    const m = new Int32Array(bufferOf(a.memory));
+    const segment = a.heapBase + Math.floor((q - a.heapBase) / MiB) * MiB;
+    const w = (segment + 64 * Math.floor((q - segment) / (64 * KiB))) / 4;
+    return { kind: m[w]!, span: m[w + 1]!, owner: m[w + 10]! };
+  }
+  const heldBy = (a: Allocator) => 0x10000 | a.threadId % 1024;
+
+  it('reused in place, split for a smaller block, given back when none fits and on collect()', () => {
+    const a = createAllocator();
+    const p = a.malloc(200 * KiB);
+    const slices = descriptor(a, p).span;
+    assert.ok(slices >= 4, `a span of its own (${slices} slices)`);
+    a.free(p);
+    assert.deepEqual(descriptor(a, p), { kind: 2, span: slices, owner: heldBy(a) }, 'held by the thread that freed it');
+    assertPointerError(() => a.free(p), p, "a second free of a held span's block", 'DOUBLE_FREE');
+    assertPointerError(() => a.usableSize(p), p, "usableSize of a held span's block");
+    assertCheckOk(a, 'check() with a held span');
+    let s = a.stats();
+    assertBalanced(s, 'a held span');
+    assert.equal(s.largeBlocks, 0, 'no large block is live');
+    assert.ok(s.freeSlices >= slices * 64 * KiB, `the held span counts as free (${s.freeSlices})`);
+    const size = s.memorySize;
+    const q = a.malloc(200 * KiB - 100);
+    assert.equal(q, p, 'the held span serves the next large block');
+    assert.deepEqual(descriptor(a, q), { kind: 2, span: slices, owner: 1 }, 'live again, the whole span');
+    fillPattern(a.u8, q, 200 * KiB - 100, 7);
+    assertCheckOk(a, 'check() with the block live again');
+    a.free(q);
+    const r = a.malloc(100 * KiB); // 2 slices: the rest of the held span goes back to the pool
+    assert.equal(r, p, "a smaller block at the held span's start");
+    assert.equal(descriptor(a, r).span, 2);
+    assert.equal(descriptor(a, r + 2 * 64 * KiB).kind, 0, 'the slices it does not need are free');
+    assert.ok(a.usableSize(r) >= 100 * KiB && a.usableSize(r) <= 2 * 64 * KiB);
+    assertCheckOk(a, 'check() after a split');
+    a.free(r);
+    const t = a.malloc(300 * KiB); // more than the held span: it goes back, and the claim finds it
+    assert.notEqual(t, 0);
+    assert.equal(descriptor(a, p).owner === heldBy(a), false, 'nothing is held any more');
+    assert.equal(a.stats().memorySize, size, 'no growth');
+    a.free(t);
+    assert.equal(descriptor(a, t).owner, heldBy(a));
+    a.collect();
+    assert.deepEqual(descriptor(a, t), { kind: 0, span: 0, owner: 0 }, 'collect(): back to the pool');
+    s = a.stats();
+    assertBalanced(s, 'after collect()');
+    assertCheckOk(a);
+  });
+
+  it('at most 8 spans, the oldest given back first; detach() gives them all back', () => {
+    const a = createAllocator();
+    const b = attach(a.memory);
+    const blocks = Array.from({ length: 9 }, () => b.malloc(100 * KiB));
+    for (const q of blocks) b.free(q);
+    assert.equal(descriptor(a, blocks[0]!).kind, 0, 'the oldest went back to the pool');
+    for (const q of blocks.slice(1)) assert.equal(descriptor(a, q).owner, heldBy(b), 'the 8 others are held');
+    assertCheckOk(a, 'check() with 8 held spans');
+    b.detach();
+    for (const q of blocks) assert.equal(descriptor(a, q).kind, 0, 'detach(): all back to the pool');
+    assertCheckOk(a, 'check() after detach()');
+  });
+
+  it('with others attached, a thread holds up to 1/64 of the heap; alone, up to 1/8', () => {
+    // A heap of 64 MiB: 1,024 slices, 16 of them holdable with others attached, 128 alone.
+    const a = createAllocator({ limit: 64 * MiB });
+    const other = attach(a.memory);
+    const p = a.malloc(900 * KiB); // 15 slices
+    const q = a.malloc(900 * KiB);
+    a.free(p);
+    assert.equal(descriptor(a, p).owner, heldBy(a), '15 slices: held');
+    a.free(q);
+    assert.equal(descriptor(a, q).kind, 0, '30 slices would be more than 1/64: back to the pool');
+    other.detach();
+    // Whether others are attached is looked up again after 64 frees that need the larger share.
+    let y = 0;
+    for (let i = 0; i < 64; i++) {
+      const x = a.malloc(900 * KiB);
+      y = a.malloc(900 * KiB);
+      a.free(x);
+      a.free(y);
+    }
+    assert.equal(descriptor(a, y).owner, heldBy(a), 'alone: 30 slices held');
+    assertCheckOk(a);
+  });
+});
+
 describe('huge blocks: freed segments are kept whole for the next one', () => {
   it('a cached run that the limit cuts short serves a block up to the limit, and nothing past it', () => {
     const limit = 8 * MiB + 512 * KiB; // the heap's last segment is half a segment

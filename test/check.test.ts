@@ -245,6 +245,18 @@ const structureCorruptions: Corruption[] = [
     },
   },
   {
+    // The large block freed: its thread holds the span (P_OWNER, word 10 of the descriptor of the block's slice
+    // at segment + 64 * slice, is LARGE_HELD 0x10000 | slot), here made to name a slot nobody attached.
+    name: 'a held large span naming a thread slot that is not attached',
+    prepare: (h) => {
+      h.a.free(h.large);
+      const segment = h.base + Math.floor((h.large - h.base) / MiB) * MiB;
+      const at = segment + 64 * Math.floor((h.large - segment) / (64 * KiB)) + 40;
+      assert.equal(word(h.a, at) >>> 16, 1, 'the freed large block is held by its thread');
+      return [{ offset: at, bytes: u32(0x10000 | 63) }];
+    },
+  },
+  {
     // Only the segment's first 64 bytes (the descriptor of its first page) are garbage.
     name: 'random bytes over the first 64 bytes of a later segment holding small pages',
     prepare: (h) => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { attach, createAllocator, spawnWorker, type Allocator } from 'webmalloc';
-import { assertBalanced, assertCheckOk, assertPattern, assertZero, heapHeaderWord, MiB, rng } from './helpers.js';
+import { assertBalanced, assertCheckOk, assertPattern, assertZero, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -269,6 +269,41 @@ describe('reclaim', () => {
       assert.equal(p, h, `${what}: the segments serve a block again`);
       assert.equal(heap.stats().memorySize, size, `${what}: without growing the memory`);
       heap.free(p);
+      assertCheckOk(heap, `${what}: check() at the end`);
+    }
+  });
+
+  it('a thread that died holding the span of a large block it freed, or splitting one: reclaim gives it back', () => {
+    // From the documented layout (docs/design.md): the descriptor of slice i of a segment at segment + 64 * i,
+    // P_KIND word 0 (FREE 0, LARGE 2, TAIL 4), P_SPAN word 1, P_OWNER word 10 (LARGE_HELD | slot = 0x10000 | slot).
+    // Each state is one a thread leaves when it stops between two steps of taking a held span (heap.ts).
+    const states: Record<string, (m: Int32Array, w: number) => void> = {
+      'a held span': () => {},
+      'a split: the head shrunk, the rest still tails': (m, w) => (m[w + 1] = 2),
+      'a split: the rest cleared, not yet given back': (m, w) => {
+        m[w + 1] = 2;
+        m.fill(0, w + 2 * 16, w + 5 * 16);
+      },
+    };
+    for (const [what, make] of Object.entries(states)) {
+      const heap = createAllocator();
+      const dying = attach(heap.memory);
+      const p = dying.malloc(300 * KiB);
+      const m = new Int32Array(heap.memory as SharedArrayBuffer);
+      const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
+      const w = (segment + 64 * Math.floor((p - segment) / (64 * KiB))) / 4;
+      assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
+      dying.free(p);
+      assert.equal(m[w + 10], 0x10000 | dying.threadId % 1024, `${what}: held`);
+      make(m, w);
+      const size = heap.stats().memorySize;
+      assert.equal(heap.reclaim(dying.threadId), true);
+      assertCheckOk(heap, `${what}: check() after reclaim`);
+      assert.equal(m[w], 0, `${what}: the span is free`);
+      const q = heap.malloc(300 * KiB);
+      assert.equal(q, p, `${what}: the slices serve a block again`);
+      assert.equal(heap.stats().memorySize, size, `${what}: without growing the memory`);
+      heap.free(q);
       assertCheckOk(heap, `${what}: check() at the end`);
     }
   });
