@@ -71,7 +71,8 @@ export class Allocator extends Heap {
 
   /**
    * Resize block `p` to `size` bytes, keeping its contents up to the smaller size. Keeps `p` when the block
-   * is large enough already; a block it moves may have more room than asked for (see usableSize).
+   * is large enough already, or is a large block (64 KiB to 1 MiB) that can grow into the free memory right
+   * after it; a block it moves may have more room than asked for (see usableSize).
    * realloc(0, n) = malloc(n). Returns 0 when the size cannot be met, and then `p`
    * is left as it was. Throws WebmallocError if `p` is not a live block.
    */
@@ -93,7 +94,7 @@ export class Allocator extends Heap {
     if (p === 0) return this.malloc(size);
     checkSize(size);
     const usable = this.usableSize(p);
-    if (size <= usable) return p;
+    if (size <= usable || this.growInPlace(p, size)) return p;
     return this.reallocMove(p, size, usable);
   }
 

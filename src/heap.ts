@@ -16,13 +16,14 @@ import { HeldRuns } from './held.js';
 import { HeldSpans } from './heldspans.js';
 import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
-import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
+import { collect, growSpan, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, otherSlotsTaken, releaseSlot, takeReservedSlot } from './registry.js';
 import {
   cachedWord,
   claimCachedHuge,
   claimHugeSegments,
+  claimSlicesAt,
   claimSpan,
   freeHugeRun,
   heldWord,
@@ -631,8 +632,9 @@ export class Heap {
 
   /**
    * A large block in the smallest held span that fits it (heldspans.ts), the span's slices beyond the block
-   * back to the pool. 0 when none fits: then every held span goes back to the pool, where the claim that
-   * follows finds them joined with their free neighbours.
+   * back to the pool; or else in one that can grow into the free slices after it. 0 when none can: then
+   * every held span goes back to the pool, where the claim that follows finds them joined with their free
+   * neighbours.
    */
   private takeHeldSpan(size: number, align: number): number {
     const ctx = this.ctx;
@@ -656,6 +658,21 @@ export class Heap {
         bestBlock = block;
       }
     }
+    for (let i = 0; i < held.count && best < 0; i++) {
+      const dw = held.start[i]!;
+      const index = ctx.segmentOfWord(dw);
+      const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
+      const block = this.largeBlockIn(index, first, align);
+      const need = largeSlices(ctx, index, first, block, size);
+      if (this.growLargeSpan(dw, index, first, need)) {
+        held.set(i, dw, need);
+        best = i;
+        bestIndex = index;
+        bestFirst = first;
+        bestNeed = need;
+        bestBlock = block;
+      }
+    }
     if (best < 0) {
       this.releaseHeldSpans();
       return 0;
@@ -665,6 +682,36 @@ export class Heap {
     held.remove(best);
     if (bestNeed < n) releaseSpan(ctx, this.threadW, dw, bestNeed);
     return this.publishLarge(bestIndex, bestFirst, bestNeed, bestBlock, false);
+  }
+
+  /**
+   * Large span `dw` (from slice `first` of segment `index`) grown to `need` slices in place, if the slices
+   * after it are free: claimed, made its tails, then counted by its head. A thread that dies in between leaves
+   * slices that no span covers, which reclaim gives back. Returns whether it grew.
+   */
+  private growLargeSpan(dw: number, index: number, first: number, need: number): boolean {
+    const n = this.m[dw + L.P_SPAN];
+    if (need <= n || first + need > this.ctx.segmentSlices(index)) return false;
+    if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
+    growSpan(this.m, dw, n, need);
+    clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
+    return true;
+  }
+
+  /**
+   * realloc's way to grow a live large block without moving it: its span grows into the free slices after it.
+   * Returns whether it did; `p` is a live block (the caller has located it).
+   */
+  protected growInPlace(p: number, size: number): boolean {
+    const ctx = this.ctx;
+    const dw = this.locate(p);
+    if (this.m[dw + L.P_KIND] !== L.KIND_LARGE) return false;
+    const index = ctx.segmentOfWord(dw);
+    const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
+    const need = largeSlices(ctx, index, first, p, size);
+    if (!this.growLargeSpan(dw, index, first, need)) return false;
+    this.m[dw + L.P_BLOCK_SIZE] = ctx.segmentAddress(index) + (first + need) * L.SLICE_SIZE - p;
+    return true;
   }
 
   /** Held span `i` back to the pool. */

@@ -39,6 +39,12 @@ export function writeSpan(m: Int32Array, headW: number, kind: number, slices: nu
   for (let s = 1; s < slices; s++) writeDescriptor(m, headW + s * L.DESC_WORDS, L.KIND_TAIL, s);
 }
 
+/** Span `headW` of `n` slices grown to `to`: the slices after it become its tails, then its head counts them. */
+export function growSpan(m: Int32Array, headW: number, n: number, to: number): void {
+  for (let s = n; s < to; s++) writeDescriptor(m, headW + s * L.DESC_WORDS, L.KIND_TAIL, s);
+  m[headW + L.P_SPAN] = to;
+}
+
 /**
  * Write descriptor `w` whole: `kind` and `span`, every other word zero. Word by word: a loop over the 16 words
  * took about 13 instructions a word (a sixth of a huge malloc/free pair), and fill is a builtin call that

@@ -251,6 +251,11 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
         const still = () => Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED && !isPublished(ctx, dw);
         if (isOrphan(at + s, dw, still)) publishAbandoned(ctx, dw);
       }
+      if (k === L.KIND_LARGE && owner === L.LIVE_BLOCK) {
+        // A block whose span grew in place (realloc) and whose usable size was not yet written. A live thread
+        // in that step writes the same value.
+        m[dw + L.P_BLOCK_SIZE] = ctx.segmentAddress(index) + (s + span) * L.SLICE_SIZE - m[dw + L.P_AREA] * L.WORD;
+      }
       if (k === L.KIND_LARGE && owner === (L.LARGE_HELD | dead)) {
         // A span it held for its next large block (heldspans.ts): nobody else changes such a word.
         m.fill(0, dw, dw + span * L.DESC_WORDS);

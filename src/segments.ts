@@ -71,6 +71,29 @@ function claimInSegment(
   }
 }
 
+/**
+ * Claim slices [first, first + n) of normal segment `index` if they are all free: a span growing in place.
+ * Named in the thread's record (T_CLAIM_SPAN) before the CAS, as every claim is, and left named for the
+ * caller to clear once the span's descriptors cover them. Returns whether it claimed them.
+ */
+export function claimSlicesAt(ctx: HeapContext, threadW: number, index: number, first: number, n: number): boolean {
+  const m = ctx.mem.m;
+  const w = ctx.segTableW + index * L.S_WORDS + L.S_SLICES;
+  const run = ((1 << n) - 1) << first;
+  let v = Atomics.load(m, w);
+  if ((v & run) !== run) return false;
+  nameClaimedSpan(m, threadW, index, first, n);
+  for (;;) {
+    const seen = Atomics.compareExchange(m, w, v, (v & ~run) | (run << L.DIRTY_SHIFT));
+    if (seen === v) return true;
+    v = seen;
+    if ((v & run) !== run) {
+      clearRecord(m, threadW, L.T_CLAIM_SPAN);
+      return false;
+    }
+  }
+}
+
 /** Mark segment `index` as possibly having free slices. */
 function markHasFree(ctx: HeapContext, index: number): void {
   Atomics.or(ctx.mem.m, ctx.summaryW + (index >>> 5), 1 << (index & 31));

@@ -1368,20 +1368,47 @@ describe("large blocks: a freed block's span is held for the thread's next one",
     assertCheckOk(a);
   });
 
-  it('at most 8 spans, the oldest given back first; detach() gives them all back', () => {
+  it('a held span grows into the free slices after it for a larger block; realloc grows a live large block in place', () => {
     const a = createAllocator();
-    const b = attach(a.memory);
-    const blocks = Array.from({ length: 9 }, () => b.malloc(100 * KiB));
-    for (const q of blocks) b.free(q);
-    assert.equal(descriptor(a, blocks[0]!).kind, 0, 'the oldest went back to the pool');
-    for (const q of blocks.slice(1)) assert.equal(descriptor(a, q).owner, heldBy(b), 'the 8 others are held');
-    assertCheckOk(a, 'check() with 8 held spans');
-    b.detach();
-    for (const q of blocks) assert.equal(descriptor(a, q).kind, 0, 'detach(): all back to the pool');
-    assertCheckOk(a, 'check() after detach()');
+    const p = a.malloc(100 * KiB); // 2 slices
+    a.free(p);
+    const size = a.stats().memorySize;
+    const q = a.malloc(300 * KiB); // 5: the held span grows
+    assert.equal(q, p, 'the held span grew in place');
+    assert.equal(descriptor(a, q).span, 5);
+    assert.equal(a.stats().memorySize, size, 'no growth');
+    assertCheckOk(a, 'check() after a held span grew');
+    fillPattern(a.u8, q, 300 * KiB, 9);
+    const r = a.realloc(q, 700 * KiB); // 11 slices: the free ones after it
+    assert.equal(r, q, 'realloc grew the block in place');
+    assert.equal(descriptor(a, r).span, 11);
+    assert.ok(a.usableSize(r) >= 700 * KiB, `usable ${a.usableSize(r)}`);
+    assertPattern(a.u8, r, 300 * KiB, 9, 'the contents');
+    assertCheckOk(a, 'check() after realloc grew a block in place');
+    const next = a.malloc(100 * KiB); // right after r
+    assert.equal(next, r + 11 * 64 * KiB, 'the next span starts where r ends');
+    const moved = a.realloc(r, 900 * KiB); // no room after it: moved
+    assert.notEqual(moved, r, 'no free slices after it: moved');
+    assertPattern(a.u8, moved, 300 * KiB, 9, 'the moved contents');
+    a.free(moved);
+    a.free(next);
+    assertCheckOk(a);
   });
 
-  it('with others attached, a thread holds up to 1/64 of the heap; alone, up to 1/8', () => {
+  it('at most 8 spans, the oldest given back first; detach() gives them all back', () => {
+    const a = createAllocator();
+    const blocks = Array.from({ length: 9 }, () => a.malloc(100 * KiB));
+    for (const q of blocks) a.free(q);
+    assert.equal(descriptor(a, blocks[0]!).kind, 0, 'the oldest went back to the pool');
+    for (const q of blocks.slice(1)) assert.equal(descriptor(a, q).owner, heldBy(a), 'the 8 others are held');
+    assertCheckOk(a, 'check() with 8 held spans');
+    a.detach();
+    const b = attach(a.memory);
+    for (const q of blocks) assert.equal(descriptor(b, q).kind, 0, 'detach(): all back to the pool');
+    assertCheckOk(b, 'check() after detach()');
+  });
+
+  it('with others attached, a thread holds up to 16 slices (one span); alone, up to 1/8 of the heap', () => {
     // A heap of 64 MiB: 1,024 slices, 16 of them holdable with others attached, 128 alone.
     const a = createAllocator({ limit: 64 * MiB });
     const other = attach(a.memory);
@@ -1390,7 +1417,7 @@ describe("large blocks: a freed block's span is held for the thread's next one",
     a.free(p);
     assert.equal(descriptor(a, p).owner, heldBy(a), '15 slices: held');
     a.free(q);
-    assert.equal(descriptor(a, q).kind, 0, '30 slices would be more than 1/64: back to the pool');
+    assert.equal(descriptor(a, q).kind, 0, '30 slices would be more than 16: back to the pool');
     other.detach();
     // Whether others are attached is looked up again after 64 frees that need the larger share.
     let y = 0;

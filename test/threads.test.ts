@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { attach, createAllocator, spawnWorker, type Allocator } from 'webmalloc';
-import { assertBalanced, assertCheckOk, assertPattern, assertZero, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
+import { assertBalanced, assertCheckOk, assertPattern, assertZero, fillPattern, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -304,6 +304,31 @@ describe('reclaim', () => {
       assert.equal(q, p, `${what}: the slices serve a block again`);
       assert.equal(heap.stats().memorySize, size, `${what}: without growing the memory`);
       heap.free(q);
+      assertCheckOk(heap, `${what}: check() at the end`);
+    }
+  });
+
+  it('a thread that died growing a live large block in place (realloc): reclaim makes its span and usable size agree', () => {
+    // The layout as in the test before; P_BLOCK_SIZE is word 3. The block grows from 2 slices to 5: the slices
+    // are claimed and made its tails, then its head counts them, then its usable size is written.
+    for (const counted of [false, true]) {
+      const what = counted ? 'the head counts the new tails, the size not written' : 'tails written, the head not counting them';
+      const heap = createAllocator();
+      const dying = attach(heap.memory);
+      const p = dying.malloc(300 * KiB);
+      fillPattern(heap.u8, p, 300 * KiB, 4);
+      const m = new Int32Array(heap.memory as SharedArrayBuffer);
+      const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
+      const spanStart = segment + 64 * KiB * Math.floor((p - segment) / (64 * KiB));
+      const w = (segment + 64 * Math.floor((p - segment) / (64 * KiB))) / 4;
+      assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
+      if (!counted) m[w + 1] = 2;
+      m[w + 3] = spanStart + 2 * 64 * KiB - p; // the usable size it had with 2 slices
+      assert.equal(heap.reclaim(dying.threadId), true);
+      assertCheckOk(heap, `${what}: check() after reclaim`);
+      assert.equal(heap.usableSize(p), spanStart + (counted ? 5 : 2) * 64 * KiB - p, `${what}: the size its span gives`);
+      assertPattern(heap.u8, p, counted ? 300 * KiB : 2 * 64 * KiB - (p - spanStart), 4, `${what}: the block`);
+      heap.free(p);
       assertCheckOk(heap, `${what}: check() at the end`);
     }
   });
