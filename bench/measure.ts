@@ -6,8 +6,8 @@
 // Single-thread workloads run in the calling thread. larson and xmalloc run in worker_threads (worker.ts):
 // webmalloc's workers attach to one heap made here; a peer gets one instance per worker. Workers time
 // themselves with process.hrtime (one clock for every thread of the process) and a round's time is from the
-// first worker's start to the last worker's end. The main thread polls the control words meanwhile, every
-// millisecond (outside the timed span), and fails a round that does not end, naming each worker's state.
+// first worker's start to the last worker's end. The main thread waits on Atomics.waitAsync meanwhile, and
+// fails a round that does not end, naming each worker's state.
 //
 // The runner (run.ts) calls this through one.ts, in a fresh process per measurement; the test calls it
 // directly at a tiny size.
@@ -245,7 +245,7 @@ export interface WorkerData {
 /**
  * Until word `index` of the control words (a count the workers raise) reads `value`; an error when a worker
  * failed, when the count went past `value`, or when it has not got there for ROUND_LIMIT_MS, naming every
- * worker's state. Polled with a timer, outside the timed span.
+ * worker's state. Waits on Atomics.waitAsync (woken by the workers' notify), outside the timed span.
  */
 async function waitFor(ctrl: Int32Array, index: number, value: number, failed: () => Error | undefined, state: () => string): Promise<void> {
   const deadline = performance.now() + ROUND_LIMIT_MS;
@@ -256,7 +256,8 @@ async function waitFor(ctrl: Int32Array, index: number, value: number, failed: (
     const err = failed();
     if (err) throw err;
     if (performance.now() > deadline) throw new Error(`no progress for ${ROUND_LIMIT_MS / 1000} s: ${state()}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
+    const w = Atomics.waitAsync(ctrl, index, v, 200);
+    if (w.async) await w.value;
   }
 }
 
