@@ -4,7 +4,8 @@
 import { checkHeap } from './check.js';
 import { HeapContext, initHeader, openHeap } from './context.js';
 import { badArgument, doubleFree } from './errors.js';
-import { checkSize, detachedError, Heap } from './heap.js';
+import { checkSize, detachedError } from './heap.js';
+import { SpanBlockHeap } from './spanblocks.js';
 import { acquireSlot } from './registry.js';
 import { Layout as L } from './layout.js';
 import { HeapMemory } from './memory.js';
@@ -32,7 +33,7 @@ const REALLOC_GROWTH = 1.5;
  * One thread's handle on a webmalloc heap. Make the heap with {@link createAllocator}; every other worker
  * (or the same thread again) joins it with {@link attach}. An instance must be used by one thread only.
  */
-export class Allocator extends Heap {
+export class Allocator extends SpanBlockHeap {
   /** The memory under the heap, as given or created. Send it to workers to attach there. */
   get memory(): LinearMemory {
     return this.mem.memory;

@@ -4,37 +4,21 @@
 //
 // Fast paths: malloc pops the free list of the first page of its size class's queue; free pushes onto
 // the page's free list (owner) or its thread_free list (anyone else, one CAS). The owner uses no Atomics on
-// either path. Everything else - empty lists, new pages, full pages, large and huge blocks - is a named
-// slow path below.
+// either path. Everything else - empty lists, new pages, full pages - is a named slow path below. Blocks above
+// 64 KiB, each with a span of its own, are spanblocks.ts's (a subclass: this one declares what it calls).
 
 import { Layout as L } from './layout.js';
 import { abandonPage, adoptAbandoned, takeAbandoned } from './abandoned.js';
 import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
-import { HeldRuns } from './held.js';
-import { HeldSpans } from './heldspans.js';
 import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
-import { collect, growSpan, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan, writeSpan } from './pages.js';
+import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, otherSlotsTaken, releaseSlot, takeReservedSlot } from './registry.js';
-import {
-  cachedWord,
-  claimCachedHuge,
-  claimHugeSegments,
-  claimSlicesAt,
-  claimSpan,
-  freeHugeRun,
-  heldWord,
-  hugeBlockOffset,
-  hugeHeadOf,
-  hugeSegmentsNeeded,
-  isHugeHead,
-  lastClaimDirty,
-  releaseCachedHuge,
-} from './segments.js';
-import { alignUp, BIN_OF_GRANULE, BIN_SLICES, isBlockStart, Limit, NBINS } from './sizeclass.js';
+import { claimSpan, lastClaimDirty, releaseCachedHuge } from './segments.js';
+import { BIN_OF_GRANULE, BIN_SLICES, isBlockStart, Limit, NBINS } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
@@ -44,15 +28,13 @@ const SLICE_WORDS_SHIFT = L.SLICE_SHIFT - 2;
 const RETIRE_AFTER = 32;
 /** Abandoned pages looked at before the memory grows. */
 const RELEASE_BUDGET = 32;
-/** Largest block (plus alignment slack) that a span inside one segment takes; larger ones are huge. */
-const LARGE_MAX = L.SEGMENT_SIZE - L.SLICE_SIZE;
 /** What sliceOf returns for an address outside the views, and in a segment that is not a normal one. */
 const NOT_IN_VIEWS = -1;
 const NOT_NORMAL = -2;
 /** Words every read of a detached heap lands in: all zero, so every path falls to a slow path that throws. */
 const DETACHED_WORDS = new Int32Array(256);
 
-export class Heap {
+export abstract class Heap {
   protected readonly ctx: HeapContext;
   protected readonly mem: HeapMemory;
   /** Current views (renewed by syncViews when the memory has grown). */
@@ -82,12 +64,10 @@ export class Heap {
   private tick = 0;
   /** Per class, the tick of its last slow-path call. */
   private readonly lastUse = new Uint32Array(NBINS);
+  /** Whether another thread is attached to the heap (a lookup of every thread slot; see share.ts). */
+  protected readonly othersAttached: () => boolean;
   /** Emptied pages this thread keeps for reuse (see kept.ts). */
   private readonly kept: KeptPages;
-  /** Freed huge runs this thread keeps for its next huge block (see held.ts). */
-  private readonly held: HeldRuns;
-  /** Freed large blocks' spans this thread keeps for its next large block (see heldspans.ts). */
-  private readonly heldSpans: HeldSpans;
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class table, as a field: a field load is cheaper than a module binding's. */
@@ -114,10 +94,8 @@ export class Heap {
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
-    const othersAttached = () => otherSlotsTaken(ctx, this.slot);
-    this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, othersAttached);
-    this.held = new HeldRuns(ctx.maxSegments, othersAttached);
-    this.heldSpans = new HeldSpans((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, othersAttached);
+    this.othersAttached = () => otherSlotsTaken(ctx, this.slot);
+    this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, this.othersAttached);
     this.syncViews();
     // Remote frees that reached this slot's delayed list after its previous occupant left.
     if (Atomics.load(this.m, this.threadW + L.T_DELAYED) !== 0) this.processDelayed();
@@ -241,7 +219,7 @@ export class Heap {
    * A span from the shared pool (see claimSpan), for a page of class `forBin` (or -1: a large block).
    * Before the memory grows, pages nobody uses go back to the pool (releaseUnused) and the pool is tried again.
    */
-  private claim(pageSlices: number, size: number, align: number, forBin: number): number {
+  protected claim(pageSlices: number, size: number, align: number, forBin: number): number {
     const hint = this.m[this.threadW + L.T_SEGMENT_HINT];
     const w = this.threadW;
     let span = claimSpan(this.ctx, w, hint, pageSlices, size, align, false);
@@ -276,9 +254,9 @@ export class Heap {
    * (but not of `forBin`, the class it is claiming for), and the segments of freed huge blocks kept for
    * reuse (every thread's). Returns how many pages and segments went back.
    */
-  private releaseUnused(budget: number, forBin: number): number {
-    this.releaseHeld(); // cached first, then with every cached run to the pool
-    return this.releaseHeldSpans() + this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
+  protected releaseUnused(budget: number, forBin: number): number {
+    // Held huge runs go to the cache first, then with every cached run to the pool.
+    return this.releaseHeldBlocks() + this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
   }
 
   /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
@@ -294,68 +272,20 @@ export class Heap {
     return actual === bin ? dw : 0;
   }
 
+  // ----------------------------------------------------------------------------------------------------
+  // blocks of their own, above 64 KiB (spanblocks.ts)
+
   /** A block of its own: a span of slices in one segment (large) or whole segments (huge). */
-  protected mallocLarge(size: number, align: number): number {
-    if (this.detached) throw detachedError();
-    this.renewDetachedViews();
-    const ctx = this.ctx;
-    if (size > ctx.heapLimit) return 0;
-    const slack = align > L.SLICE_SIZE ? align - L.SLICE_SIZE : 0;
-    if (size + slack <= LARGE_MAX) {
-      if (this.heldSpans.count !== 0) {
-        const block = this.takeHeldSpan(size, align);
-        if (block !== 0) return block;
-      }
-      const span = this.claim(0, size, align, -1);
-      if (span >= 0) {
-        this.syncViews();
-        const index = span >>> 4;
-        const first = span & 15;
-        const block = this.largeBlockIn(index, first, align);
-        const slices = largeSlices(ctx, index, first, block, size);
-        writeSpan(this.m, ctx.descriptorW(index, first), L.KIND_LARGE, slices);
-        this.publishLarge(index, first, slices, block, !lastClaimDirty);
-        clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
-        return block;
-      }
-    }
-    // A run this thread holds, then a freed huge block's segments, then whole free segments; then, before the
-    // memory grows, the cached runs and pages nobody uses go back to the pool (all abandoned pages are looked
-    // at: a huge block needs whole free segments).
-    let first = this.takeHeld(size, align);
-    const held = first >= 0;
-    if (!held) {
-      if (this.held.count !== 0) this.releaseHeld(); // none fits: cached, where they may be joined
-      first = claimCachedHuge(ctx, this.slot, size, align);
-    }
-    // A held or cached run's later segments are tails already, and its head names us (HELD or SETUP).
-    const cached = first >= 0;
-    if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
-    if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
-    if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
-    if (first < 0) return 0;
-    const k = hugeSegmentsNeeded(ctx, first, size, align);
-    // A run the views cover already (a cached one, mostly) needs no renewal, unless the memory replaced its
-    // buffer meanwhile (a non-shared wasm memory that grew): renewing reads the buffer's length and the top,
-    // 40 ns of a reuse that costs a few hundred.
-    if (first + k > (this.heapWords * L.WORD) / L.SEGMENT_SIZE || this.viewsDetached()) this.syncViews();
-    const m = this.m;
-    const seg = ctx.segmentAddress(first);
-    const block = seg + hugeBlockOffset(ctx, first, align);
-    const dw = ctx.descriptorW(first, 0);
-    writeSpan(m, dw, L.KIND_HUGE, 1);
-    m[dw + L.P_SPAN] = k;
-    m[dw + L.P_AREA] = block >>> 2;
-    m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
-    m[dw + L.P_FLAGS] = held || lastClaimDirty ? 0 : L.PF_FRESH;
-    m[dw + L.P_OWNER] = L.LIVE_BLOCK; // the table word's store below publishes the descriptor
-    if (!cached) for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL);
-    // Published: a free can take it from here (freeHugeRun swaps exactly this word). An atomic store: whoever
-    // reads it atomically sees the plain stores before it (the descriptor, a split's rest).
-    Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << L.S_COUNT_SHIFT));
-    if (!cached) clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
-    return block;
-  }
+  protected abstract mallocLarge(size: number, align: number): number;
+
+  /** Free large or huge block `p`, whose descriptor locate() found: `dw`. */
+  protected abstract freeSpanBlock(p: number, dw: number): void;
+
+  /** The descriptor of huge block `p`, which sliceOf found in a segment that is not a normal one. */
+  protected abstract locateHuge(p: number): number;
+
+  /** What this thread holds of freed large and huge blocks goes back for every thread; returns how many. */
+  protected abstract releaseHeldBlocks(): number;
 
   // ----------------------------------------------------------------------------------------------------
   // free
@@ -485,257 +415,9 @@ export class Heap {
     return this.locate(p);
   }
 
-  private locateHuge(p: number): number {
-    if (this.viewsDetached()) {
-      // Every read of the segment table gave undefined, and led here (see renewDetachedViews).
-      this.syncViews();
-      return this.locate(p);
-    }
-    const m = this.m;
-    const index = ((p >>> 2) - this.baseW) >>> SEGMENT_WORDS_SHIFT;
-    // Plain reads, as sliceOf's: what they find is only a candidate, which the free's CAS on the head's table
-    // word checks (freeHugeRun).
-    let word = m[this.segTableW + index * L.S_WORDS];
-    let first = index;
-    if ((word & 0xff) === L.SEG_HUGE_TAIL) {
-      // A later segment of a run: an aligned block may start here (or a tail of a run being joined or
-      // released, which no head covers: free memory then).
-      first = hugeHeadOf(this.ctx, index);
-      if (first < 0) invalidPointer(p, 'in free memory');
-      word = Atomics.load(m, this.segTableW + first * L.S_WORDS);
-    }
-    // The head of a huge block (or of a cached or claimed run, whose descriptor names the block freed there,
-    // or none). The descriptor is only read here: if the run is reused meanwhile, these words may be a new
-    // block's data, and the free's CAS on the table word (freeHugeRun) then fails.
-    const head = word & 0xff;
-    if (!isHugeHead(head)) invalidPointer(p, first === index ? 'outside the heap' : 'in free memory');
-    const dw = this.ctx.descriptorW(first, 0);
-    const isBlockStart = m[dw + L.P_KIND] === L.KIND_HUGE && p >>> 2 === m[dw + L.P_AREA];
-    if (head !== L.SEG_HUGE) {
-      if (isBlockStart) doubleFree(p, 'the huge block is free');
-      invalidPointer(p, 'in free memory');
-    }
-    if (!isBlockStart) invalidPointer(p, 'not the start of a block');
-    if (m[dw + L.P_OWNER] !== L.LIVE_BLOCK) doubleFree(p, 'the huge block is free');
-    return dw;
-  }
-
   /** Whether the segment holding word `w` is a normal segment now (an atomic read of its table word). */
-  private segmentIsNormal(w: number): boolean {
+  protected segmentIsNormal(w: number): boolean {
     return Atomics.load(this.m, this.segTableW + ((w - this.baseW) >>> SEGMENT_WORDS_SHIFT) * L.S_WORDS) === L.SEG_NORMAL;
-  }
-
-  /**
-   * Free a large or huge block. A large block: whoever swaps its owner from live wins (recorded, so that
-   * reclaim() can finish the job for a thread that dies in between) and holds its span for its next large
-   * block (heldspans.ts), or gives it back to the pool. A huge block: one CAS on its segment-table word,
-   * which caches its segments whole for the next huge block (see freeHugeRun).
-   */
-  private freeSpanBlock(p: number, dw: number): void {
-    const m = this.m;
-    if (m[dw + L.P_KIND] !== L.KIND_LARGE) return this.freeHuge(p, this.ctx.segmentOfWord(dw), m[dw + L.P_SPAN]);
-    Atomics.store(m, this.threadW + L.T_RELEASING, dw); // named before the CAS that makes it intermediate
-    // The record guards the segment (see claimFreeSegments): if it is still normal now, its header stays
-    // metadata until the record is cleared. If not, the block was freed, and its segment reused whole.
-    if (!this.segmentIsNormal(dw)) {
-      clearRecord(m, this.threadW, L.T_RELEASING);
-      doubleFree(p, 'freed by another thread meanwhile');
-    }
-    // The span as it reads before the CAS decides (a live block's span does not change); once won, it is ours.
-    const holds = this.heldSpans.allows(m[dw + L.P_SPAN]);
-    if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, holds ? L.LARGE_HELD | this.slot : 0) !== L.LIVE_BLOCK) {
-      clearRecord(m, this.threadW, L.T_RELEASING);
-      doubleFree(p, 'already freed');
-    }
-    if (!holds) releaseSpan(this.ctx, this.threadW, dw);
-    else {
-      if (this.heldSpans.full()) this.releaseHeldSpan(0); // the oldest
-      this.heldSpans.add(dw, m[dw + L.P_SPAN]);
-    }
-    clearRecord(m, this.threadW, L.T_RELEASING);
-  }
-
-  /**
-   * Free a huge block of `k` segments from `first` (see freeHugeRun). The run is held for this thread's next
-   * huge block while the bounds allow (held.ts); one that starts where a held run ends joins it, its head
-   * turned into a tail of that run by the free's CAS itself.
-   */
-  private freeHuge(p: number, first: number, k: number): void {
-    const held = this.held;
-    const before = held.endingAt(first);
-    if (before >= 0 && held.mayHold(k, true)) {
-      if (!freeHugeRun(this.ctx, first, k, L.SEG_HUGE_TAIL)) doubleFree(p, 'freed by another thread meanwhile');
-      const start = held.start[before]!;
-      const n = held.units[before]! + k;
-      held.set(before, start, n);
-      // A plain store: only the count changes (a held head covers the tails after it, whatever its count).
-      this.m[this.segTableW + start * L.S_WORDS] = heldWord(this.slot, n);
-      return;
-    }
-    const hold = held.mayHold(k, false);
-    if (!freeHugeRun(this.ctx, first, k, hold ? heldWord(this.slot, k) : cachedWord(k))) doubleFree(p, 'freed by another thread meanwhile');
-    if (hold) held.add(first, k);
-  }
-
-  /**
-   * The first segment for a huge block of `size` bytes aligned to `align` in a run this thread holds: the
-   * smallest that fits, the block at its end, so that its free joins what stays held before it. Plain
-   * stores: the run's head names this thread (nobody else changes it), and the caller's publish (an atomic
-   * store of the block's head) makes them visible. -1 when none fits (or `align` exceeds 64 KiB).
-   */
-  private takeHeld(size: number, align: number): number {
-    const held = this.held;
-    if (held.count === 0 || align > L.SLICE_SIZE) return -1;
-    const ctx = this.ctx;
-    const need = hugeSegmentsNeeded(ctx, 0, size, align); // the same from any segment up to 64 KiB of alignment
-    const offset = hugeBlockOffset(ctx, 0, align);
-    let best = -1;
-    for (let i = 0; i < held.count; i++) {
-      const k = held.units[i]!;
-      if (k < need || (best >= 0 && k >= held.units[best]!)) continue;
-      // At the end of the heap the limit may cut the run's last segment short.
-      if (ctx.segmentAddress(held.start[i]! + k - need) + offset + size > ctx.heapLimit) continue;
-      best = i;
-    }
-    if (best < 0) return -1;
-    const first = held.start[best]!;
-    const start = first + held.units[best]! - need;
-    if (start === first) held.remove(best);
-    else {
-      // What stays held ends where the block starts. The block's first segment is a tail of the run until the
-      // publish makes it the block's head.
-      held.set(best, first, start - first);
-      this.m[this.segTableW + first * L.S_WORDS] = heldWord(this.slot, start - first);
-    }
-    return start;
-  }
-
-  /** Where a large block aligned to `align` starts in the span from slice `first` of segment `index`. */
-  private largeBlockIn(index: number, first: number, align: number): number {
-    const seg = this.ctx.segmentAddress(index);
-    return alignUp(first === 0 ? seg + this.ctx.segmentHeader : seg + first * L.SLICE_SIZE, align);
-  }
-
-  /**
-   * Large block `block` made live in the span of `slices` slices from slice `first` of segment `index`, whose
-   * descriptors say so already: the block's words, then the publish.
-   */
-  private publishLarge(index: number, first: number, slices: number, block: number, fresh: boolean): number {
-    const m = this.m;
-    const dw = this.ctx.descriptorW(index, first);
-    m[dw + L.P_AREA] = block >>> 2;
-    m[dw + L.P_BLOCK_SIZE] = this.ctx.segmentAddress(index) + (first + slices) * L.SLICE_SIZE - block;
-    m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
-    Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
-    return block;
-  }
-
-  /**
-   * A large block in the smallest held span that fits it (heldspans.ts), the span's slices beyond the block
-   * back to the pool; or else in one that can grow into the free slices after it. 0 when none can: then
-   * every held span goes back to the pool, where the claim that follows finds them joined with their free
-   * neighbours.
-   */
-  private takeHeldSpan(size: number, align: number): number {
-    const ctx = this.ctx;
-    const held = this.heldSpans;
-    let best = -1;
-    let bestIndex = 0;
-    let bestFirst = 0;
-    let bestNeed = 0;
-    let bestBlock = 0;
-    for (let i = 0; i < held.count; i++) {
-      const dw = held.start[i]!;
-      const index = ctx.segmentOfWord(dw);
-      const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
-      const block = this.largeBlockIn(index, first, align);
-      const need = largeSlices(ctx, index, first, block, size);
-      if (need <= held.units[i]! && (best < 0 || held.units[i]! < held.units[best]!)) {
-        best = i;
-        bestIndex = index;
-        bestFirst = first;
-        bestNeed = need;
-        bestBlock = block;
-      }
-    }
-    for (let i = 0; i < held.count && best < 0; i++) {
-      const dw = held.start[i]!;
-      const index = ctx.segmentOfWord(dw);
-      const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
-      const block = this.largeBlockIn(index, first, align);
-      const need = largeSlices(ctx, index, first, block, size);
-      if (this.growLargeSpan(dw, index, first, need)) {
-        held.set(i, dw, need);
-        best = i;
-        bestIndex = index;
-        bestFirst = first;
-        bestNeed = need;
-        bestBlock = block;
-      }
-    }
-    if (best < 0) {
-      this.releaseHeldSpans();
-      return 0;
-    }
-    const dw = held.start[best]!;
-    const n = held.units[best]!;
-    held.remove(best);
-    if (bestNeed < n) releaseSpan(ctx, this.threadW, dw, bestNeed);
-    return this.publishLarge(bestIndex, bestFirst, bestNeed, bestBlock, false);
-  }
-
-  /**
-   * Large span `dw` (from slice `first` of segment `index`) grown to `need` slices in place, if the slices
-   * after it are free: claimed, made its tails, then counted by its head. A thread that dies in between leaves
-   * slices that no span covers, which reclaim gives back. Returns whether it grew.
-   */
-  private growLargeSpan(dw: number, index: number, first: number, need: number): boolean {
-    const n = this.m[dw + L.P_SPAN];
-    if (need <= n || first + need > this.ctx.segmentSlices(index)) return false;
-    if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
-    growSpan(this.m, dw, n, need);
-    clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
-    return true;
-  }
-
-  /**
-   * realloc's way to grow a live large block without moving it: its span grows into the free slices after it.
-   * Returns whether it did; `p` is a live block (the caller has located it).
-   */
-  protected growInPlace(p: number, size: number): boolean {
-    const ctx = this.ctx;
-    const dw = this.locate(p);
-    if (this.m[dw + L.P_KIND] !== L.KIND_LARGE) return false;
-    const index = ctx.segmentOfWord(dw);
-    const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
-    const need = largeSlices(ctx, index, first, p, size);
-    if (!this.growLargeSpan(dw, index, first, need)) return false;
-    this.m[dw + L.P_BLOCK_SIZE] = ctx.segmentAddress(index) + (first + need) * L.SLICE_SIZE - p;
-    return true;
-  }
-
-  /** Held span `i` back to the pool. */
-  private releaseHeldSpan(i: number): void {
-    const dw = this.heldSpans.start[i]!;
-    this.heldSpans.remove(i);
-    releaseSpan(this.ctx, this.threadW, dw);
-  }
-
-  /** Every held span back to the pool; returns how many. */
-  private releaseHeldSpans(): number {
-    const n = this.heldSpans.count;
-    while (this.heldSpans.count !== 0) this.releaseHeldSpan(this.heldSpans.count - 1);
-    return n;
-  }
-
-  /** Every held run back to the cache, where any thread's huge block finds it. */
-  private releaseHeld(): void {
-    const held = this.held;
-    while (held.count !== 0) {
-      const i = held.count - 1;
-      Atomics.store(this.m, this.segTableW + held.start[i]! * L.S_WORDS, cachedWord(held.units[i]!));
-      held.remove(i);
-    }
   }
 
   /** The owner freed into a page that is full, fresh, or now empty. */
@@ -923,8 +605,7 @@ export class Heap {
     this.renewDetachedViews();
     this.processDelayed();
     this.releaseAllKept();
-    this.releaseHeld();
-    this.releaseHeldSpans();
+    this.releaseHeldBlocks();
     const m = this.m;
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
       const next = m[dw + L.P_NEXT];
@@ -962,8 +643,7 @@ export class Heap {
     }
     this.processDelayed();
     this.releaseAllKept();
-    this.releaseHeld();
-    this.releaseHeldSpans();
+    this.releaseHeldBlocks();
     const m = this.m;
     for (let bin = 0; bin < NBINS; bin++) {
       for (let dw = m[this.queueW + bin]; dw !== this.emptyW; dw = m[this.queueW + bin]) {
@@ -1026,7 +706,7 @@ export class Heap {
    * Whether the views are over a buffer the memory has replaced. By buffer identity: optimized code was seen
    * to read a detached view's old length after a wasm memory grew, where its element reads gave undefined.
    */
-  private viewsDetached(): boolean {
+  protected viewsDetached(): boolean {
     return this.mem.detachable && this.m.buffer !== HeapMemory.bufferOf(this.mem.memory);
   }
 
@@ -1042,11 +722,6 @@ export class Heap {
     const end = Math.min(claimed, mem.viewBytes);
     this.heapWords = (end - this.base) / 4; // not >>> 2: the heap may end at 2^32
   }
-}
-
-/** Slices a large block of `size` bytes at `block` takes of the span from slice `first` of segment `index`. */
-function largeSlices(ctx: HeapContext, index: number, first: number, block: number, size: number): number {
-  return Math.ceil((block + size - ctx.segmentAddress(index) - first * L.SLICE_SIZE) / L.SLICE_SIZE);
 }
 
 /** A size argument: a non-negative integer, or a RangeError. */
