@@ -110,7 +110,6 @@ export abstract class SpanBlockHeap extends Heap {
     return block;
   }
 
-
   protected locateHuge(p: number): number {
     if (this.viewsDetached()) {
       // Every read of the segment table gave undefined, and led here (see renewDetachedViews).
@@ -146,7 +145,6 @@ export abstract class SpanBlockHeap extends Heap {
     return dw;
   }
 
-
   /**
    * Free a large or huge block. A large block: whoever swaps its owner from live wins (recorded, so that
    * reclaim() can finish the job for a thread that dies in between) and holds its span for its next large
@@ -177,7 +175,6 @@ export abstract class SpanBlockHeap extends Heap {
     clearRecord(m, this.threadW, L.T_RELEASING);
   }
 
-
   /**
    * Free a huge block of `k` segments from `first` (see freeHugeRun). The run is held for this thread's next
    * huge block while the bounds allow (held.ts); one that starts where a held run ends joins it, its head
@@ -199,7 +196,6 @@ export abstract class SpanBlockHeap extends Heap {
     if (!freeHugeRun(this.ctx, first, k, hold ? heldWord(this.slot, k) : cachedWord(k))) doubleFree(p, 'freed by another thread meanwhile');
     if (hold) held.add(first, k);
   }
-
 
   /**
    * The first segment for a huge block of `size` bytes aligned to `align` in a run this thread holds: the
@@ -234,13 +230,11 @@ export abstract class SpanBlockHeap extends Heap {
     return start;
   }
 
-
   /** Where a large block aligned to `align` starts in the span from slice `first` of segment `index`. */
   private largeBlockIn(index: number, first: number, align: number): number {
     const seg = this.ctx.segmentAddress(index);
     return alignUp(first === 0 ? seg + this.ctx.segmentHeader : seg + first * L.SLICE_SIZE, align);
   }
-
 
   /**
    * Large block `block` made live in the span of `slices` slices from slice `first` of segment `index`, whose
@@ -255,7 +249,6 @@ export abstract class SpanBlockHeap extends Heap {
     Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
     return block;
   }
-
 
   /**
    * A large block in the smallest held span that fits it (heldspans.ts), the span's slices beyond the block
@@ -311,7 +304,6 @@ export abstract class SpanBlockHeap extends Heap {
     return this.publishLarge(bestIndex, bestFirst, bestNeed, bestBlock, false);
   }
 
-
   /**
    * Large span `dw` (from slice `first` of segment `index`) grown to `need` slices in place, if the slices
    * after it are free: claimed, made its tails, then counted by its head. A thread that dies in between leaves
@@ -325,7 +317,6 @@ export abstract class SpanBlockHeap extends Heap {
     clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
     return true;
   }
-
 
   /**
    * realloc's way to grow a live large block without moving it: its span grows into the free slices after it.
@@ -343,7 +334,6 @@ export abstract class SpanBlockHeap extends Heap {
     return true;
   }
 
-
   /** Held span `i` back to the pool. */
   private releaseHeldSpan(i: number): void {
     const dw = this.heldSpans.start[i]!;
@@ -351,14 +341,12 @@ export abstract class SpanBlockHeap extends Heap {
     releaseSpan(this.ctx, this.threadW, dw);
   }
 
-
   /** Every held span back to the pool; returns how many. */
   private releaseHeldSpans(): number {
     const n = this.heldSpans.count;
     while (this.heldSpans.count !== 0) this.releaseHeldSpan(this.heldSpans.count - 1);
     return n;
   }
-
 
   /** Every held run back to the cache, where any thread's huge block finds it. */
   private releaseHeld(): void {
