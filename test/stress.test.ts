@@ -142,6 +142,14 @@ describe('multi-worker stress (4 workers, shared slot array)', () => {
     }, (m) => t.diagnostic(m));
   });
 
+  it('large churn: spans of freed large blocks held, split, grown in place and given back by every worker at once', async (t) => {
+    await stress({
+      name: 'large',
+      make: growable(),
+      bigBias: 0.3,
+    }, (m) => t.diagnostic(m));
+  });
+
   it('fixed 16 MiB SharedArrayBuffer that runs out (malloc returns 0, then recovers)', async (t) => {
     await stress({
       name: 'fixed',
