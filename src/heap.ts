@@ -251,11 +251,12 @@ export abstract class Heap {
   /**
    * What goes back to the pool before the memory grows: abandoned pages whose blocks have all been freed
    * meanwhile (up to `budget` looked at), this thread's empty pages of classes it has stopped using
-   * (but not of `forBin`, the class it is claiming for), and the segments of freed huge blocks kept for
-   * reuse (every thread's). Returns how many pages and segments went back.
+   * (but not of `forBin`, the class it is claiming for), the spans of freed large blocks it holds, and the
+   * segments of freed huge blocks kept for reuse (every thread's). Returns how many pages, spans and
+   * segments went back.
    */
   protected releaseUnused(budget: number, forBin: number): number {
-    // Held huge runs go to the cache first, then with every cached run to the pool.
+    // The huge runs this thread holds go to the cache first, and from there with every cached run to the pool.
     return this.releaseHeldBlocks() + this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
   }
 

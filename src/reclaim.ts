@@ -71,6 +71,7 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   }
 
   // 5. Whatever it (or another dead thread) left half done in the shared structures.
+  finishGrowth(ctx, Atomics.load(m, tw + L.T_CLAIM_SPAN));
   for (const w of [L.T_RELEASE_AT, L.T_RELEASING, L.T_CLAIM_SPAN, L.T_CLAIM_SEGMENTS, L.T_HANDOVER, L.T_BLOCK]) {
     Atomics.store(m, tw + w, 0);
   }
@@ -79,6 +80,26 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   for (const dw of abandonedPages(ctx)) if (Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED) markClassSummary(ctx, dw);
   releaseSlot(ctx, slot);
   return true;
+}
+
+/**
+ * The dead thread's claim record names slices `claim` (segment * 16 + slice + 1). If they are the new tails of
+ * a live large block whose span grew in place and whose head counts them already, its usable size may not be
+ * written yet: it is written now, as the thread would have. (Tails its head does not count yet are released
+ * by the sweep.) Nobody else touches slices the record names.
+ */
+function finishGrowth(ctx: HeapContext, claim: number): void {
+  if (claim === 0) return;
+  const m = ctx.mem.m;
+  const index = (claim - 1) >>> 4;
+  const slice = (claim - 1) & 15;
+  const tailW = ctx.descriptorW(index, slice);
+  if (slice === 0 || m[tailW + L.P_KIND] !== L.KIND_TAIL) return;
+  const head = slice - m[tailW + L.P_SPAN];
+  const dw = ctx.descriptorW(index, head);
+  if (head < 0 || m[dw + L.P_KIND] !== L.KIND_LARGE || Atomics.load(m, dw + L.P_OWNER) !== L.LIVE_BLOCK) return;
+  if (head + m[dw + L.P_SPAN] <= slice) return;
+  m[dw + L.P_BLOCK_SIZE] = ctx.segmentAddress(index) + (head + m[dw + L.P_SPAN]) * L.SLICE_SIZE - m[dw + L.P_AREA] * L.WORD;
 }
 
 /** `used` from the list: every carved block not on `free` counts as in use. */
@@ -250,11 +271,6 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
         // Abandoned without its bit (its abandoner or adopter stopped between the two): nobody can take it.
         const still = () => Atomics.load(m, dw + L.P_OWNER) === L.ABANDONED && !isPublished(ctx, dw);
         if (isOrphan(at + s, dw, still)) publishAbandoned(ctx, dw);
-      }
-      if (k === L.KIND_LARGE && owner === L.LIVE_BLOCK) {
-        // A block whose span grew in place (realloc) and whose usable size was not yet written. A live thread
-        // in that step writes the same value.
-        m[dw + L.P_BLOCK_SIZE] = ctx.segmentAddress(index) + (s + span) * L.SLICE_SIZE - m[dw + L.P_AREA] * L.WORD;
       }
       if (k === L.KIND_LARGE && owner === (L.LARGE_HELD | dead)) {
         // A span it held for its next large block (heldspans.ts): nobody else changes such a word.

@@ -284,7 +284,7 @@ export abstract class SpanBlockHeap extends Heap {
       const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
       const block = this.largeBlockIn(index, first, align);
       const need = largeSlices(ctx, index, first, block, size);
-      if (this.growLargeSpan(dw, index, first, need)) {
+      if (this.growLargeSpan(dw, index, first, need, false)) {
         held.set(i, dw, need);
         best = i;
         bestIndex = index;
@@ -306,15 +306,19 @@ export abstract class SpanBlockHeap extends Heap {
 
   /**
    * Large span `dw` (from slice `first` of segment `index`) grown to `need` slices in place, if the slices
-   * after it are free: claimed, made its tails, then counted by its head. A thread that dies in between leaves
-   * slices that no span covers, which reclaim gives back. Returns whether it grew.
+   * after it are free: claimed, made its tails, counted by its head, and (`live`) the block's usable size
+   * written, all before the claim record is cleared. A thread that dies in between leaves tails that no span
+   * covers, which reclaim gives back, or a live block whose size reclaim writes (finishGrowth). Returns
+   * whether it grew.
    */
-  private growLargeSpan(dw: number, index: number, first: number, need: number): boolean {
-    const n = this.m[dw + L.P_SPAN];
+  private growLargeSpan(dw: number, index: number, first: number, need: number, live: boolean): boolean {
+    const m = this.m;
+    const n = m[dw + L.P_SPAN];
     if (need <= n || first + need > this.ctx.segmentSlices(index)) return false;
     if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
-    growSpan(this.m, dw, n, need);
-    clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
+    growSpan(m, dw, n, need);
+    if (live) m[dw + L.P_BLOCK_SIZE] = this.ctx.segmentAddress(index) + (first + need) * L.SLICE_SIZE - m[dw + L.P_AREA] * L.WORD;
+    clearRecord(m, this.threadW, L.T_CLAIM_SPAN); // complete
     return true;
   }
 
@@ -328,10 +332,7 @@ export abstract class SpanBlockHeap extends Heap {
     if (this.m[dw + L.P_KIND] !== L.KIND_LARGE) return false;
     const index = ctx.segmentOfWord(dw);
     const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
-    const need = largeSlices(ctx, index, first, p, size);
-    if (!this.growLargeSpan(dw, index, first, need)) return false;
-    this.m[dw + L.P_BLOCK_SIZE] = ctx.segmentAddress(index) + (first + need) * L.SLICE_SIZE - p;
-    return true;
+    return this.growLargeSpan(dw, index, first, largeSlices(ctx, index, first, p, size), true);
   }
 
   /** Held span `i` back to the pool. */

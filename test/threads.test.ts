@@ -310,7 +310,10 @@ describe('reclaim', () => {
 
   it('a thread that died growing a live large block in place (realloc): reclaim makes its span and usable size agree', () => {
     // The layout as in the test before; P_BLOCK_SIZE is word 3. The block grows from 2 slices to 5: the slices
-    // are claimed and made its tails, then its head counts them, then its usable size is written.
+    // are claimed (named first in the thread's record: the heap header's word 11 holds the thread table's
+    // offset, 1024 bytes per slot, T_CLAIM_SPAN word 4 = segment * 16 + slice + 1, T_CLAIM_SLICES word 5)
+    // and made its tails, then its head counts them, then its usable size is written, then the record is
+    // cleared.
     for (const counted of [false, true]) {
       const what = counted ? 'the head counts the new tails, the size not written' : 'tails written, the head not counting them';
       const heap = createAllocator();
@@ -324,6 +327,10 @@ describe('reclaim', () => {
       assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
       if (!counted) m[w + 1] = 2;
       m[w + 3] = spanStart + 2 * 64 * KiB - p; // the usable size it had with 2 slices
+      const record = heapHeaderWord(heap, 11) / 4 + (dying.threadId % 1024) * 256;
+      const slice = Math.floor((spanStart - heap.heapBase) / (64 * KiB)) + 2; // segment * 16 + slice
+      m[record + 5] = 3;
+      m[record + 4] = slice + 1;
       assert.equal(heap.reclaim(dying.threadId), true);
       assertCheckOk(heap, `${what}: check() after reclaim`);
       assert.equal(heap.usableSize(p), spanStart + (counted ? 5 : 2) * 64 * KiB - p, `${what}: the size its span gives`);
