@@ -1327,7 +1327,7 @@ describe("large blocks: a freed block's span is held for the thread's next one",
   }
   const heldBy = (a: Allocator) => 0x10000 | a.threadId % 1024;
 
-  it('reused in place, split for a smaller block, given back when none fits and on collect()', () => {
+  it('reused in place, split for a smaller block, grown again, and given back on collect()', () => {
     const a = createAllocator();
     const p = a.malloc(200 * KiB);
     const slices = descriptor(a, p).span;
@@ -1355,9 +1355,9 @@ describe("large blocks: a freed block's span is held for the thread's next one",
     assert.ok(a.usableSize(r) >= 100 * KiB && a.usableSize(r) <= 2 * 64 * KiB);
     assertCheckOk(a, 'check() after a split');
     a.free(r);
-    const t = a.malloc(300 * KiB); // more than the held span: it goes back, and the claim finds it
-    assert.notEqual(t, 0);
-    assert.equal(descriptor(a, p).owner === heldBy(a), false, 'nothing is held any more');
+    const t = a.malloc(300 * KiB); // more than the held span: it grows into the slices it gave back
+    assert.equal(t, p, 'the held span grew in place');
+    assert.equal(descriptor(a, t).owner, 1, 'live, nothing held any more');
     assert.equal(a.stats().memorySize, size, 'no growth');
     a.free(t);
     assert.equal(descriptor(a, t).owner, heldBy(a));
@@ -1390,6 +1390,12 @@ describe("large blocks: a freed block's span is held for the thread's next one",
     const moved = a.realloc(r, 900 * KiB); // no room after it: moved
     assert.notEqual(moved, r, 'no free slices after it: moved');
     assertPattern(a.u8, moved, 300 * KiB, 9, 'the moved contents');
+    assert.equal(descriptor(a, r).owner, heldBy(a), "the old block's span is held");
+    const big = a.malloc(950 * KiB); // 15 slices: r's 11 neither fit nor can grow (next is after them)
+    assert.notEqual(big, r);
+    assert.equal(descriptor(a, r).kind, 0, 'so the held span went back to the pool');
+    assertCheckOk(a, 'check() after a held span that could not serve went back');
+    a.free(big);
     a.free(moved);
     a.free(next);
     assertCheckOk(a);
