@@ -157,7 +157,7 @@ export const enum Layout {
   // What the thread has in flight between a shared step and the end of its operation, written right after
   // the step's CAS (no interrupt check in between), cleared when the operation is complete. reclaim()
   // finishes or undoes exactly this for a thread that died (see docs/design.md, "dying at any instruction").
-  T_CLAIM_SPAN = 4, //    segment * 16 + first slice + 1 of a span claimed from the pool (0 = none)
+  T_CLAIM_SPAN = 4, //    segment * 16 + first slice + 1 of a span claimed from the pool, or of slices a span grows into (0 = none)
   T_CLAIM_SLICES = 5, //  its length in slices
   T_CLAIM_SEGMENTS = 6, // first segment + 1 of whole segments claimed (for a huge block, or a cached run taken)
   T_CLAIM_COUNT = 7, //   how many of them are claimed so far
