@@ -19,8 +19,7 @@ import { clearRecord } from './inflight.js';
 
 /** Word and bit of page head `dw`'s abandoned bit. */
 function bitOf(ctx: HeapContext, dw: number): [word: number, bit: number] {
-  const off = dw * L.WORD - ctx.base;
-  const slice = Math.floor(off / L.SEGMENT_SIZE) * L.SLICES_PER_SEGMENT + (off % L.SEGMENT_SIZE - L.DESC_OFFSET) / L.DESC_SIZE;
+  const slice = ctx.segmentOfWord(dw) * L.SLICES_PER_SEGMENT + ctx.sliceOfDescriptor(dw);
   return [ctx.abandonedW + (slice >>> 5), 1 << (slice & 31)];
 }
 

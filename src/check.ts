@@ -308,6 +308,5 @@ function isDescriptor(ctx: HeapContext, dw: number): boolean {
 }
 
 function pageName(ctx: HeapContext, dw: number): string {
-  const off = dw * L.WORD - ctx.base;
-  return `${Math.floor(off / L.SEGMENT_SIZE)}:${((off % L.SEGMENT_SIZE) - L.DESC_OFFSET) / L.DESC_SIZE}`;
+  return `${ctx.segmentOfWord(dw)}:${ctx.sliceOfDescriptor(dw)}`;
 }

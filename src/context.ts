@@ -69,6 +69,11 @@ export class HeapContext {
     return Math.floor((w * L.WORD - this.base) / L.SEGMENT_SIZE);
   }
 
+  /** The slice (within its segment) whose descriptor is at word index `dw`. */
+  sliceOfDescriptor(dw: number): number {
+    return (((dw * L.WORD - this.base) % L.SEGMENT_SIZE) - L.DESC_OFFSET) / L.DESC_SIZE;
+  }
+
   /** Slices segment `index` has. */
   segmentSlices(index: number): number {
     return index === this.maxSegments - 1 ? this.lastSegmentSlices : L.SLICES_PER_SEGMENT;

@@ -44,10 +44,4 @@ export class HeldRuns extends HeldList {
     for (let i = 0; i < this.count; i++) if (this.start[i]! + this.units[i]! === index) return i;
     return -1;
   }
-
-  /** The entry of the held run that starts at segment `index`, or -1. */
-  startingAt(index: number): number {
-    for (let i = 0; i < this.count; i++) if (this.start[i] === index) return i;
-    return -1;
-  }
 }

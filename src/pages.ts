@@ -154,9 +154,8 @@ function extend(m: Int32Array, dw: number): void {
 export function releaseSpan(ctx: HeapContext, threadW: number, dw: number, keep = 0): void {
   const m = ctx.mem.m;
   const slices = m[dw + L.P_SPAN];
-  const off = dw * L.WORD - ctx.base;
-  const index = Math.floor(off / L.SEGMENT_SIZE);
-  const first = ((off % L.SEGMENT_SIZE) - L.DESC_OFFSET) / L.DESC_SIZE;
+  const index = ctx.segmentOfWord(dw);
+  const first = ctx.sliceOfDescriptor(dw);
   nameRelease(m, threadW, index, first + keep, slices - keep, false);
   if (keep !== 0) m[dw + L.P_SPAN] = keep;
   m.fill(0, dw + keep * L.DESC_WORDS, dw + slices * L.DESC_WORDS);

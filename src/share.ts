@@ -1,7 +1,8 @@
 // The bound on what one thread keeps for its own reuse (emptied pages, kept.ts; freed huge runs, held.ts;
 // freed large blocks' spans, heldspans.ts): a share of the heap while other threads are attached, a larger
-// one while the thread is the heap's only one. What a thread keeps, no other thread can use, so it must stay small when others may need it; alone,
-// giving it up would only make the thread take it back at a cost (Atomics calls), for nobody.
+// one while the thread is the heap's only one. What a thread keeps, no other thread can use, so it must stay
+// small when others may need it; alone, giving it up would only make the thread take it back at a cost
+// (Atomics calls), for nobody.
 
 export class ThreadShare {
   /** Units (slices, segments) the two shares allow. */

@@ -257,40 +257,18 @@ export abstract class SpanBlockHeap extends Heap {
    * neighbours.
    */
   private takeHeldSpan(size: number, align: number): number {
-    const ctx = this.ctx;
     const held = this.heldSpans;
     let best = -1;
-    let bestIndex = 0;
-    let bestFirst = 0;
-    let bestNeed = 0;
-    let bestBlock = 0;
     for (let i = 0; i < held.count; i++) {
-      const dw = held.start[i]!;
-      const index = ctx.segmentOfWord(dw);
-      const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
-      const block = this.largeBlockIn(index, first, align);
-      const need = largeSlices(ctx, index, first, block, size);
-      if (need <= held.units[i]! && (best < 0 || held.units[i]! < held.units[best]!)) {
-        best = i;
-        bestIndex = index;
-        bestFirst = first;
-        bestNeed = need;
-        bestBlock = block;
-      }
+      const n = held.units[i]!;
+      if (this.slicesAt(held.start[i]!, size, align) <= n && (best < 0 || n < held.units[best]!)) best = i;
     }
     for (let i = 0; i < held.count && best < 0; i++) {
       const dw = held.start[i]!;
-      const index = ctx.segmentOfWord(dw);
-      const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
-      const block = this.largeBlockIn(index, first, align);
-      const need = largeSlices(ctx, index, first, block, size);
-      if (this.growLargeSpan(dw, index, first, need, false)) {
+      const need = this.slicesAt(dw, size, align);
+      if (this.growLargeSpan(dw, need, false)) {
         held.set(i, dw, need);
         best = i;
-        bestIndex = index;
-        bestFirst = first;
-        bestNeed = need;
-        bestBlock = block;
       }
     }
     if (best < 0) {
@@ -298,21 +276,31 @@ export abstract class SpanBlockHeap extends Heap {
       return 0;
     }
     const dw = held.start[best]!;
-    const n = held.units[best]!;
+    const need = this.slicesAt(dw, size, align);
+    if (need < held.units[best]!) releaseSpan(this.ctx, this.threadW, dw, need);
     held.remove(best);
-    if (bestNeed < n) releaseSpan(ctx, this.threadW, dw, bestNeed);
-    return this.publishLarge(bestIndex, bestFirst, bestNeed, bestBlock, false);
+    const index = this.ctx.segmentOfWord(dw);
+    const first = this.ctx.sliceOfDescriptor(dw);
+    return this.publishLarge(index, first, need, this.largeBlockIn(index, first, align), false);
+  }
+
+  /** Slices a large block of `size` bytes aligned to `align` takes in the span whose head is `dw`. */
+  private slicesAt(dw: number, size: number, align: number): number {
+    const index = this.ctx.segmentOfWord(dw);
+    const first = this.ctx.sliceOfDescriptor(dw);
+    return largeSlices(this.ctx, index, first, this.largeBlockIn(index, first, align), size);
   }
 
   /**
-   * Large span `dw` (from slice `first` of segment `index`) grown to `need` slices in place, if the slices
-   * after it are free: claimed, made its tails, counted by its head, and (`live`) the block's usable size
-   * written, all before the claim record is cleared. A thread that dies in between leaves tails that no span
-   * covers, which reclaim gives back, or a live block whose size reclaim writes (finishGrowth). Returns
-   * whether it grew.
+   * Large span `dw` grown to `need` slices in place, if the slices after it are free: claimed, made its
+   * tails, counted by its head, and (`live`) the block's usable size written, all before the claim record is
+   * cleared. A thread that dies in between leaves tails that no span covers, which reclaim gives back, or a
+   * live block whose size reclaim writes (finishGrowth). Returns whether it grew.
    */
-  private growLargeSpan(dw: number, index: number, first: number, need: number, live: boolean): boolean {
+  private growLargeSpan(dw: number, need: number, live: boolean): boolean {
     const m = this.m;
+    const index = this.ctx.segmentOfWord(dw);
+    const first = this.ctx.sliceOfDescriptor(dw);
     const n = m[dw + L.P_SPAN];
     if (need <= n || first + need > this.ctx.segmentSlices(index)) return false;
     if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
@@ -330,9 +318,7 @@ export abstract class SpanBlockHeap extends Heap {
     const ctx = this.ctx;
     const dw = this.locate(p);
     if (this.m[dw + L.P_KIND] !== L.KIND_LARGE) return false;
-    const index = ctx.segmentOfWord(dw);
-    const first = (dw - ctx.descriptorW(index, 0)) / L.DESC_WORDS;
-    return this.growLargeSpan(dw, index, first, largeSlices(ctx, index, first, p, size), true);
+    return this.growLargeSpan(dw, largeSlices(ctx, ctx.segmentOfWord(dw), ctx.sliceOfDescriptor(dw), p, size), true);
   }
 
   /** Held span `i` back to the pool. */
