@@ -19,6 +19,7 @@ import {
   assertZero,
   bufferOf,
   byteLengthOf,
+  descriptorWordOf,
   fillPattern,
   heapHeaderWord,
   naturalAlignment,
@@ -1315,14 +1316,12 @@ function assertStalledFreeRefused(a: Allocator, p: number, what: string, meanwhi
 
 describe("large blocks: a freed block's span is held for the thread's next one", () => {
   /**
-   * Words of the descriptor of the slice holding `q`, from the documented layout (docs/design.md): the
-   * descriptor of slice i of a segment at segment + 64 * i; P_KIND is word 0 (FREE 0, LARGE 2), P_SPAN word 1,
-   * P_OWNER word 10 (LIVE_BLOCK 1, LARGE_HELD | slot = 0x10000 | slot).
+   * Words of the descriptor of the slice holding `q` (see descriptorWordOf): P_KIND (FREE 0, LARGE 2), P_SPAN,
+   * P_OWNER (LIVE_BLOCK 1, LARGE_HELD | slot = 0x10000 | slot).
    */
   function descriptor(a: Allocator, q: number) {
     const m = new Int32Array(bufferOf(a.memory));
-    const segment = a.heapBase + Math.floor((q - a.heapBase) / MiB) * MiB;
-    const w = (segment + 64 * Math.floor((q - segment) / (64 * KiB))) / 4;
+    const w = descriptorWordOf(a, q);
     return { kind: m[w]!, span: m[w + 1]!, owner: m[w + 10]! };
   }
   const heldBy = (a: Allocator) => 0x10000 | a.threadId % 1024;
@@ -1677,7 +1676,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
       a.free(h);
       a.collect(); // not held: cached, where `other` finds it
       const m = new Int32Array(a.memory as SharedArrayBuffer);
-      const descW = (segment + 64 * Math.floor((l - segment) / 65536)) / 4;
+      const descW = descriptorWordOf(a, l);
       const forged = Array.from(m.subarray(descW, descW + 16)); // its descriptor while it is live
       let y = 0;
       assertStalledFreeRefused(a, l, `the stalled second free (checked: ${checked})`, () => {
@@ -1701,10 +1700,9 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     const other = attach(a.memory);
     const h = a.malloc(1.5 * MiB); // segments 1 and 2
     const l = a.malloc(900 * KiB); // segment 3
-    const segment = l - ((l - a.heapBase) % MiB);
-    const descW = (segment + 64 * Math.floor((l - segment) / 65536)) / 4;
+    const descW = descriptorWordOf(a, l);
     a.free(h);
-    a.free(l); // segments 1..3 free now
+    a.free(l); // segments 1..3 free now (l's span is held by `a`, and goes back before the memory would grow)
     const m = new Int32Array(a.memory as SharedArrayBuffer);
     const threadsW = heapHeaderWord(a, 11) / 4;
     const releasingW = threadsW + (other.threadId % 1024) * 256 + 8;

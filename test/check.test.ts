@@ -13,7 +13,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAllocator } from 'webmalloc';
-import { type Allocator, KiB, MiB, assertCheckOk, fillPattern, heapHeaderWord, rng, runWorker } from './helpers.js';
+import { type Allocator, KiB, MiB, assertCheckOk, fillPattern, descriptorWordOf, heapHeaderWord, rng, runWorker } from './helpers.js';
 import type { CheckWorkerData, CheckWorkerResult } from './workers/check-worker.js';
 
 const workerUrl = new URL('./workers/check-worker.js', import.meta.url);
@@ -250,8 +250,7 @@ const structureCorruptions: Corruption[] = [
     name: 'a held large span naming a thread slot that is not attached',
     prepare: (h) => {
       h.a.free(h.large);
-      const segment = h.base + Math.floor((h.large - h.base) / MiB) * MiB;
-      const at = segment + 64 * Math.floor((h.large - segment) / (64 * KiB)) + 40;
+      const at = descriptorWordOf(h.a, h.large) * 4 + 40;
       assert.equal(word(h.a, at) >>> 16, 1, 'the freed large block is held by its thread');
       return [{ offset: at, bytes: u32(0x10000 | 63) }];
     },

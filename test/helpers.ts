@@ -120,6 +120,16 @@ export function heapHeaderWord(a: { memory: Memory; heapBase: number }, i: numbe
   return m[m[(a.heapBase + 1024) / 4 + 2]! / 4 + i]!;
 }
 
+/**
+ * Word index of the descriptor of the 64 KiB slice holding byte `q`, as the documented layout says
+ * (docs/design.md): 1 MiB segments counted from heapBase, the descriptor of slice i at segment + 64 * i.
+ * (Words: 0 P_KIND, 1 P_SPAN, 3 P_BLOCK_SIZE, 10 P_OWNER, 13 P_FLAGS.)
+ */
+export function descriptorWordOf(a: { heapBase: number }, q: number): number {
+  const segment = a.heapBase + Math.floor((q - a.heapBase) / MiB) * MiB;
+  return (segment + 64 * Math.floor((q - segment) / KiB / 64)) / 4;
+}
+
 export function byteLengthOf(m: Memory): number {
   return bufferOf(m).byteLength;
 }

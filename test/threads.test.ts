@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { attach, createAllocator, spawnWorker, type Allocator } from 'webmalloc';
-import { assertBalanced, assertCheckOk, assertPattern, assertZero, fillPattern, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
+import { assertBalanced, assertCheckOk, assertPattern, assertZero, descriptorWordOf, fillPattern, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,8 +154,7 @@ describe('reclaim', () => {
     assert.equal(Math.floor(p / 65536), Math.floor(keep / 65536), 'both blocks on one page');
     dying.u8.fill(0xff, p, p + 64);
     dying.free(p);
-    const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
-    const flagsW = (segment + 64 * Math.floor((p - segment) / 65536)) / 4 + 13;
+    const flagsW = descriptorWordOf(heap, p) + 13;
     new Int32Array(heap.memory as SharedArrayBuffer)[flagsW] |= 2;
     assert.equal(heap.reclaim(dying.threadId), true);
     const q = heap.calloc(1, 64); // adopts the abandoned page and pops the dirty block
@@ -178,8 +177,7 @@ describe('reclaim', () => {
       let p: number;
       if (how === 'abandoning') {
         p = dying.malloc(64);
-        const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
-        m[(segment + 64 * Math.floor((p - segment) / 65536)) / 4 + 10] = 0xffff; // owner ABANDONED, no bit yet
+        m[descriptorWordOf(heap, p) + 10] = 0xffff; // owner ABANDONED, no bit yet
       } else {
         const leaver = attach(heap.memory);
         p = leaver.malloc(64);
@@ -290,8 +288,7 @@ describe('reclaim', () => {
       const dying = attach(heap.memory);
       const p = dying.malloc(300 * KiB);
       const m = new Int32Array(heap.memory as SharedArrayBuffer);
-      const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
-      const w = (segment + 64 * Math.floor((p - segment) / (64 * KiB))) / 4;
+      const w = descriptorWordOf(heap, p);
       assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
       dying.free(p);
       assert.equal(m[w + 10], 0x10000 | dying.threadId % 1024, `${what}: held`);
@@ -321,9 +318,8 @@ describe('reclaim', () => {
       const p = dying.malloc(300 * KiB);
       fillPattern(heap.u8, p, 300 * KiB, 4);
       const m = new Int32Array(heap.memory as SharedArrayBuffer);
-      const segment = heap.heapBase + Math.floor((p - heap.heapBase) / MiB) * MiB;
-      const spanStart = segment + 64 * KiB * Math.floor((p - segment) / (64 * KiB));
-      const w = (segment + 64 * Math.floor((p - segment) / (64 * KiB))) / 4;
+      const spanStart = p - ((p - heap.heapBase) % (64 * KiB));
+      const w = descriptorWordOf(heap, p);
       assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
       if (!counted) m[w + 1] = 2;
       m[w + 3] = spanStart + 2 * 64 * KiB - p; // the usable size it had with 2 slices
