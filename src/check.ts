@@ -195,7 +195,10 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
       for (let t = 1; t < n; t++) {
         const tw = span.dw + t * L.DESC_WORDS;
         if (m[tw + L.P_KIND] !== L.KIND_TAIL || m[tw + L.P_SPAN] !== t) fail(`${where}: slice ${span.slice + t} is not a tail of the span`);
+        // The owner's free takes a descriptor whose owner word holds the thread's tag for a small page's head.
+        else if (m[tw + L.P_OWNER] !== 0) fail(`${where}: tail slice ${span.slice + t} names an owner (${m[tw + L.P_OWNER]})`);
       }
+      if (span.kind === L.KIND_FREE && m[span.dw + L.P_OWNER] !== 0) fail(`${where}: free slice names an owner (${m[span.dw + L.P_OWNER]})`);
       if (span.kind === L.KIND_SMALL) checkPage(ctx, span.dw, span.start, span.bytes, where, listed, delayed, fail);
       else if (span.kind === L.KIND_LARGE) {
         const area = m[span.dw + L.P_AREA] * L.WORD;

@@ -72,6 +72,8 @@ export abstract class Heap {
   private abandonedCursor = 0;
   /** The size-class table, as a field: a field load is cheaper than a module binding's. */
   private readonly binOf = BIN_OF_GRANULE;
+  /** isBlockStart, as a field: a call through an imported binding checks the binding every time. */
+  private readonly blockStart = isBlockStart;
   protected detached = false;
 
   constructor(ctx: HeapContext, reservedId?: number) {
@@ -296,14 +298,23 @@ export abstract class Heap {
     // The views are passed down: V8 then checks them once for the whole path, not in every helper.
     const m = this.m;
     const dw = this.sliceOf(m, p);
-    if (dw >= 0 && this.checked !== true && m[dw + L.P_KIND] === L.KIND_SMALL && this.isCarvedBlock(m, p >>> 2, dw)) {
-      return this.freeSmall(m, p >>> 2, dw);
+    // Only this thread's small pages carry its tag (a tail's or a free slice's descriptor reads 0, a large
+    // block's LIVE_BLOCK or LARGE_HELD | slot), so the owner's free needs no look at the kind.
+    if (dw >= 0 && m[dw + L.P_OWNER] === this.ownerTag && this.isCarvedBlock(m, p >>> 2, dw) && this.checked !== true) {
+      return this.freeLocal(m, p >>> 2, dw);
     }
-    this.freeOther(p);
+    this.freeOther(p, dw);
   }
 
-  /** free of 0, of any block in checked mode, of a block in a later slice of its page, of a large or huge block, and of a bad pointer. */
-  private freeOther(p: number): void {
+  /**
+   * free of another thread's small block (`slice`: free's sliceOf), of 0, of any block in checked mode, of a
+   * block in a later slice of its page, of a large or huge block, and of a bad pointer.
+   */
+  private freeOther(p: number, slice: number): void {
+    const m = this.m;
+    if (slice >= 0 && m[slice + L.P_KIND] === L.KIND_SMALL && this.checked !== true && this.isCarvedBlock(m, p >>> 2, slice)) {
+      return this.freeSmall(m, p >>> 2, slice);
+    }
     if (p === 0) return;
     const dw = this.locate(p);
     if (this.m[dw + L.P_KIND] !== L.KIND_SMALL) return this.freeSpanBlock(p, dw);
@@ -313,16 +324,20 @@ export abstract class Heap {
   }
 
   private freeSmall(m: Int32Array, w: number, dw: number): void {
-    if (m[dw + L.P_OWNER] === this.ownerTag) {
-      m[w] = m[dw + L.P_FREE];
-      m[dw + L.P_FREE] = w;
-      const used = m[dw + L.P_USED] - 1;
-      m[dw + L.P_USED] = used;
-      if ((used === 0 && m[this.queueW + m[dw + L.P_BIN]] !== dw) || (m[dw + L.P_FLAGS] & L.PF_SLOW_FREE) !== 0) {
-        this.localFreeSlow(dw, used);
-      }
-    } else {
-      pushThreadFree(this.ctx, dw, w);
+    if (m[dw + L.P_OWNER] === this.ownerTag) this.freeLocal(m, w, dw);
+    else pushThreadFree(this.ctx, dw, w);
+  }
+
+  /** The owner frees block `w` of its page `dw`: a push onto the page's free list. */
+  private freeLocal(m: Int32Array, w: number, dw: number): void {
+    m[w] = m[dw + L.P_FREE];
+    m[dw + L.P_FREE] = w;
+    const used = m[dw + L.P_USED] - 1;
+    m[dw + L.P_USED] = used;
+    // A page in a bin queue other than its head has a previous page (P_PREV); one on the full list is
+    // flagged, and goes to the slow path whatever its count.
+    if ((used === 0 && m[dw + L.P_PREV] !== 0) || (m[dw + L.P_FLAGS] & L.PF_SLOW_FREE) !== 0) {
+      this.localFreeSlow(dw, used);
     }
   }
 
@@ -372,7 +387,7 @@ export abstract class Heap {
 
   /** Whether word `w` is the start of a block carved from small page `dw`. */
   protected isCarvedBlock(m: Int32Array, w: number, dw: number): boolean {
-    return isBlockStart(w - m[dw + L.P_AREA], m[dw + L.P_BLOCK_SIZE] >>> 2, m[dw + L.P_DIVISOR], m[dw + L.P_RESERVED]);
+    return this.blockStart(w - m[dw + L.P_AREA], m[dw + L.P_BLOCK_SIZE] >>> 2, m[dw + L.P_DIVISOR], m[dw + L.P_RESERVED]);
   }
 
   /** `p` is in a slice that is not the head of a small page: a later slice of one, a large block, or nothing. */

@@ -256,6 +256,18 @@ const structureCorruptions: Corruption[] = [
     },
   },
   {
+    // The owner's free takes a descriptor whose owner word (word 10) holds its thread's tag (slot + 1) for
+    // the head of one of its small pages, without reading the kind: a tail must name no owner. Here the
+    // second slice of the large block's span (200 KiB: four slices) is made to name slot 0.
+    name: "a tail slice naming an owner (the owner's free would take it for a small page)",
+    prepare: (h) => {
+      const at = descriptorWordOf(h.a, h.large + 64 * KiB) * 4 + 40;
+      assert.notEqual(descriptorWordOf(h.a, h.large + 64 * KiB), descriptorWordOf(h.a, h.large), 'a later slice of the span');
+      assert.equal(word(h.a, at), 0, 'a tail names no owner');
+      return [{ offset: at, bytes: u32(1) }];
+    },
+  },
+  {
     // Only the segment's first 64 bytes (the descriptor of its first page) are garbage.
     name: 'random bytes over the first 64 bytes of a later segment holding small pages',
     prepare: (h) => {
