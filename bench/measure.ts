@@ -7,7 +7,8 @@
 // webmalloc's workers attach to one heap made here; a peer gets one instance per worker. Workers time
 // themselves with process.hrtime (one clock for every thread of the process) and a round's time is from the
 // first worker's start to the last worker's end. The main thread waits on Atomics.waitAsync meanwhile, and
-// fails a round that does not end, naming each worker's state.
+// fails a round that does not end, naming each worker's state. larson-turns times rounds of worker 0 alone
+// and of all workers in turn (takeTurns), for a scaling figure that a change of load cannot fake.
 //
 // The runner (run.ts) calls this through one.ts, in a fresh process per measurement; the test calls it
 // directly at a tiny size.
@@ -69,6 +70,10 @@ export interface Result {
   peakLiveBytes: number;
   /** webmalloc: heap.stats().liveBytes at the peak (block sizes, single-thread workloads). */
   heapLiveBytes?: number;
+  /** larson-turns: the rounds run by worker 0 alone (the main figures are those of all workers), and the
+   *  median over adjacent pairs of rounds of (all workers' throughput / one worker's). */
+  alone?: { rounds: number; nsPerOp: number; opsPerSec: number };
+  scaling?: number;
   /** webmalloc: check() after the run, and blocks still live after everything was freed (must be 0). */
   check?: { ok: boolean; errors: string[]; liveBlocksAfter: number };
 }
@@ -223,6 +228,7 @@ export const C = {
   REPS: 3,
   PROBE: 4, // 1: the round samples memory
   STOP: 5, // 1: free everything and leave
+  ACTIVE: 6, // workers that run the round (the first ACTIVE; the others only count themselves done)
   WORDS: 8,
 } as const;
 
@@ -259,6 +265,31 @@ async function waitFor(ctrl: Int32Array, index: number, value: number, failed: (
     const w = Atomics.waitAsync(ctrl, index, v, 200);
     if (w.async) await w.value;
   }
+}
+
+/**
+ * larson-turns: timed rounds of worker 0 alone and of all workers, taking turns (the same reps per worker),
+ * so that a change of the machine's load between two processes cannot pass for scaling. Times and ops of
+ * each kind; pair k is round k of each.
+ */
+async function takeTurns(
+  round: (reps: number, probe?: boolean, active?: number) => Promise<number>,
+  reps: number,
+  s: Settings,
+  lastOps: () => number,
+): Promise<{ alone: number[]; aloneOps: number; all: number[]; allOps: number }> {
+  const alone: number[] = [];
+  const all: number[] = [];
+  const deadline = performance.now() + 2 * s.maxMs;
+  let aloneOps = 0;
+  let allOps = 0;
+  while (alone.length < s.rounds && (alone.length < s.minRounds || performance.now() < deadline)) {
+    alone.push(await round(reps, false, 1));
+    aloneOps = lastOps();
+    all.push(await round(reps));
+    allOps = lastOps();
+  }
+  return { alone, aloneOps, all, allOps };
 }
 
 /** A round that takes this long has stopped: the measurement fails, naming the state of every worker. */
@@ -313,9 +344,10 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   try {
     await waitFor(ctrl, C.READY, n, failed, state);
     let ops = 0;
-    const round = async (reps: number, probe = false): Promise<number> => {
+    const round = async (reps: number, probe = false, active = n): Promise<number> => {
       Atomics.store(ctrl, C.REPS, reps);
       Atomics.store(ctrl, C.PROBE, probe ? 1 : 0);
+      Atomics.store(ctrl, C.ACTIVE, active);
       Atomics.store(ctrl, C.DONE, 0);
       Atomics.add(ctrl, C.GO, 1);
       Atomics.notify(ctrl, C.GO);
@@ -323,7 +355,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       let start = Infinity;
       let end = 0;
       ops = 0;
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < active; i++) {
         start = Math.min(start, fig[i * W.WORDS + W.START]!);
         end = Math.max(end, fig[i * W.WORDS + W.END]!);
         ops += fig[i * W.WORDS + W.OPS]!;
@@ -331,8 +363,9 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       return end - start;
     };
     const reps = await calibrate(round, s);
-    const times = await timeRounds(round, reps, s);
-    const timedOps = ops;
+    const turns = spec.workload === 'larson-turns' ? await takeTurns(round, reps, s, () => ops) : undefined;
+    const times = turns ? turns.all : await timeRounds(round, reps, s);
+    const timedOps = turns ? turns.allOps : ops;
     await round(1, true);
     let peakLive = 0;
     let footprint = 0;
@@ -355,6 +388,11 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       memoryKind: memoryKindOf(spec.contender),
       peakLiveBytes: peakLive,
     };
+    if (turns) {
+      const alone = summarize({ ...spec, threads: 1 }, turns.alone, turns.aloneOps);
+      result.alone = { rounds: alone.rounds, nsPerOp: alone.nsPerOp, opsPerSec: alone.opsPerSec };
+      result.scaling = median(turns.alone.map((t, k) => (turns.allOps / turns.all[k]!) / (turns.aloneOps / t)));
+    }
     if (heap) result.check = checkHeap(heap);
     return result;
   } finally {

@@ -50,7 +50,7 @@ export const COLORS: Record<string, string> = {
 };
 
 const RANDOM = new Set(['random-512', 'random-64k']);
-const THREADED = new Set(['larson', 'xmalloc', 'xmalloc-local']);
+const THREADED = new Set(['larson', 'larson-turns', 'xmalloc', 'xmalloc-local']);
 
 /** Rows that compare with each other: same workload, threads and (random workloads) live-block count. */
 export function groupKey(r: { workload: string; threads: number; blocks?: number }): string {
@@ -301,14 +301,25 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
 
   // 4. 2 workers >= 1.8x the throughput of 1 worker on larson
   {
+    // The verdict is larson-turns' (one and two workers taking turns in one process: a change of the machine's
+    // load between processes cannot pass for scaling); the separate larson x1 and x2 processes are context.
     const one = find(rows, 'webmalloc', 'larson', 1);
     const two = find(rows, 'webmalloc', 'larson', 2);
+    const turns = find(rows, 'webmalloc', 'larson-turns', 2);
     const checks: TargetCheck[] = [];
-    if (one && two) {
-      const v = two.opsPerSec / one.opsPerSec;
-      checks.push({ what: 'larson: throughput x2 / x1', value: v, met: v >= 1.8 });
-    } else checks.push({ what: 'larson x2 / x1', value: undefined, met: undefined, note: 'not measured' });
     const ctxNotes: string[] = [];
+    const separate = one && two ? two.opsPerSec / one.opsPerSec : undefined;
+    if (turns?.scaling !== undefined && turns.alone) {
+      checks.push({ what: 'larson-turns: throughput x2 / x1, rounds taking turns in one process', value: turns.scaling, met: turns.scaling >= 1.8 });
+      ctxNotes.push(
+        `larson-turns: ${fmtTime(turns.alone.nsPerOp)} per call with 1 worker, ${fmtTime(turns.nsPerOp)} with 2 (median of ${turns.alone.rounds} pairs of rounds)`,
+      );
+      if (separate !== undefined) ctxNotes.push(`larson x1 and x2 in separate processes: ${ratio(separate)}`);
+    } else if (separate !== undefined) {
+      checks.push({ what: 'larson: throughput x2 / x1 (separate processes)', value: separate, met: separate >= 1.8 });
+    } else checks.push({ what: 'larson x2 / x1', value: undefined, met: undefined, note: 'not measured' });
+    const dlTurns = find(rows, 'dlmalloc-wasm', 'larson-turns', 2);
+    if (dlTurns?.scaling !== undefined) ctxNotes.push(`dlmalloc-wasm's larson-turns (an instance per worker): ${ratio(dlTurns.scaling)}`);
     const mi1 = find(rows, 'mimalloc', 'larson', 1);
     const mi2 = find(rows, 'mimalloc', 'larson', 2);
     if (mi1 && mi2) ctxNotes.push(`native mimalloc in this run: ${ratio(mi2.opsPerSec / mi1.opsPerSec)}`);
@@ -317,7 +328,8 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
     if (dl1 && dl2) ctxNotes.push(`dlmalloc-wasm (a private instance per worker, nothing shared): ${ratio(dl2.opsPerSec / dl1.opsPerSec)}`);
     const ps = ctx.parallelScaling?.['2'];
     if (ps !== undefined) ctxNotes.push(`plain computation with 2 workers on this machine during the run: ${ratio(ps)}`);
-    if (ps !== undefined && one && two) ctxNotes.push(`webmalloc's scaling relative to the machine's: ${ratio(two.opsPerSec / one.opsPerSec / ps)}`);
+    const webScaling = turns?.scaling ?? separate;
+    if (ps !== undefined && webScaling !== undefined) ctxNotes.push(`webmalloc's scaling relative to the machine's: ${ratio(webScaling / ps)}`);
     targets.push({
       id: 'larson-scaling',
       goal: '2 workers >= 1.8x the throughput of 1 worker on larson-style churn',

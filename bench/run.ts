@@ -87,6 +87,8 @@ function plan(): Spec[] {
   for (const w of ['random-512', 'random-64k'] as const) for (const c of CONTENDERS) add(c, w, 1, THING_CAP);
   if (full) for (const c of ['webmalloc', 'thing-malloc'] as const) add(c, 'random-512', 1, 4 * THING_CAP);
   for (const t of [1, 2, 4]) for (const c of CONTENDERS) add(c, 'larson', t);
+  // The scaling target's measurement (see workloads.ts); dlmalloc-wasm, which shares nothing, for comparison.
+  for (const c of ['webmalloc', 'dlmalloc-wasm'] as const) add(c, 'larson-turns', 2);
   for (const t of [2, 4]) {
     for (const c of ['webmalloc', 'webmalloc-checked'] as const) {
       add(c, 'xmalloc-local', t);

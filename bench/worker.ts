@@ -1,6 +1,6 @@
 // A benchmark worker (started by measure.ts): sets up its part of a multi-thread workload, says READY, then
-// runs one round each time the GO word changes, timing itself, until STOP. At the end it frees what it
-// holds and (webmalloc) detaches.
+// runs one round each time the GO word changes, timing itself, until STOP (a worker past the round's ACTIVE
+// count only counts itself done). At the end it frees what it holds and (webmalloc) detaches.
 
 import { workerData } from 'node:worker_threads';
 import { attachContender, makeContender, WebmallocBench } from './contenders.js';
@@ -56,6 +56,13 @@ for (;;) {
   seen = go;
   fig[at + W.SEEN] = seen;
   if (Atomics.load(ctrl, C.STOP) === 1) break;
+  if (d.index >= Atomics.load(ctrl, C.ACTIVE)) {
+    // not in this round (larson-turns: a round of one worker)
+    fig[at + W.ROUNDS]++;
+    Atomics.add(ctrl, C.DONE, 1);
+    Atomics.notify(ctrl, C.DONE);
+    continue;
+  }
   const reps = Atomics.load(ctrl, C.REPS);
   const withProbe = Atomics.load(ctrl, C.PROBE) === 1;
   const t0 = Number(process.hrtime.bigint());

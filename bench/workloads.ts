@@ -113,7 +113,7 @@ export const SINGLE_WORKLOADS = [
   'aligned',
   'large',
 ] as const;
-export const THREAD_WORKLOADS = ['larson', 'xmalloc', 'xmalloc-local'] as const;
+export const THREAD_WORKLOADS = ['larson', 'larson-turns', 'xmalloc', 'xmalloc-local'] as const;
 export type WorkloadName = (typeof SINGLE_WORKLOADS)[number] | (typeof THREAD_WORKLOADS)[number];
 
 export const RANDOM_BLOCKS: Record<string, number> = { 'random-512': 100_000, 'random-64k': 10_000 };
@@ -142,6 +142,13 @@ export function describe(name: WorkloadName, blocks?: number): WorkloadInfo {
       return { name, kind: 'single', describe: 'malloc(1..64 MiB) then free' };
     case 'larson':
       return { name, kind: 'larson', describe: 'each worker replaces random blocks (16..1024 bytes) in its own array of 1000', blocks: LARSON_SLOTS };
+    case 'larson-turns':
+      return {
+        name,
+        kind: 'larson',
+        describe: 'larson in one process, rounds of one worker and of all workers taking turns: the scaling measured under the same load',
+        blocks: LARSON_SLOTS,
+      };
     case 'xmalloc':
       return { name, kind: 'xmalloc', describe: `producer/consumer pairs: blocks of 16..256 bytes allocated in one worker, freed in another (handed over in batches of ${XM_BATCH})` };
     case 'xmalloc-local':

@@ -68,6 +68,16 @@ describe('benchmark workloads at a tiny size', () => {
     await run({ contender: 'webmalloc', workload: 'larson', threads: 4 });
   });
 
+  it('larson-turns: rounds of one worker and of two taking turns, and the scaling between them', async () => {
+    for (const c of ['webmalloc', 'dlmalloc-wasm'] as const) {
+      await run({ contender: c, workload: 'larson-turns', threads: 2 });
+      const r = results[results.length - 1]!;
+      assert.ok(r.alone && r.alone.rounds >= 1 && r.alone.nsPerOp > 0, `${c}: the one-worker rounds were timed`);
+      // one worker's round makes half the calls of two workers' (the same reps each)
+      assert.ok(r.alone.opsPerSec > 0 && r.scaling !== undefined && Number.isFinite(r.scaling) && r.scaling > 0, `${c}: scaling ${r.scaling}`);
+    }
+  });
+
   it('xmalloc: producer/consumer across workers, its thread-local baseline, and the ring alone', async () => {
     for (const c of ['webmalloc', 'webmalloc-checked'] as ContenderName[]) {
       await run({ contender: c, workload: 'xmalloc', threads: 2 });
@@ -110,6 +120,8 @@ describe('benchmark report', () => {
       assert.notEqual(t.met, undefined, `${t.id} was evaluated`);
       for (const c of t.checks.filter((x) => x.met !== undefined)) assert.ok(c.value! > 0 && Number.isFinite(c.value!), `${t.id}: ${c.what}`);
     }
+    assert.match(targets[3]!.checks[0]!.what, /^larson-turns/, 'the scaling verdict is the one measured with rounds taking turns');
+    assert.match(renderMatrix(results, blocks), /^\| larson-turns x2 \|/m);
     assert.match(renderTargets(targets), /MET|MISSED/);
 
     const svg = renderSvg(results, blocks, 'test <chart>');
