@@ -300,7 +300,7 @@ export abstract class Heap {
     const dw = this.sliceOf(m, p);
     // Only this thread's small pages carry its tag (a tail's or a free slice's descriptor reads 0, a large
     // block's LIVE_BLOCK or LARGE_HELD | slot), so the owner's free needs no look at the kind.
-    if (dw >= 0 && m[dw + L.P_OWNER] === this.ownerTag && this.isCarvedBlock(m, p >>> 2, dw) && this.checked !== true) {
+    if (dw >= 0 && this.checked !== true && m[dw + L.P_OWNER] === this.ownerTag && this.isCarvedBlock(m, p >>> 2, dw)) {
       return this.freeLocal(m, p >>> 2, dw);
     }
     this.freeOther(p, dw);
@@ -312,7 +312,7 @@ export abstract class Heap {
    */
   private freeOther(p: number, slice: number): void {
     const m = this.m;
-    if (slice >= 0 && m[slice + L.P_KIND] === L.KIND_SMALL && this.checked !== true && this.isCarvedBlock(m, p >>> 2, slice)) {
+    if (slice >= 0 && this.checked !== true && m[slice + L.P_KIND] === L.KIND_SMALL && this.isCarvedBlock(m, p >>> 2, slice)) {
       return this.freeSmall(m, p >>> 2, slice);
     }
     if (p === 0) return;
