@@ -72,7 +72,7 @@ export interface Result {
   heapLiveBytes?: number;
   /** larson-turns: the rounds run by worker 0 alone (the main figures are those of all workers), and the
    *  median over adjacent pairs of rounds of (all workers' throughput / one worker's). */
-  alone?: { rounds: number; nsPerOp: number; opsPerSec: number };
+  alone?: { rounds: number; opsPerRound: number; nsPerOp: number; opsPerSec: number };
   scaling?: number;
   /** webmalloc: check() after the run, and blocks still live after everything was freed (must be 0). */
   check?: { ok: boolean; errors: string[]; liveBlocksAfter: number };
@@ -390,7 +390,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
     };
     if (turns) {
       const alone = summarize({ ...spec, threads: 1 }, turns.alone, turns.aloneOps);
-      result.alone = { rounds: alone.rounds, nsPerOp: alone.nsPerOp, opsPerSec: alone.opsPerSec };
+      result.alone = { rounds: alone.rounds, opsPerRound: alone.opsPerRound, nsPerOp: alone.nsPerOp, opsPerSec: alone.opsPerSec };
       result.scaling = median(turns.alone.map((t, k) => (turns.allOps / turns.all[k]!) / (turns.aloneOps / t)));
     }
     if (heap) result.check = checkHeap(heap);

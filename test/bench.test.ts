@@ -73,8 +73,9 @@ describe('benchmark workloads at a tiny size', () => {
       await run({ contender: c, workload: 'larson-turns', threads: 2 });
       const r = results[results.length - 1]!;
       assert.ok(r.alone && r.alone.rounds >= 1 && r.alone.nsPerOp > 0, `${c}: the one-worker rounds were timed`);
-      // one worker's round makes half the calls of two workers' (the same reps each)
-      assert.ok(r.alone.opsPerSec > 0 && r.scaling !== undefined && Number.isFinite(r.scaling) && r.scaling > 0, `${c}: scaling ${r.scaling}`);
+      // the same reps per worker: a round of one worker makes half the calls of a round of two (the other sat out)
+      assert.equal(r.opsPerRound, 2 * r.alone.opsPerRound, `${c}: calls per round, two workers and one`);
+      assert.ok(r.scaling !== undefined && Number.isFinite(r.scaling) && r.scaling > 0, `${c}: scaling ${r.scaling}`);
     }
   });
 
