@@ -204,8 +204,9 @@ function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
         const area = m[span.dw + L.P_AREA] * L.WORD;
         const owner = m[span.dw + L.P_OWNER];
         const holder = owner - L.LARGE_HELD; // a freed block's span held for the thread's next one (heldspans.ts)
-        if (owner !== L.LIVE_BLOCK && !(holder >= 0 && holder < ctx.maxThreads)) fail(`${where}: large block is not live`);
-        if (holder >= 0 && holder < ctx.maxThreads && !attached.has(holder)) {
+        const held = holder >= 0 && holder < ctx.maxThreads;
+        if (owner !== L.LIVE_BLOCK && !held) fail(`${where}: large block is not live`);
+        if (held && !attached.has(holder)) {
           fail(`${where}: a large span held by thread slot ${holder}, which is not attached`);
         }
         if (area < span.start || area + m[span.dw + L.P_BLOCK_SIZE] !== span.start + span.bytes) fail(`${where}: large block does not fit its span`);

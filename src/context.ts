@@ -64,6 +64,11 @@ export class HeapContext {
     return this.base + index * L.SEGMENT_SIZE;
   }
 
+  /** Byte address of slice `slice` of segment `index` (slice 16: where the segment ends). */
+  sliceAddress(index: number, slice: number): number {
+    return this.base + index * L.SEGMENT_SIZE + slice * L.SLICE_SIZE;
+  }
+
   /** The segment holding word index `w` (an address inside the heap, as a word index). */
   segmentOfWord(w: number): number {
     return Math.floor((w * L.WORD - this.base) / L.SEGMENT_SIZE);

@@ -316,7 +316,7 @@ export abstract class Heap {
       return this.freeSmall(m, p >>> 2, slice);
     }
     if (p === 0) return;
-    const dw = this.locate(p);
+    const dw = this.locateFrom(p, slice);
     if (this.m[dw + L.P_KIND] !== L.KIND_SMALL) return this.freeSpanBlock(p, dw);
     const w = p >>> 2;
     if (this.checked === true) return this.freeChecked(p, w, dw);
@@ -363,8 +363,12 @@ export abstract class Heap {
    * that has been handed out. (Whether a small block is still live only checked mode can tell.)
    */
   protected locate(p: number): number {
+    return this.locateFrom(p, this.sliceOf(this.m, p));
+  }
+
+  /** locate, given what sliceOf returned for `p`: `dw`. */
+  protected locateFrom(p: number, dw: number): number {
     const m = this.m;
-    const dw = this.sliceOf(m, p);
     if (dw === NOT_IN_VIEWS) return this.locateOutside(p);
     if (dw === NOT_NORMAL) return this.locateHuge(p);
     if (m[dw + L.P_KIND] !== L.KIND_SMALL) return this.locateSpan(p, dw);

@@ -99,7 +99,7 @@ function finishGrowth(ctx: HeapContext, claim: number): void {
   const dw = ctx.descriptorW(index, head);
   if (head < 0 || m[dw + L.P_KIND] !== L.KIND_LARGE || Atomics.load(m, dw + L.P_OWNER) !== L.LIVE_BLOCK) return;
   if (head + m[dw + L.P_SPAN] <= slice) return;
-  m[dw + L.P_BLOCK_SIZE] = ctx.segmentAddress(index) + (head + m[dw + L.P_SPAN]) * L.SLICE_SIZE - m[dw + L.P_AREA] * L.WORD;
+  m[dw + L.P_BLOCK_SIZE] = ctx.sliceAddress(index, head + m[dw + L.P_SPAN]) - m[dw + L.P_AREA] * L.WORD;
 }
 
 /** `used` from the list: every carved block not on `free` counts as in use. */

@@ -232,8 +232,8 @@ export abstract class SpanBlockHeap extends Heap {
 
   /** Where a large block aligned to `align` starts in the span from slice `first` of segment `index`. */
   private largeBlockIn(index: number, first: number, align: number): number {
-    const seg = this.ctx.segmentAddress(index);
-    return alignUp(first === 0 ? seg + this.ctx.segmentHeader : seg + first * L.SLICE_SIZE, align);
+    const start = this.ctx.sliceAddress(index, first);
+    return alignUp(first === 0 ? start + this.ctx.segmentHeader : start, align);
   }
 
   /**
@@ -244,7 +244,7 @@ export abstract class SpanBlockHeap extends Heap {
     const m = this.m;
     const dw = this.ctx.descriptorW(index, first);
     m[dw + L.P_AREA] = block >>> 2;
-    m[dw + L.P_BLOCK_SIZE] = this.ctx.segmentAddress(index) + (first + slices) * L.SLICE_SIZE - block;
+    m[dw + L.P_BLOCK_SIZE] = this.ctx.sliceAddress(index, first + slices) - block;
     m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
     Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
     return block;
@@ -305,7 +305,7 @@ export abstract class SpanBlockHeap extends Heap {
     if (need <= n || first + need > this.ctx.segmentSlices(index)) return false;
     if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
     growSpan(m, dw, n, need);
-    if (live) m[dw + L.P_BLOCK_SIZE] = this.ctx.segmentAddress(index) + (first + need) * L.SLICE_SIZE - m[dw + L.P_AREA] * L.WORD;
+    if (live) m[dw + L.P_BLOCK_SIZE] = this.ctx.sliceAddress(index, first + need) - m[dw + L.P_AREA] * L.WORD;
     clearRecord(m, this.threadW, L.T_CLAIM_SPAN); // complete
     return true;
   }
@@ -348,5 +348,5 @@ export abstract class SpanBlockHeap extends Heap {
 
 /** Slices a large block of `size` bytes at `block` takes of the span from slice `first` of segment `index`. */
 function largeSlices(ctx: HeapContext, index: number, first: number, block: number, size: number): number {
-  return Math.ceil((block + size - ctx.segmentAddress(index) - first * L.SLICE_SIZE) / L.SLICE_SIZE);
+  return Math.ceil((block + size - ctx.sliceAddress(index, first)) / L.SLICE_SIZE);
 }

@@ -1300,17 +1300,18 @@ describe('typed views', () => {
  * work, done here by other instances), then the free goes on. It must be refused as a double free.
  */
 function assertStalledFreeRefused(a: Allocator, p: number, what: string, meanwhile: () => void): void {
-  const stalled = a as unknown as { locate(p: number): number };
-  const locate = stalled.locate;
-  stalled.locate = function (q: number): number {
-    const dw = locate.call(this, q);
+  // Every path to a descriptor (locate, and free's own with the slice it found) goes through locateFrom.
+  const stalled = a as unknown as { locateFrom(p: number, slice: number): number };
+  const locateFrom = stalled.locateFrom;
+  stalled.locateFrom = function (q: number, slice: number): number {
+    const dw = locateFrom.call(this, q, slice);
     meanwhile();
     return dw;
   };
   try {
     assertPointerError(() => a.free(p), p, what, 'DOUBLE_FREE');
   } finally {
-    delete (stalled as { locate?: unknown }).locate;
+    delete (stalled as { locateFrom?: unknown }).locateFrom;
   }
 }
 
