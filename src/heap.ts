@@ -16,7 +16,7 @@ import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
 import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
-import { acquireSlot, ID_SLOTS, markLeaving, otherSlotsTaken, releaseSlot, takeReservedSlot } from './registry.js';
+import { acquireSlot, ID_SLOTS, markLeaving, othersAttachedWatch, releaseSlot, takeReservedSlot } from './registry.js';
 import { claimSpan, lastClaimDirty, releaseCachedHuge } from './segments.js';
 import { BIN_OF_GRANULE, BIN_SLICES, isBlockStart, Limit, NBINS } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
@@ -96,7 +96,7 @@ export abstract class Heap {
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
-    this.othersAttached = () => otherSlotsTaken(ctx, this.slot);
+    this.othersAttached = othersAttachedWatch(ctx, this.slot);
     this.kept = new KeptPages((ctx.heapLimit - ctx.base) / L.SLICE_SIZE, this.othersAttached);
     this.syncViews();
     // Remote frees that reached this slot's delayed list after its previous occupant left.

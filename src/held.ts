@@ -15,7 +15,7 @@
 // 1/8 of the heap's segments (see share.ts). With other threads attached it holds no more: what it held would
 // be memory they cannot use, and they would grow the memory instead (with 1/64 of the heap each, as for kept
 // pages, the peak memory of npm start's 4 workers went from 495 to 546-552 MiB). Whether others are attached
-// is looked up every 16 frees. Held runs go back to the cache, where every thread finds them, when no held run
+// is asked at every free (one plain read of the heap's count of slot changes; see registry.ts). Held runs go back to the cache, where every thread finds them, when no held run
 // fits a huge block, before the memory grows, on collect() and on detach(); so what a thread held before
 // others attached stays with it until then. A thread that dies leaves its runs held, and reclaim() releases
 // them with its other claimed runs.
@@ -29,9 +29,7 @@ const MAX_RUNS = 4;
 export class HeldRuns extends HeldList {
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSegments: number, othersAttached: () => boolean) {
-    // Whether others are attached is looked up every 16 frees: the look reads every thread slot, about 900
-    // instructions with 64 slots, where a huge malloc/free pair takes about 1400.
-    super(MAX_RUNS, new ThreadShare(heapSegments, 0, 1 / 8, 16, othersAttached));
+    super(MAX_RUNS, new ThreadShare(heapSegments, 0, 1 / 8, othersAttached));
   }
 
   /** Whether a run of `k` more segments may be held (a run that joins a held one takes no entry). */

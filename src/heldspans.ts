@@ -30,6 +30,6 @@ const SHARED_SLICES = 16;
 export class HeldSpans extends HeldList {
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSlices: number, othersAttached: () => boolean) {
-    super(MAX_SPANS, new ThreadShare(heapSlices, Math.min(1, SHARED_SLICES / heapSlices), 1 / 8, 64, othersAttached));
+    super(MAX_SPANS, new ThreadShare(heapSlices, Math.min(1, SHARED_SLICES / heapSlices), 1 / 8, othersAttached));
   }
 }

@@ -15,8 +15,8 @@
 //   the memory because of it. A thread that is the heap's only one keeps a larger share (1/8):
 //   offering a page and adopting it back costs nine Atomics calls, for nobody (random-64k ran 559
 //   instructions per call with the small share, 396 with the large one). Whether others are attached is
-//   looked up again every 64 times the small share is exceeded, so a thread that attaches later is seen at
-//   the thread's next frees and mallocs; a thread that goes idle keeps what it kept (up to the large share)
+//   asked each time the small share is exceeded (one plain read unless a slot changed hands, see
+//   registry.ts), so a thread that attaches later is seen at the thread's next frees and mallocs; a thread that goes idle keeps what it kept (up to the large share)
 //   until it calls collect();
 // - the pool running dry for this thread (before the memory grows), collect(), or detach(): back to the pool.
 // A kept page that was reused meanwhile just leaves the list (the malloc slow path clears PF_KEPT of a
@@ -49,7 +49,7 @@ export class KeptPages {
 
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSlices: number, othersAttached: () => boolean) {
-    this.share = new ThreadShare(heapSlices, 1 / 64, 1 / 8, 64, othersAttached);
+    this.share = new ThreadShare(heapSlices, 1 / 64, 1 / 8, othersAttached);
   }
 
   /** List page `dw` of `span` slices, emptied at slow-path tick `tick`; returns the entry's stamp. */

@@ -98,7 +98,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 13,
+  LAYOUT_VERSION = 14,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -117,6 +117,7 @@ export const enum Layout {
   H_ABANDONED = 12, //     byte offset of the abandoned-page bitmap (one bit per slice)
   H_SUMMARY = 13, //       byte offset of the segment summary bitmap
   H_ABANDONED_SUMMARY = 14, // byte offset of the per-class summaries of abandoned pages (one bit per segment)
+  H_SLOT_CHANGES = 15, //  counts thread slots taken and handed back (atomic adds; read plainly, as a hint)
   H_EMPTY_PAGE = 16, //    an empty page descriptor (16 words, never changes): empty bin queues point here
   H_FIXED_WORDS = H_EMPTY_PAGE + DESC_WORDS, // 32 words; variable parts follow
 

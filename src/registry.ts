@@ -1,6 +1,8 @@
 // The thread registry: a fixed table of thread slots in the heap header. Attaching takes a free slot with one
 // CAS (its generation counts up, so a stale thread id is told apart from the slot's next occupant);
-// detaching hands the slot back. Slots are reused, so any number of workers may come and go.
+// detaching hands the slot back. Slots are reused, so any number of workers may come and go. Each take and
+// each hand-back counts up H_SLOT_CHANGES, so that whether others are attached is looked up in the table only
+// when the answer may have changed (othersAttachedWatch).
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
@@ -41,6 +43,7 @@ export function acquireSlot(ctx: HeapContext, reserveOnly = false): number {
       m[w + L.T_QUEUES + b] = ctx.emptyPageW;
       m[w + L.T_QUEUE_TAILS + b] = 0;
     }
+    Atomics.add(m, ctx.headerW + L.H_SLOT_CHANGES, 1);
     return generation * ID_SLOTS + slot;
   }
   throw new RegistryFullError(`all ${ctx.maxThreads} thread slots of the heap are taken (option maxThreads)`);
@@ -78,6 +81,7 @@ export function releaseSlot(ctx: HeapContext, slot: number): void {
   const w = ctx.threadW(slot) + L.T_STATE;
   const s = Atomics.load(ctx.mem.m, w);
   Atomics.store(ctx.mem.m, w, ((s >>> 2) << 2) | L.TS_FREE);
+  Atomics.add(ctx.mem.m, ctx.headerW + L.H_SLOT_CHANGES, 1);
 }
 
 /** Whether a slot other than `slot` is taken (live, reserved or leaving). Plain reads: a hint. */
@@ -88,6 +92,28 @@ export function otherSlotsTaken(ctx: HeapContext, slot: number): boolean {
     if (s !== slot && (m[w] & 3) !== L.TS_FREE) return true;
   }
   return false;
+}
+
+/**
+ * Whether a slot other than `slot` is taken, as a function that reads the thread table again only when a slot
+ * was taken or handed back since its last look (H_SLOT_CHANGES; one plain read otherwise, where the table
+ * takes one per slot). The count is read before the table and added to after each change, so a change that
+ * the look misses counts up afterwards and brings the next look. A hint, as otherSlotsTaken: a thread that
+ * dies between taking its slot and counting is seen at the next change.
+ */
+export function othersAttachedWatch(ctx: HeapContext, slot: number): () => boolean {
+  let seen = 0;
+  let answer = true;
+  let looked = false;
+  return () => {
+    const changes = ctx.mem.m[ctx.headerW + L.H_SLOT_CHANGES]!;
+    if (!looked || changes !== seen) {
+      seen = changes;
+      looked = true;
+      answer = otherSlotsTaken(ctx, slot);
+    }
+    return answer;
+  };
 }
 
 /** Slots whose state is live. */

@@ -8,22 +8,18 @@ export class ThreadShare {
   /** Units (slices, segments) the two shares allow. */
   private readonly max: number;
   private readonly maxAlone: number;
-  /** Whether no other thread was attached at the last lookup, and lookups left until the next one. */
-  private alone = false;
-  private untilRecheck = 0;
 
   /**
    * `heapUnits`: the heap's size in the units kept; `share` and `shareAlone` of it may be kept while other
-   * threads are attached and while none is. `othersAttached` looks up whether another thread is attached to
-   * the heap (a hint: plain reads of every thread slot), again every `recheck` calls that exceed the small
-   * share: a thread that attaches later is seen within as many calls; a thread that goes idle keeps what it
-   * kept until its next calls.
+   * threads are attached and while none is. `othersAttached` tells whether another thread is attached to the
+   * heap (a hint: othersAttachedWatch in registry.ts, one plain read unless a slot changed hands), asked each
+   * time the small share is exceeded: a thread that attaches later is seen at the next such call; a thread
+   * that goes idle keeps what it kept until its next calls.
    */
   constructor(
     heapUnits: number,
     share: number,
     shareAlone: number,
-    private readonly recheck: number,
     private readonly othersAttached: () => boolean,
   ) {
     this.max = Math.floor(heapUnits * share);
@@ -33,11 +29,7 @@ export class ThreadShare {
   /** Whether the thread may keep `units` in all. */
   allows(units: number): boolean {
     if (units <= this.max) return true;
-    if (--this.untilRecheck <= 0) {
-      this.untilRecheck = this.recheck;
-      this.alone = !this.othersAttached();
-    }
-    return this.alone && units <= this.maxAlone;
+    return units <= this.maxAlone && !this.othersAttached();
   }
 }
 

@@ -1524,6 +1524,34 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a);
   });
 
+  it('whether another thread is attached is seen at the next free: a slot taken, handed back by detach() or by reclaim()', () => {
+    // H_SLOT_CHANGES (heap header word 15, docs/design.md) counts every slot taken and handed back; a thread
+    // reads the thread table again only when it changed.
+    const a = createAllocator({ limit: 256 * MiB });
+    const changes = () => heapHeaderWord(a, 15);
+    const heldAfterFree = () => {
+      const h = a.malloc(3.5 * MiB);
+      a.free(h);
+      const kind = segmentKind(a, Math.floor((h - a.heapBase) / MiB));
+      a.collect(); // the run goes to the cache: the next block finds no held run
+      return kind === HELD;
+    };
+    const c0 = changes();
+    assert.equal(heldAfterFree(), true, 'alone: held');
+    const b = attach(a.memory);
+    assert.equal(changes(), c0 + 1, 'attach counts');
+    assert.equal(heldAfterFree(), false, 'another thread attached: cached');
+    b.detach();
+    assert.equal(changes(), c0 + 2, 'detach counts');
+    assert.equal(heldAfterFree(), true, 'alone again: held');
+    const dying = attach(a.memory);
+    assert.equal(heldAfterFree(), false, 'a third thread: cached');
+    assert.equal(a.reclaim(dying.threadId), true); // as for a worker that died without detaching
+    assert.equal(changes(), c0 + 4, 'reclaim counts');
+    assert.equal(heldAfterFree(), true, 'its slot handed back by reclaim(): held');
+    assertCheckOk(a);
+  });
+
   it('a thread holds runs only while it is alone, and they stay with it until collect(), detach() or the memory would grow', () => {
     // A heap of 256 segments: a thread alone holds up to 32 of them (1/8); with another thread attached, none.
     const a = createAllocator({ limit: 256 * MiB });
@@ -1543,14 +1571,13 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.equal(segmentKind(a, first), CACHED, 'with another thread attached, a freed run is cached');
     other.free(o);
     const again = a.malloc(7.5 * MiB);
-    // `a` looks again whether others are attached every 16 frees: after at most 16, it holds no more.
-    for (let i = 0; i < 16; i++) a.free(a.malloc(3.5 * MiB));
+    // `a` sees at its first free since that another thread is attached (a slot changed hands): it holds no more.
     const q = a.malloc(3.5 * MiB);
     const qFirst = Math.floor((q - a.heapBase) / MiB);
     a.free(q);
     assert.equal(segmentKind(a, qFirst), CACHED, 'with another thread attached: cached, not held');
     other.detach();
-    for (let i = 0; i < 16; i++) a.free(a.malloc(3.5 * MiB));
+    a.free(a.malloc(3.5 * MiB));
     let held = 0;
     for (let i = 1; i < 256 && segmentKind(a, i) !== 0; i++) if (segmentKind(a, i) === HELD) held++;
     assert.equal(held, 1, 'alone again: held');
