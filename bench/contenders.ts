@@ -13,9 +13,10 @@ import { ThingMalloc } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
 
 export const CONTENDERS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js'] as const;
-/** Not an allocator: 'none' hands out one fixed block and frees nothing, to show what the workload's own
- *  loop costs (the xmalloc ring above all). */
-export type ContenderName = (typeof CONTENDERS)[number] | 'none';
+/** Not allocators: 'none' hands out one fixed block and frees nothing, to show what the workload's own
+ *  loop costs (the xmalloc ring above all); 'floor' (xmalloc only) hands out fresh blocks and frees by writing
+ *  one word into each (FloorAllocator). */
+export type ContenderName = (typeof CONTENDERS)[number] | 'none' | 'floor';
 
 /** The native contenders (bench/native/workloads.c via scripts/bench-native.sh), named as in the report. */
 export const NATIVE = ['glibc', 'mimalloc'] as const;
@@ -74,6 +75,8 @@ export function makeContender(name: ContenderName, poolBytes = 128 << 20): Bench
       return new PlainJs();
     case 'none':
       return new NoAllocator();
+    case 'floor':
+      throw new Error('floor runs xmalloc only: a producer and its consumer share its memory (measure.ts makes it)');
   }
 }
 
@@ -101,6 +104,58 @@ export class NoAllocator implements BenchAllocator {
   }
   footprint(): number {
     return 0;
+  }
+}
+
+/** Bytes of the ring a producer's FloorAllocator hands out: more than the blocks in flight (32 batches of 256
+ *  blocks of at most 256 bytes, and the batch being made: 2.2 MB), so a block comes round again only long
+ *  after its free. */
+export const FLOOR_BYTES = 4 << 20;
+
+/**
+ * Not an allocator: the floor of xmalloc for any allocator that links a freed block through the block (as
+ * webmalloc, mimalloc and glibc do). malloc hands out the next bytes of a ring of shared memory, packed (16
+ * bytes apart, as an allocator with perfect locality would), and free writes one word into the block: the
+ * link. No metadata, no atomics, nothing shared but the blocks. What it costs on xmalloc is what the workload
+ * itself moves between the cores: each block written by the producer, read and written by the consumer, then
+ * written by the producer again. A producer and its consumer share one `memory` (FLOOR_BYTES + 16 bytes).
+ */
+export class FloorAllocator implements BenchAllocator {
+  readonly name = 'floor';
+  readonly linear = true;
+  readonly shared = true;
+  readonly u8: Uint8Array;
+  private readonly m: Int32Array;
+  private next = 0;
+  constructor(memory: SharedArrayBuffer) {
+    this.u8 = new Uint8Array(memory);
+    this.m = new Int32Array(memory);
+  }
+  malloc(size: number): number {
+    const n = (size + 15) & -16 || 16;
+    if (n > FLOOR_BYTES) return 0;
+    if (this.next + n > FLOOR_BYTES) this.next = 0;
+    const p = this.next + 16; // the memory has 16 bytes more: 0 is never handed out
+    this.next += n;
+    return p;
+  }
+  free(ptr: number): void {
+    if (ptr !== 0) this.m[ptr >>> 2] = ptr; // the link a free list would write
+  }
+  calloc(count: number, size: number): number {
+    return this.malloc(count * size);
+  }
+  realloc(_ptr: number, size: number): number {
+    return this.malloc(size);
+  }
+  alignedAlloc(align: number, size: number): number {
+    return align <= 16 ? this.malloc(size) : 0;
+  }
+  bytes(ptr: number, size: number): Uint8Array {
+    return this.u8.subarray(ptr, ptr + size);
+  }
+  footprint(): number {
+    return FLOOR_BYTES;
   }
 }
 

@@ -15,7 +15,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { createAllocator, type Allocator } from 'webmalloc';
-import { makeContender, WebmallocBench, type ContenderName } from './contenders.js';
+import { FLOOR_BYTES, makeContender, WebmallocBench, type ContenderName } from './contenders.js';
 import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
 import { describe, singleBody, XM_RING_WORDS, XM_SLOTS, type Body, type WorkloadName } from './workloads.js';
@@ -245,6 +245,8 @@ export interface WorkerData {
   figures: SharedArrayBuffer;
   ring?: SharedArrayBuffer;
   ringBytes?: SharedArrayBuffer;
+  /** The blocks a producer and its consumer share (contender 'floor'). */
+  floor?: SharedArrayBuffer;
   poolBytes: number;
 }
 
@@ -299,8 +301,10 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   const info = describe(spec.workload);
   const n = spec.threads;
   const webmalloc = spec.contender === 'webmalloc' || spec.contender === 'webmalloc-checked';
-  if (info.kind === 'xmalloc' && ((!webmalloc && spec.contender !== 'none') || n % 2 !== 0))
-    throw new Error('xmalloc runs on webmalloc only (and on none, the ring alone), with an even number of workers');
+  const floor = spec.contender === 'floor';
+  if (info.kind === 'xmalloc' && ((!webmalloc && spec.contender !== 'none' && !floor) || n % 2 !== 0))
+    throw new Error('xmalloc runs on webmalloc only (and on none and floor, see contenders.ts), with an even number of workers');
+  if (floor && info.kind !== 'xmalloc') throw new Error('floor runs xmalloc only');
   const heap = webmalloc ? createAllocator({ checked: spec.contender === 'webmalloc-checked' }) : undefined;
   const control = new SharedArrayBuffer(C.WORDS * 4);
   const ctrl = new Int32Array(control);
@@ -308,10 +312,12 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   const fig = new Float64Array(figures);
   const rings: SharedArrayBuffer[] = [];
   const ringBytes: SharedArrayBuffer[] = [];
+  const floors: SharedArrayBuffer[] = [];
   if (info.kind === 'xmalloc') {
     for (let k = 0; k < n / 2; k++) {
       rings.push(new SharedArrayBuffer(XM_RING_WORDS * 4));
       ringBytes.push(new SharedArrayBuffer(XM_SLOTS * 8));
+      if (floor) floors.push(new SharedArrayBuffer(FLOOR_BYTES + 16));
     }
   }
   const url = new URL('./worker.js', import.meta.url);
@@ -328,6 +334,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       poolBytes: poolBytesFor(spec.workload),
       ...(heap ? { memory: heap.memory as SharedArrayBuffer } : {}),
       ...(info.kind === 'xmalloc' ? { ring: rings[i >> 1], ringBytes: ringBytes[i >> 1] } : {}),
+      ...(floor ? { floor: floors[i >> 1] } : {}),
     };
     const w = new Worker(url, { workerData: data });
     w.on('error', (e) => (failure ??= e instanceof Error ? e : new Error(String(e))));

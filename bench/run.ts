@@ -95,6 +95,7 @@ function plan(): Spec[] {
       add(c, 'xmalloc', t);
     }
     add('none', 'xmalloc', t); // the ring and the loop alone: what the handoff costs without an allocator
+    add('floor', 'xmalloc', t); // what the blocks cost to move between the cores, without an allocator
   }
   return specs;
 }

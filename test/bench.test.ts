@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CONTENDERS, type ContenderName } from '../bench/contenders.js';
+import { CONTENDERS, FLOOR_BYTES, FloorAllocator, type ContenderName } from '../bench/contenders.js';
 import { measure, TINY, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { repoRoot } from '../bench/peers/types.js';
@@ -79,13 +79,35 @@ describe('benchmark workloads at a tiny size', () => {
     }
   });
 
-  it('xmalloc: producer/consumer across workers, its thread-local baseline, and the ring alone', async () => {
+  it('xmalloc: producer/consumer across workers, its thread-local baseline, the ring alone, and the floor', async () => {
     for (const c of ['webmalloc', 'webmalloc-checked'] as ContenderName[]) {
       await run({ contender: c, workload: 'xmalloc', threads: 2 });
       await run({ contender: c, workload: 'xmalloc-local', threads: 2 });
     }
     await run({ contender: 'webmalloc', workload: 'xmalloc', threads: 4 });
     await run({ contender: 'none', workload: 'xmalloc', threads: 2 });
+    await run({ contender: 'floor', workload: 'xmalloc', threads: 2 });
+    await assert.rejects(measure({ contender: 'floor', workload: 'pairs-64', threads: 1 }, TINY), /xmalloc only/);
+  });
+
+  it("floor hands out distinct, 16-aligned, nonzero blocks inside its memory, round the ring, and free writes each block's first word", () => {
+    const memory = new SharedArrayBuffer(FLOOR_BYTES + 16);
+    const f = new FloorAllocator(memory);
+    const words = new Int32Array(memory);
+    let prevEnd = 0;
+    let wrapped = false;
+    for (let i = 0; i < (FLOOR_BYTES / 16) * 1.5; i++) {
+      const size = 1 + (i % 256);
+      const p = f.malloc(size);
+      assert.ok(p !== 0 && p % 16 === 0 && p + size <= FLOOR_BYTES + 16, `block ${i} at ${p}`);
+      if (p < prevEnd) wrapped = true;
+      else assert.ok(i === 0 || p === prevEnd, 'packed: each block right after the one before');
+      prevEnd = p + ((size + 15) & -16);
+      f.free(p);
+      assert.equal(words[p >>> 2], p, 'free wrote the link');
+    }
+    assert.ok(wrapped, 'came round');
+    assert.equal(f.malloc(FLOOR_BYTES + 1), 0, 'a block larger than the ring');
   });
 
   it('refuses what cannot run: xmalloc on a peer that cannot be shared, a threaded single workload', async () => {
@@ -122,6 +144,7 @@ describe('benchmark report', () => {
       for (const c of t.checks.filter((x) => x.met !== undefined)) assert.ok(c.value! > 0 && Number.isFinite(c.value!), `${t.id}: ${c.what}`);
     }
     assert.match(targets[3]!.checks[0]!.what, /^larson-turns/, 'the scaling verdict is the one measured with rounds taking turns');
+    assert.match(targets[4]!.note ?? '', /contender "floor"[^;]*: x2 [\d.]+ [nµm]?s per call, [\d.]+x of webmalloc's xmalloc-local/, 'the xmalloc target names its floor');
     assert.match(renderMatrix(results, blocks), /^\| larson-turns x2 \|/m);
     assert.match(renderTargets(targets), /MET|MISSED/);
 
