@@ -15,7 +15,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { createAllocator, type Allocator } from 'webmalloc';
-import { FLOOR_BYTES, makeContender, WebmallocBench, type ContenderName } from './contenders.js';
+import { FLOOR_BYTES, isFloor, makeContender, WebmallocBench, type ContenderName } from './contenders.js';
 import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
 import { describe, singleBody, XM_RING_WORDS, XM_SLOTS, type Body, type WorkloadName } from './workloads.js';
@@ -245,7 +245,7 @@ export interface WorkerData {
   figures: SharedArrayBuffer;
   ring?: SharedArrayBuffer;
   ringBytes?: SharedArrayBuffer;
-  /** The blocks a producer and its consumer share (contender 'floor'). */
+  /** The memory a producer and its consumer share (the floors, FloorAllocator). */
   floor?: SharedArrayBuffer;
   poolBytes: number;
 }
@@ -301,10 +301,10 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   const info = describe(spec.workload);
   const n = spec.threads;
   const webmalloc = spec.contender === 'webmalloc' || spec.contender === 'webmalloc-checked';
-  const floor = spec.contender === 'floor';
+  const floor = isFloor(spec.contender);
   if (info.kind === 'xmalloc' && ((!webmalloc && spec.contender !== 'none' && !floor) || n % 2 !== 0))
-    throw new Error('xmalloc runs on webmalloc only (and on none and floor, see contenders.ts), with an even number of workers');
-  if (floor && info.kind !== 'xmalloc') throw new Error('floor runs xmalloc only');
+    throw new Error('xmalloc runs on webmalloc only (and on none and the floors, see contenders.ts), with an even number of workers');
+  if (floor && info.kind !== 'xmalloc') throw new Error(`${spec.contender} runs xmalloc only`);
   const heap = webmalloc ? createAllocator({ checked: spec.contender === 'webmalloc-checked' }) : undefined;
   const control = new SharedArrayBuffer(C.WORDS * 4);
   const ctrl = new Int32Array(control);
@@ -317,7 +317,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
     for (let k = 0; k < n / 2; k++) {
       rings.push(new SharedArrayBuffer(XM_RING_WORDS * 4));
       ringBytes.push(new SharedArrayBuffer(XM_SLOTS * 8));
-      if (floor) floors.push(new SharedArrayBuffer(FLOOR_BYTES + 16));
+      if (floor) floors.push(new SharedArrayBuffer(FLOOR_BYTES));
     }
   }
   const url = new URL('./worker.js', import.meta.url);

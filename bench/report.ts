@@ -3,6 +3,7 @@
 // can run them on a tiny run.
 
 import type { Result } from './measure.js';
+import { FLOORS, isFloor } from './contenders.js';
 
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {
@@ -36,7 +37,7 @@ export function medianOfPasses(passes: Row[][]): Row[] {
   });
 }
 
-export const COLUMNS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js', 'glibc', 'mimalloc', 'none', 'floor'] as const;
+export const COLUMNS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js', 'glibc', 'mimalloc', 'none', 'floor', 'floor-list', 'floor-batch'] as const;
 
 export const COLORS: Record<string, string> = {
   webmalloc: '#1f77b4',
@@ -48,6 +49,8 @@ export const COLORS: Record<string, string> = {
   mimalloc: '#d62728',
   none: '#c7c7c7',
   floor: '#e0e0e0',
+  'floor-list': '#b0b0b0',
+  'floor-batch': '#d8d8d8',
 };
 
 const RANDOM = new Set(['random-512', 'random-64k']);
@@ -169,7 +172,7 @@ export function renderMatrix(rows: Row[], defaultBlocks: Record<string, number>)
 
 /** Memory at the peak, per contender (Markdown), for the workloads where it tells something. */
 export function renderMemory(rows: Row[], defaultBlocks: Record<string, number>): string {
-  const present = COLUMNS.filter((c) => c !== 'none' && c !== 'floor' && rows.some((r) => r.contender === c));
+  const present = COLUMNS.filter((c) => c !== 'none' && !isFloor(c) && rows.some((r) => r.contender === c));
   const lines = [`| workload | peak live | ${present.join(' | ')} |`, `|---|---:|${present.map(() => '---:').join('|')}|`];
   for (const g of groups(rows, defaultBlocks)) {
     if (!RANDOM.has(g.workload) && !THREADED.has(g.workload) && g.workload !== 'large') continue;
@@ -358,14 +361,15 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       .map((t) => [t, find(rows, 'none', 'xmalloc', t)] as const)
       .filter(([, r]) => r !== undefined)
       .map(([t, r]) => `x${t} ${fmtTime(r!.nsPerOp)} per call`);
-    // The floor: blocks that move between the cores, and no allocator (see FloorAllocator), against
-    // webmalloc's thread-local figure: the best ratio any allocator that links freed blocks through them
-    // could reach here.
-    const floor = [2, 4].flatMap((t) => {
-      const f = find(rows, 'floor', 'xmalloc', t);
-      const l = find(rows, 'webmalloc', 'xmalloc-local', t);
-      return f ? [`x${t} ${fmtTime(f.nsPerOp)} per call${l ? `, ${ratio(f.opsPerSec / l.opsPerSec)} of webmalloc's xmalloc-local` : ''}`] : [];
-    });
+    // The floors (FloorAllocator): blocks handed between the cores without an allocator, against webmalloc's
+    // thread-local figure: what the ratio could be here, with freed blocks coming back three ways.
+    const floors = FLOORS.flatMap((f) =>
+      [2, 4].flatMap((t) => {
+        const r = find(rows, f, 'xmalloc', t);
+        const l = find(rows, 'webmalloc', 'xmalloc-local', t);
+        return r ? [`${f} x${t} ${fmtTime(r.nsPerOp)} per call${l ? ` (${ratio(r.opsPerSec / l.opsPerSec)})` : ''}`] : [];
+      }),
+    );
     // The native allocators' own ratio, same workload pair in the same run: how much handing blocks to
     // another core costs on this machine when the allocator itself is as fast as it gets.
     const native = ['mimalloc', 'glibc'].flatMap((n) =>
@@ -377,8 +381,12 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
     );
     const notes = [
       ...(ring.length ? [`the ring and the loop alone, without an allocator (contender "none"): ${ring.join(', ')}`] : []),
-      ...(floor.length
-        ? [`fresh blocks handed out in order and each freed by writing one word into it, without an allocator (contender "floor": the cost of moving the blocks between the cores): ${floor.join('; ')}`]
+      ...(floors.length
+        ? [
+            'without an allocator, blocks of one size that never come back ("floor"), that come back through one list linked through them (' +
+              '"floor-list", the thread-free list bare), and that come back as batches of 256 addresses ("floor-batch"), ' +
+              `ratio to webmalloc's xmalloc-local in parentheses: ${floors.join(', ')}`,
+          ]
         : []),
       ...(native.length ? [`the same ratio for the native allocators in this run: ${native.join(', ')}`] : []),
     ];

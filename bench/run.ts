@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONTENDERS, type ContenderName } from './contenders.js';
+import { CONTENDERS, FLOORS, type ContenderName } from './contenders.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { machineInfo, parallelScaling } from './machine.js';
 import { FULL, QUICK, type Result, type Spec } from './measure.js';
@@ -95,7 +95,7 @@ function plan(): Spec[] {
       add(c, 'xmalloc', t);
     }
     add('none', 'xmalloc', t); // the ring and the loop alone: what the handoff costs without an allocator
-    add('floor', 'xmalloc', t); // what the blocks cost to move between the cores, without an allocator
+    for (const f of FLOORS) add(f, 'xmalloc', t); // what handing the blocks between the cores costs, without an allocator
   }
   return specs;
 }

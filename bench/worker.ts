@@ -3,7 +3,7 @@
 // count only counts itself done). At the end it frees what it holds and (webmalloc) detaches.
 
 import { workerData } from 'node:worker_threads';
-import { attachContender, FloorAllocator, makeContender, WebmallocBench } from './contenders.js';
+import { attachContender, FloorAllocator, makeContender, WebmallocBench, type FloorName } from './contenders.js';
 import { C, footprintOf, jsBaseline, W, type WorkerData } from './measure.js';
 import type { BenchAllocator } from './peers/types.js';
 import { larsonBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';
@@ -16,7 +16,7 @@ const baseline = jsBaseline();
 const a: BenchAllocator = d.memory
   ? attachContender(d.spec.contender, d.memory)
   : d.floor
-    ? new FloorAllocator(d.floor)
+    ? new FloorAllocator(d.spec.contender as FloorName, d.floor)
     : makeContender(d.spec.contender, d.poolBytes);
 
 let body: Body;

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CONTENDERS, FLOOR_BYTES, FloorAllocator, type ContenderName } from '../bench/contenders.js';
+import { CONTENDERS, FLOOR_BYTES, FloorAllocator, FLOORS, type ContenderName } from '../bench/contenders.js';
 import { measure, TINY, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { repoRoot } from '../bench/peers/types.js';
@@ -79,35 +79,51 @@ describe('benchmark workloads at a tiny size', () => {
     }
   });
 
-  it('xmalloc: producer/consumer across workers, its thread-local baseline, the ring alone, and the floor', async () => {
+  it('xmalloc: producer/consumer across workers, its thread-local baseline, the ring alone, and the floors', async () => {
     for (const c of ['webmalloc', 'webmalloc-checked'] as ContenderName[]) {
       await run({ contender: c, workload: 'xmalloc', threads: 2 });
       await run({ contender: c, workload: 'xmalloc-local', threads: 2 });
     }
     await run({ contender: 'webmalloc', workload: 'xmalloc', threads: 4 });
     await run({ contender: 'none', workload: 'xmalloc', threads: 2 });
-    await run({ contender: 'floor', workload: 'xmalloc', threads: 2 });
-    await assert.rejects(measure({ contender: 'floor', workload: 'pairs-64', threads: 1 }, TINY), /xmalloc only/);
+    for (const f of FLOORS) await run({ contender: f, workload: 'xmalloc', threads: 2 });
+    await assert.rejects(measure({ contender: 'floor-batch', workload: 'pairs-64', threads: 1 }, TINY), /xmalloc only/);
   });
 
-  it("floor hands out distinct, 16-aligned, nonzero blocks inside its memory, round the ring, and free writes each block's first word", () => {
-    const memory = new SharedArrayBuffer(FLOOR_BYTES + 16);
-    const f = new FloorAllocator(memory);
-    const words = new Int32Array(memory);
-    let prevEnd = 0;
-    let wrapped = false;
-    for (let i = 0; i < (FLOOR_BYTES / 16) * 1.5; i++) {
-      const size = 1 + (i % 256);
-      const p = f.malloc(size);
-      assert.ok(p !== 0 && p % 16 === 0 && p + size <= FLOOR_BYTES + 16, `block ${i} at ${p}`);
-      if (p < prevEnd) wrapped = true;
-      else assert.ok(i === 0 || p === prevEnd, 'packed: each block right after the one before');
-      prevEnd = p + ((size + 15) & -16);
-      f.free(p);
-      assert.equal(words[p >>> 2], p, 'free wrote the link');
+  it('the floors hand out distinct 256-byte blocks, and each gives a freed block back its own way', () => {
+    for (const name of FLOORS) {
+      const memory = new SharedArrayBuffer(FLOOR_BYTES);
+      const producer = new FloorAllocator(name, memory);
+      const consumer = new FloorAllocator(name, memory);
+      const words = new Int32Array(memory);
+      const live = new Set<number>();
+      const freed: number[] = [];
+      for (let round = 0; round < 40; round++) {
+        const got: number[] = [];
+        for (let i = 0; i < 300; i++) {
+          const p = producer.malloc(1 + ((round * 300 + i) % 256));
+          assert.ok(p > 0 && p % 16 === 0 && p + 256 <= FLOOR_BYTES, `${name}: block at ${p}`);
+          assert.ok(!live.has(p), `${name}: ${p} is handed out twice`);
+          live.add(p);
+          got.push(p);
+        }
+        for (const p of got) {
+          consumer.free(p);
+          live.delete(p);
+          freed.push(p);
+          if (name === 'floor') assert.equal(words[p >>> 2], p, 'floor: free wrote the link');
+        }
+      }
+      const reused = new Set(freed).size < freed.length;
+      assert.equal(reused, name !== 'floor', `${name}: freed blocks come back (or, floor, do not)`);
+      assert.equal(producer.malloc(257), 0, `${name}: more than a block`);
     }
-    assert.ok(wrapped, 'came round');
-    assert.equal(f.malloc(FLOOR_BYTES + 1), 0, 'a block larger than the ring');
+    // floor comes round its ring: after FLOOR_BYTES / 256 blocks, the first again
+    const f = new FloorAllocator('floor', new SharedArrayBuffer(FLOOR_BYTES));
+    const first = f.malloc(16);
+    let again = 0;
+    for (let i = 0; i < FLOOR_BYTES / 256 && again === 0; i++) if (f.malloc(16) === first) again = i + 1;
+    assert.ok(again > 0 && again < FLOOR_BYTES / 256, 'round the ring');
   });
 
   it('refuses what cannot run: xmalloc on a peer that cannot be shared, a threaded single workload', async () => {
@@ -144,7 +160,9 @@ describe('benchmark report', () => {
       for (const c of t.checks.filter((x) => x.met !== undefined)) assert.ok(c.value! > 0 && Number.isFinite(c.value!), `${t.id}: ${c.what}`);
     }
     assert.match(targets[3]!.checks[0]!.what, /^larson-turns/, 'the scaling verdict is the one measured with rounds taking turns');
-    assert.match(targets[4]!.note ?? '', /contender "floor"[^;]*: x2 [\d.]+ [nµm]?s per call, [\d.]+x of webmalloc's xmalloc-local/, 'the xmalloc target names its floor');
+    for (const f of FLOORS) {
+      assert.match(targets[4]!.note ?? '', new RegExp(`${f} x2 [\\d.]+ [nµm]?s per call \\([\\d.]+x\\)`), `the xmalloc target names ${f}`);
+    }
     assert.match(renderMatrix(results, blocks), /^\| larson-turns x2 \|/m);
     assert.match(renderTargets(targets), /MET|MISSED/);
 
