@@ -15,10 +15,10 @@
 // 1/8 of the heap's segments (see share.ts). With other threads attached it holds no more: what it held would
 // be memory they cannot use, and they would grow the memory instead (with 1/64 of the heap each, as for kept
 // pages, the peak memory of npm start's 4 workers went from 495 to 546-552 MiB). Whether others are attached
-// is asked at every free (one plain read of the heap's count of slot changes; see registry.ts). Held runs go back to the cache, where every thread finds them, when no held run
-// fits a huge block, before the memory grows, on collect() and on detach(); so what a thread held before
-// others attached stays with it until then. A thread that dies leaves its runs held, and reclaim() releases
-// them with its other claimed runs.
+// is asked at every free (one plain read of the heap's count of slot changes; see registry.ts). Held runs go
+// back to the cache, where every thread finds them, when no held run fits a huge block, before the memory
+// grows, on collect() and on detach(); so what a thread held before others attached stays with it until then.
+// A thread that dies leaves its runs held, and reclaim() releases them with its other claimed runs.
 
 import { HeldList, ThreadShare } from './share.js';
 

@@ -16,8 +16,8 @@
 //   offering a page and adopting it back costs nine Atomics calls, for nobody (random-64k ran 559
 //   instructions per call with the small share, 396 with the large one). Whether others are attached is
 //   asked each time the small share is exceeded (one plain read unless a slot changed hands, see
-//   registry.ts), so a thread that attaches later is seen at the thread's next frees and mallocs; a thread that goes idle keeps what it kept (up to the large share)
-//   until it calls collect();
+//   registry.ts), so a thread that attaches later is seen at the thread's next frees and mallocs; a thread
+//   that goes idle keeps what it kept (up to the large share) until it calls collect();
 // - the pool running dry for this thread (before the memory grows), collect(), or detach(): back to the pool.
 // A kept page that was reused meanwhile just leaves the list (the malloc slow path clears PF_KEPT of a
 // page it takes a block from). The list is this thread's own (JS memory): a thread that dies leaves its
