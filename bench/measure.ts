@@ -15,7 +15,8 @@
 
 import { Worker } from 'node:worker_threads';
 import { createAllocator, type Allocator } from 'webmalloc';
-import { FLOOR_BYTES, isFloor, makeContender, WebmallocBench, type ContenderName } from './contenders.js';
+import { makeContender, WebmallocBench, type ContenderName } from './contenders.js';
+import { FLOOR_BYTES, isFloor } from './floors.js';
 import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
 import { describe, singleBody, XM_RING_WORDS, XM_SLOTS, type Body, type WorkloadName } from './workloads.js';
@@ -303,7 +304,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   const webmalloc = spec.contender === 'webmalloc' || spec.contender === 'webmalloc-checked';
   const floor = isFloor(spec.contender);
   if (info.kind === 'xmalloc' && ((!webmalloc && spec.contender !== 'none' && !floor) || n % 2 !== 0))
-    throw new Error('xmalloc runs on webmalloc only (and on none and the floors, see contenders.ts), with an even number of workers');
+    throw new Error('xmalloc runs on webmalloc only (and on none and the floors: contenders.ts, floors.ts), with an even number of workers');
   if (floor && info.kind !== 'xmalloc') throw new Error(`${spec.contender} runs xmalloc only`);
   const heap = webmalloc ? createAllocator({ checked: spec.contender === 'webmalloc-checked' }) : undefined;
   const control = new SharedArrayBuffer(C.WORDS * 4);

@@ -3,7 +3,7 @@
 // can run them on a tiny run.
 
 import type { Result } from './measure.js';
-import { FLOORS, isFloor } from './contenders.js';
+import { FLOORS, isFloor } from './floors.js';
 
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {

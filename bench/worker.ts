@@ -3,7 +3,8 @@
 // count only counts itself done). At the end it frees what it holds and (webmalloc) detaches.
 
 import { workerData } from 'node:worker_threads';
-import { attachContender, FloorAllocator, makeContender, WebmallocBench, type FloorName } from './contenders.js';
+import { attachContender, makeContender, WebmallocBench } from './contenders.js';
+import { FloorAllocator, type FloorName } from './floors.js';
 import { C, footprintOf, jsBaseline, W, type WorkerData } from './measure.js';
 import type { BenchAllocator } from './peers/types.js';
 import { larsonBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';

@@ -426,7 +426,7 @@ export function larsonBody(a: BenchAllocator, worker: number): { run: Body; rele
 export const XM_BATCH = 256;
 export const XM_SLOTS = 32;
 const XM_MIN = 16;
-const XM_MAX = 256;
+export const XM_MAX = 256;
 // Ring layout in an Int32Array over a SharedArrayBuffer: [HEAD, TAIL] (batches published / consumed, counted
 // since the start), then XM_SLOTS * XM_BATCH pointers. The bytes of each batch sit in a Float64Array beside it.
 const HEAD = 0;

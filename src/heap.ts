@@ -64,7 +64,7 @@ export abstract class Heap {
   private tick = 0;
   /** Per class, the tick of its last slow-path call. */
   private readonly lastUse = new Uint32Array(NBINS);
-  /** Whether another thread is attached to the heap (a lookup of every thread slot; see share.ts). */
+  /** Whether another thread is attached to the heap (a hint; see othersAttachedWatch in registry.ts). */
   protected readonly othersAttached: () => boolean;
   /** Emptied pages this thread keeps for reuse (see kept.ts). */
   private readonly kept: KeptPages;
