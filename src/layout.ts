@@ -155,8 +155,8 @@ export const enum Layout {
   T_DELAYED = 1, //      blocks other threads freed into this thread's full pages, pushed with one CAS (atomic)
   T_FULL = 2, //         head of the full-pages list (descriptor word index, 0 = none)
   T_SEGMENT_HINT = 3, // segment to try first for new pages (locality)
-  // What the thread has in flight between a shared step and the end of its operation, written right after
-  // the step's CAS (no interrupt check in between), cleared when the operation is complete. reclaim()
+  // What the thread has in flight between a shared step and the end of its operation, named before the
+  // step's atomic operation (inflight.ts), cleared when the operation is complete. reclaim()
   // finishes or undoes exactly this for a thread that died (see docs/design.md, "dying at any instruction").
   T_CLAIM_SPAN = 4, //    segment * 16 + first slice + 1 of a span claimed from the pool, or of slices a span grows into (0 = none)
   T_CLAIM_SLICES = 5, //  its length in slices
