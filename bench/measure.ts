@@ -230,6 +230,7 @@ export const C = {
   PROBE: 4, // 1: the round samples memory
   STOP: 5, // 1: free everything and leave
   ACTIVE: 6, // workers that run the round (the first ACTIVE; the others only count themselves done)
+  ARRIVED: 7, // active workers woken for the current round: the start barrier (see worker.ts)
   WORDS: 8,
 } as const;
 
@@ -357,6 +358,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       Atomics.store(ctrl, C.PROBE, probe ? 1 : 0);
       Atomics.store(ctrl, C.ACTIVE, active);
       Atomics.store(ctrl, C.DONE, 0);
+      Atomics.store(ctrl, C.ARRIVED, 0);
       Atomics.add(ctrl, C.GO, 1);
       Atomics.notify(ctrl, C.GO);
       await waitFor(ctrl, C.DONE, n, failed, state);

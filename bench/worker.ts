@@ -46,6 +46,19 @@ const probe = (live: number): void => {
   if (!(a instanceof WebmallocBench)) fig[at + W.FOOTPRINT] = Math.max(fig[at + W.FOOTPRINT]!, footprintOf(a, baseline));
 };
 
+/**
+ * The start barrier: the round's clock starts when its last worker has woken, not its first. Waking a worker
+ * from Atomics.wait took up to 5 ms on this machine (of rounds of about 50 ms), during which the others ran
+ * alone and the round counted as theirs. So each active worker counts itself arrived and spins until all
+ * have (a benchmark's barrier, not the allocator's: the allocator never waits). A worker that never arrives
+ * (it failed) releases the others after a second; the main thread reports the failure.
+ */
+function startTogether(active: number): void {
+  Atomics.add(ctrl, C.ARRIVED, 1);
+  const deadline = performance.now() + 1000;
+  while (Atomics.load(ctrl, C.ARRIVED) < active && performance.now() < deadline);
+}
+
 Atomics.add(ctrl, C.READY, 1);
 Atomics.notify(ctrl, C.READY);
 let seen = 0;
@@ -70,6 +83,7 @@ for (;;) {
   }
   const reps = Atomics.load(ctrl, C.REPS);
   const withProbe = Atomics.load(ctrl, C.PROBE) === 1;
+  startTogether(Atomics.load(ctrl, C.ACTIVE));
   const t0 = Number(process.hrtime.bigint());
   const ops = withProbe ? body(reps, probe) : body(reps);
   const t1 = Number(process.hrtime.bigint());
