@@ -12,7 +12,7 @@
 // live-block bitmap); the rest is block memory. Segment 0's first slices hold the heap header instead
 // of blocks (a META span).
 //
-//   segment: | descriptors[16] (1 KiB) | root (seg 0 only) | [checked: live bitmap 16 KiB] | blocks ...
+//   segment: | descriptors[16] (2 KiB) | root (seg 0 only) | [checked: live bitmap 16 KiB] | blocks ...
 //
 // A page is a span of 1..16 slices inside one segment holding blocks of one size class (SMALL), or one
 // block (LARGE). A HUGE block spans whole segments; its descriptor sits in the first segment's header,
@@ -34,10 +34,13 @@ export const enum Layout {
   MAX_SEGMENTS = MAX_ADDRESS / SEGMENT_SIZE, // 4096
 
   // ---------------------------------------------------------------------------------------------------------
-  // Page descriptor: 16 words, one per slice, in the segment header. For the first slice of a span it
-  // describes the page; the other slices of the span are TAIL and point back to it.
-  DESC_WORDS = 16,
-  DESC_SIZE = DESC_WORDS * WORD, // 64 bytes
+  // Page descriptor: 32 words (two cache lines), one per slice, in the segment header. For the first slice of
+  // a span it describes the page; the other slices of the span are TAIL and point back to it. The first line
+  // holds what any thread's free reads (kind, owner, block geometry) and the thread_free list it pushes onto;
+  // the second what the owner writes on every malloc and free (P_USED, P_FREE), so that another thread's free
+  // does not take the line from the owner's core, nor the owner's next malloc take it back.
+  DESC_WORDS = 32,
+  DESC_SIZE = DESC_WORDS * WORD, // 128 bytes
   /** Byte offset of descriptor `i` in its segment. */
   DESC_OFFSET = 0,
 
@@ -48,8 +51,7 @@ export const enum Layout {
   P_AREA = 4, //        address of the first block (SMALL); of the block (LARGE, HUGE)
   P_CAPACITY = 5, //    blocks that fit in the span (SMALL)
   P_RESERVED = 6, //    blocks carved from the area so far, in address order (SMALL)
-  P_USED = 7, //        blocks not on `free`: live + awaiting collection (owner only)
-  P_FREE = 8, //        free list: the owner allocates from it and frees onto it (owner only)
+  //                    words 7 and 8 unused
   P_THREAD_FREE = 9, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
   P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 / LARGE_HELD | slot (LARGE); LIVE_BLOCK (HUGE) (atomic)
   P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)
@@ -57,6 +59,10 @@ export const enum Layout {
   P_FLAGS = 13, //      PF_* flags (owner only)
   P_DIVISOR = 14, //    BLOCK_INVERSE of the class (SMALL): tells a block start from any other address without a divide
   P_SPARE = 15, //      unused (room for secure mode's per-page key)
+  // second line: the owner's
+  P_USED = 16, //       blocks not on `free`: live + awaiting collection (owner only)
+  P_FREE = 17, //       free list: the owner allocates from it and frees onto it (owner only)
+  //                    words 18..31 unused
 
   KIND_FREE = 0, //  slice in the pool
   KIND_SMALL = 1, // blocks of one size class
@@ -87,9 +93,9 @@ export const enum Layout {
 
   // ---------------------------------------------------------------------------------------------------------
   // Segment header: descriptors, then (segment 0 only) the root record, then in checked mode the live bitmap.
-  ROOT_OFFSET = 1024, //     byte offset of the root record in segment 0
-  SEGMENT_HEADER_PLAIN = 2048, // segment header size without the live bitmap
-  LIVE_BITMAP_OFFSET = 2048, //  one bit per 8-byte granule of the segment: a block starts here and is live
+  ROOT_OFFSET = 2048, //     byte offset of the root record in segment 0
+  SEGMENT_HEADER_PLAIN = 3072, // segment header size without the live bitmap
+  LIVE_BITMAP_OFFSET = 3072, //  one bit per 8-byte granule of the segment: a block starts here and is live
   LIVE_BITMAP_SIZE = SEGMENT_SIZE / 8 / 8, // 16 KiB
   SEGMENT_HEADER_CHECKED = LIVE_BITMAP_OFFSET + LIVE_BITMAP_SIZE,
 
@@ -98,7 +104,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 14,
+  LAYOUT_VERSION = 15,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -118,8 +124,8 @@ export const enum Layout {
   H_SUMMARY = 13, //       byte offset of the segment summary bitmap
   H_ABANDONED_SUMMARY = 14, // byte offset of the per-class summaries of abandoned pages (one bit per segment)
   H_SLOT_CHANGES = 15, //  counts thread slots taken and handed back (atomic adds; read plainly, as a hint)
-  H_EMPTY_PAGE = 16, //    an empty page descriptor (16 words, never changes): empty bin queues point here
-  H_FIXED_WORDS = H_EMPTY_PAGE + DESC_WORDS, // 32 words; variable parts follow
+  H_EMPTY_PAGE = 16, //    an empty page descriptor (DESC_WORDS words, never changes): empty bin queues point here
+  H_FIXED_WORDS = H_EMPTY_PAGE + DESC_WORDS, // 48 words; variable parts follow
 
   HF_CHECKED = 1,
 

@@ -46,9 +46,9 @@ export function growSpan(m: Int32Array, headW: number, n: number, to: number): v
 }
 
 /**
- * Write descriptor `w` whole: `kind` and `span`, every other word zero. Word by word: a loop over the 16 words
- * took about 13 instructions a word (a sixth of a huge malloc/free pair), and fill is a builtin call that
- * costs more than the stores.
+ * Write descriptor `w`: `kind` and `span`, every other word that has a name zero (nothing reads the unused
+ * ones). Word by word: a loop over the descriptor's words took about 13 instructions a word (a sixth of a
+ * huge malloc/free pair), and fill is a builtin call that costs more than the stores.
  */
 function writeDescriptor(m: Int32Array, w: number, kind: number, span: number): void {
   m[w + L.P_KIND] = kind;

@@ -1442,7 +1442,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
   it('a cached run that the limit cuts short serves a block up to the limit, and nothing past it', () => {
     const limit = 8 * MiB + 512 * KiB; // the heap's last segment is half a segment
     const a = createAllocator({ limit });
-    const room = limit - (a.heapBase + MiB + 2048); // from the first huge block's start (segment 1) to the limit
+    const room = limit - (a.heapBase + MiB + 3072); // from the first huge block's start (segment 1) to the limit
     const h = a.malloc(room);
     assert.notEqual(h, 0, 'a block reaching the limit');
     a.free(h);
@@ -1472,7 +1472,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertBalanced(s, 'split run');
     assert.equal(s.hugeBlocks, 2);
     // p takes 5 segments and q 7: the other 4, less their headers, are free
-    assert.ok(s.freeSlices >= 4 * (MiB - 2048), `the cached rest counts as free (${s.freeSlices})`);
+    assert.ok(s.freeSlices >= 4 * (MiB - 3072), `the cached rest counts as free (${s.freeSlices})`);
     a.free(p);
     a.free(q); // held, joined with p's run: 12 segments; the other 4 are cached
     const r = a.malloc(15 * MiB); // the held and the cached run, none large enough alone
@@ -1505,7 +1505,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a, 'check() with two blocks in the held run');
     const s = a.stats();
     assertBalanced(s, 'held run split');
-    assert.ok(s.freeSlices >= 4 * (MiB - 2048), `the held rest counts as free (${s.freeSlices})`);
+    assert.ok(s.freeSlices >= 4 * (MiB - 3072), `the held rest counts as free (${s.freeSlices})`);
     assertPattern(a.u8, p, 4 * MiB, 2);
     a.free(p); // a held run of its own: it does not start where a held run ends
     assert.equal(segmentKind(a, first + 11), HELD, "p's run is held");

@@ -207,10 +207,10 @@ const freeListCorruptions: Corruption[] = [
 
 const structureCorruptions: Corruption[] = [
   {
-    // The heap header (segment 0, after the segment's page descriptors, and the KiB after it) is wiped:
+    // The root record and the heap header (segment 0, after its page descriptors) are wiped:
     // magic, configuration, segment count, thread registry are gone.
     name: 'the heap header zeroed',
-    prepare: (h) => [{ offset: h.base + 1024, bytes: new Uint8Array(7 * KiB) }],
+    prepare: (h) => [{ offset: h.base + 2048, bytes: new Uint8Array(7 * KiB) }],
   },
   {
     // Random bytes over the first 4 KiB of segment 0: its page descriptors and the heap header are garbage.
@@ -246,7 +246,7 @@ const structureCorruptions: Corruption[] = [
   },
   {
     // The large block freed: its thread holds the span (P_OWNER, word 10 of the descriptor of the block's slice
-    // at segment + 64 * slice, is LARGE_HELD 0x10000 | slot), here made to name a slot nobody attached.
+    // at segment + 128 * slice, is LARGE_HELD 0x10000 | slot), here made to name a slot nobody attached.
     name: 'a held large span naming a thread slot that is not attached',
     prepare: (h) => {
       h.a.free(h.large);

@@ -112,22 +112,22 @@ export function bufferOf(m: Memory): ArrayBufferLike {
 
 /**
  * Word `i` of the heap header, read as the documented layout says (docs/design.md): the root record at
- * heapBase + 1024 holds the header's byte offset in its word 2. (Word 10: the segment table's byte offset,
+ * heapBase + 2048 holds the header's byte offset in its word 2. (Word 10: the segment table's byte offset,
  * two words per segment; 11: the thread table's, 1 KiB per slot; 12: the abandoned-page bitmap's.)
  */
 export function heapHeaderWord(a: { memory: Memory; heapBase: number }, i: number): number {
   const m = new Int32Array(bufferOf(a.memory));
-  return m[m[(a.heapBase + 1024) / 4 + 2]! / 4 + i]!;
+  return m[m[(a.heapBase + 2048) / 4 + 2]! / 4 + i]!;
 }
 
 /**
  * Word index of the descriptor of the 64 KiB slice holding byte `q`, as the documented layout says
- * (docs/design.md): 1 MiB segments counted from heapBase, the descriptor of slice i at segment + 64 * i.
+ * (docs/design.md): 1 MiB segments counted from heapBase, the descriptor of slice i at segment + 128 * i.
  * (Words: 0 P_KIND, 1 P_SPAN, 3 P_BLOCK_SIZE, 10 P_OWNER, 13 P_FLAGS.)
  */
 export function descriptorWordOf(a: { heapBase: number }, q: number): number {
   const segment = a.heapBase + Math.floor((q - a.heapBase) / MiB) * MiB;
-  return (segment + 64 * Math.floor((q - segment) / KiB / 64)) / 4;
+  return (segment + 128 * Math.floor((q - segment) / KiB / 64)) / 4;
 }
 
 export function byteLengthOf(m: Memory): number {

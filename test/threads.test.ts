@@ -145,7 +145,7 @@ describe('reclaim', () => {
   });
 
   it("a thread that died between freeing onto a fresh page and clearing the page's fresh flag: calloc still clears", () => {
-    // Built from the documented layout (docs/design.md): descriptor of slice i at segment + 64 * i, P_FLAGS
+    // Built from the documented layout (docs/design.md): descriptor of slice i at segment + 128 * i, P_FLAGS
     // is word 13, PF_FRESH is 2. The dying thread frees a dirty block onto a page that was fresh; the flag
     // is set again by hand, as a thread killed before it cleared the flag would leave it.
     const heap = createAllocator();
@@ -167,7 +167,7 @@ describe('reclaim', () => {
 
   it('a thread that died between a page\'s owner and its abandoned bit (abandoning or adopting it): reclaim republishes the page', () => {
     // From the documented layout (docs/design.md): the heap header's word 12 holds the abandoned bitmap's
-    // byte offset (one bit per slice: segment * 16 + slice); a page's descriptor is at segment + 64 * slice,
+    // byte offset (one bit per slice: segment * 16 + slice); a page's descriptor is at segment + 128 * slice,
     // its owner in word 10 (ABANDONED = 0xffff).
     for (const how of ['abandoning', 'adopting']) {
       const heap = createAllocator();
@@ -197,7 +197,7 @@ describe('reclaim', () => {
 
   /**
    * `thread` allocates huge blocks of 8 and 4 segments, one after the other, and frees them: two cached runs.
-   * Built from the documented layout (docs/design.md): the root record at base + 1024 holds the heap header's
+   * Built from the documented layout (docs/design.md): the root record at base + 2048 holds the heap header's
    * offset in word 2, the header the segment table's in word 10; 2 words per segment, the first
    * SEG_* | argument << 8 with HUGE_CACHED 4. Returns the table (m, tableW), the runs' first segment and the
    * first block's address.
@@ -272,7 +272,7 @@ describe('reclaim', () => {
   });
 
   it('a thread that died holding the span of a large block it freed, or splitting one: reclaim gives it back', () => {
-    // From the documented layout (docs/design.md): the descriptor of slice i of a segment at segment + 64 * i,
+    // From the documented layout (docs/design.md): the descriptor of slice i of a segment at segment + 128 * i,
     // P_KIND word 0 (FREE 0, LARGE 2, TAIL 4), P_SPAN word 1, P_OWNER word 10 (LARGE_HELD | slot = 0x10000 | slot).
     // Each state is one a thread leaves when it stops between two steps of taking a held span (heap.ts).
     const states: Record<string, (m: Int32Array, w: number) => void> = {
@@ -280,7 +280,7 @@ describe('reclaim', () => {
       'a split: the head shrunk, the rest still tails': (m, w) => (m[w + 1] = 2),
       'a split: the rest cleared, not yet given back': (m, w) => {
         m[w + 1] = 2;
-        m.fill(0, w + 2 * 16, w + 5 * 16);
+        m.fill(0, w + 2 * 32, w + 5 * 32);
       },
     };
     for (const [what, make] of Object.entries(states)) {
