@@ -15,14 +15,14 @@ export const FLOOR_BYTES = 8 << 20;
 const FLOOR_BLOCK = XM_MAX;
 /** floor-batch: blocks per batch handed back, and batch slots (more than can be waiting: the blocks in
  *  flight are at most 33 batches' worth). */
-const BATCH = 256;
+export const FLOOR_BATCH = 256;
 const BATCH_SLOTS = 64;
 // Words of the shared memory: floor-list's list head; floor-batch's batches published and taken; its slots.
 const LIST_HEAD = 0;
 const PUBLISHED = 16;
 const TAKEN = 32;
 const SLOTS_W = 48;
-const BLOCKS_FROM = (SLOTS_W + BATCH_SLOTS * BATCH) * 4;
+const BLOCKS_FROM = (SLOTS_W + BATCH_SLOTS * FLOOR_BATCH) * 4;
 
 /**
  * Not allocators: the floors of xmalloc on this machine. malloc hands out 256-byte blocks (FLOOR_BLOCK) from the memory a producer and its consumer share (FLOOR_BYTES); no size classes, no metadata.
@@ -48,7 +48,7 @@ export class FloorAllocator implements BenchAllocator {
   /** floor-list: the producer's own list. */
   private local = 0;
   /** floor-batch: the blocks of the side's own batch (the consumer's being filled, the producer's being used). */
-  private readonly batch = new Int32Array(BATCH);
+  private readonly batch = new Int32Array(FLOOR_BATCH);
   private inBatch = 0;
   private published = 0;
   private taken = 0;
@@ -72,9 +72,9 @@ export class FloorAllocator implements BenchAllocator {
       }
     } else if (this.name === 'floor-batch') {
       if (this.inBatch === 0 && this.taken < Atomics.load(this.m, PUBLISHED)) {
-        const at = SLOTS_W + (this.taken % BATCH_SLOTS) * BATCH;
-        this.batch.set(this.m.subarray(at, at + BATCH));
-        this.inBatch = BATCH;
+        const at = SLOTS_W + (this.taken % BATCH_SLOTS) * FLOOR_BATCH;
+        this.batch.set(this.m.subarray(at, at + FLOOR_BATCH));
+        this.inBatch = FLOOR_BATCH;
         Atomics.store(this.m, TAKEN, ++this.taken);
       }
       if (this.inBatch > 0) return this.batch[--this.inBatch]!;
@@ -100,9 +100,9 @@ export class FloorAllocator implements BenchAllocator {
     }
     if (this.name === 'floor-batch') {
       this.batch[this.inBatch++] = ptr;
-      if (this.inBatch === BATCH) {
+      if (this.inBatch === FLOOR_BATCH) {
         if (this.published - Atomics.load(this.m, TAKEN) >= BATCH_SLOTS) throw new Error('floor-batch: every slot is waiting');
-        this.m.set(this.batch, SLOTS_W + (this.published % BATCH_SLOTS) * BATCH);
+        this.m.set(this.batch, SLOTS_W + (this.published % BATCH_SLOTS) * FLOOR_BATCH);
         Atomics.store(this.m, PUBLISHED, ++this.published);
         this.inBatch = 0;
       }

@@ -3,7 +3,7 @@
 // can run them on a tiny run.
 
 import type { Result } from './measure.js';
-import { FLOORS, isFloor } from './floors.js';
+import { FLOOR_BATCH, FLOORS, isFloor } from './floors.js';
 
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {
@@ -384,7 +384,7 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       ...(floors.length
         ? [
             'without an allocator, blocks of one size that never come back ("floor"), that come back through one list linked through them (' +
-              '"floor-list", the thread-free list bare), and that come back as batches of 256 addresses ("floor-batch"), ' +
+              `"floor-list", the thread-free list bare), and that come back as batches of ${FLOOR_BATCH} addresses ("floor-batch"), ` +
               `ratio to webmalloc's xmalloc-local in parentheses: ${floors.join(', ')}`,
           ]
         : []),
