@@ -81,16 +81,10 @@ export class Allocator extends SpanBlockHeap {
     // A small block with room enough, found as free finds it (unchecked mode: whether a small block is still
     // live only checked mode can tell).
     const m = this.m;
-    const dw = this.sliceOf(m, p);
-    if (
-      dw >= 0 &&
-      this.checked !== true &&
-      (size >>> 0) === size &&
-      m[dw + L.P_KIND] === L.KIND_SMALL &&
-      size <= m[dw + L.P_BLOCK_SIZE] &&
-      this.isCarvedBlock(m, p >>> 2, dw)
-    ) {
-      return p;
+    const slice = this.sliceOf(m, p);
+    if (slice >= 0 && this.checked !== true && (size >>> 0) === size) {
+      const dw = this.smallHeadOf(m, slice);
+      if (m[dw + L.P_KIND] === L.KIND_SMALL && size <= m[dw + L.P_BLOCK_SIZE] && this.isCarvedBlock(m, p >>> 2, dw)) return p;
     }
     if (p === 0) return this.malloc(size);
     checkSize(size);

@@ -312,8 +312,9 @@ export abstract class Heap {
    */
   private freeOther(p: number, slice: number): void {
     const m = this.m;
-    if (slice >= 0 && this.checked !== true && m[slice + L.P_KIND] === L.KIND_SMALL && this.isCarvedBlock(m, p >>> 2, slice)) {
-      return this.freeSmall(m, p >>> 2, slice);
+    if (slice >= 0 && this.checked !== true) {
+      const dw = this.smallHeadOf(m, slice);
+      if (m[dw + L.P_KIND] === L.KIND_SMALL && this.isCarvedBlock(m, p >>> 2, dw)) return this.freeSmall(m, p >>> 2, dw);
     }
     if (p === 0) return;
     const dw = this.locateFrom(p, slice);
@@ -387,6 +388,15 @@ export abstract class Heap {
     if (w * 4 !== p || (w & 1) !== 0 || off >>> 0 >= this.heapWords) return NOT_IN_VIEWS;
     if (m[this.segTableW + (off >>> SEGMENT_WORDS_SHIFT) * L.S_WORDS] !== L.SEG_NORMAL) return NOT_NORMAL;
     return w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
+  }
+
+  /**
+   * The head of the span slice `dw` (sliceOf's answer) belongs to, for the fast paths: a block of a page
+   * spanning several slices (classes above 8 KiB) lies in a later slice of it 1 - 1/n of the time. What it
+   * returns is only a guess that the caller checks (kind, isCarvedBlock), as locateSpan does.
+   */
+  protected smallHeadOf(m: Int32Array, dw: number): number {
+    return m[dw + L.P_KIND] === L.KIND_TAIL ? dw - m[dw + L.P_SPAN] * L.DESC_WORDS : dw;
   }
 
   /** Whether word `w` is the start of a block carved from small page `dw`. */

@@ -839,6 +839,36 @@ describe('invalid pointers', () => {
       for (const [p, what] of interiorPointers(a, blocks)) assertRejected(a, blocks, p, what);
     });
 
+    it(`${tag}: blocks in a later slice of a medium page: realloc keeps them, their interior is refused, any thread frees them`, () => {
+      // 20 KiB blocks: a page of 3 slices, of which the first 3 blocks lie in the first. free and realloc find
+      // the page from a later slice by its head (smallHeadOf) on their fast paths.
+      const { a, blocks } = setup(checked);
+      const page: Block[] = [];
+      for (let i = 0; i < 8; i++) page.push(allocFilled(a, 20 * KiB));
+      const sliceOf = (p: number) => Math.floor((p - a.heapBase) / (64 * KiB));
+      const later = page.filter((b) => sliceOf(b.p) !== sliceOf(page[0]!.p));
+      assert.ok(later.length >= 4, `blocks in later slices: ${later.length}`);
+      const all = [...blocks, ...page];
+      for (const b of later) {
+        assert.equal(a.realloc(b.p, 20 * KiB - 100), b.p, 'realloc to a smaller size keeps the block');
+        assert.equal(a.realloc(b.p, a.usableSize(b.p)), b.p, 'realloc to its usable size keeps the block');
+        for (const d of [8, 16, 4096]) assertRejected(a, all, b.p + d, `interior +${d} of a block in a later slice`);
+      }
+      for (const b of all) assertPattern(a.u8, b.p, b.size, b.seed);
+      // Another thread frees two of them (its thread-free list), this one the rest.
+      const other = attach(a.memory);
+      other.free(later[0]!.p);
+      other.free(later[1]!.p);
+      other.detach();
+      for (const b of page) if (b !== later[0] && b !== later[1]) a.free(b.p);
+      for (const b of blocks) assertPattern(a.u8, b.p, b.size, b.seed);
+      assertCheckOk(a);
+      const again = a.malloc(20 * KiB);
+      assert.notEqual(again, 0);
+      a.free(again);
+      assertCheckOk(a);
+    });
+
     it(`${tag}: pointers into the region of a freed huge block throw and change nothing`, () => {
       const { a, blocks } = setup(checked);
       const h = a.malloc(3 * MiB);
