@@ -18,7 +18,7 @@ import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan } fr
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, othersAttachedWatch, releaseSlot, takeReservedSlot } from './registry.js';
 import { claimSpan, lastClaimDirty, releaseCachedHuge } from './segments.js';
-import { BIN_OF_GRANULE, BIN_SLICES, isBlockStart, Limit, NBINS } from './sizeclass.js';
+import { BIN_OF_GRANULE, BIN_SLICES, Limit, NBINS } from './sizeclass.js';
 import { pushThreadFree } from './threadfree.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
@@ -72,8 +72,6 @@ export abstract class Heap {
   private abandonedCursor = 0;
   /** The size-class table, as a field: a field load is cheaper than a module binding's. */
   private readonly binOf = BIN_OF_GRANULE;
-  /** isBlockStart, as a field: a call through an imported binding checks the binding every time. */
-  private readonly blockStart = isBlockStart;
   protected detached = false;
 
   constructor(ctx: HeapContext, reservedId?: number) {
@@ -399,9 +397,22 @@ export abstract class Heap {
     return m[dw + L.P_KIND] === L.KIND_TAIL ? dw - m[dw + L.P_SPAN] * L.DESC_WORDS : dw;
   }
 
-  /** Whether word `w` is the start of a block carved from small page `dw`. */
+  /**
+   * Whether word `w` is the start of one of the blocks carved so far from small page `dw`, without a divide.
+   * The page's descriptor gives its first block (P_AREA), its class (P_BLOCK_SIZE, and P_DIVISOR =
+   * BLOCK_INVERSE, see sizeclass.ts) and the count carved (P_RESERVED). `w` lies in the page's segment, so
+   * rel = w - P_AREA has |rel| < 2^18. With the class's words = 2^shift * odd, x = rel * inverse (mod 2^32)
+   * is rel / odd when rel is a non-negative multiple of odd. For any other rel, x as unsigned is at least
+   * 2^28: odd <= 15 for every class, so x < 2^28 would give x * odd < 2^32, and x * odd = rel (mod 2^32)
+   * then forces x * odd = rel. So rel is a block start exactly when x is a multiple of 2^shift below
+   * carved * 2^shift (< 2^17: a page's words). (The arithmetic is written out here, not called: one level
+   * less to inline, and the aligned benchmark took 176 instructions per call instead of 192.)
+   */
   protected isCarvedBlock(m: Int32Array, w: number, dw: number): boolean {
-    return this.blockStart(w - m[dw + L.P_AREA], m[dw + L.P_BLOCK_SIZE] >>> 2, m[dw + L.P_DIVISOR], m[dw + L.P_RESERVED]);
+    const x = Math.imul(w - m[dw + L.P_AREA], m[dw + L.P_DIVISOR]);
+    const words = m[dw + L.P_BLOCK_SIZE] >>> 2;
+    const low = words & -words; // 2^shift
+    return (x & (low - 1)) === 0 && x >>> 0 < m[dw + L.P_RESERVED] * low;
   }
 
   /** `p` is in a slice that is not the head of a small page: a later slice of one, a large block, or nothing. */

@@ -51,7 +51,7 @@ export const BIN_SLICES = new Uint8Array(NBINS);
 /**
  * Per class, the inverse modulo 2^32 of the odd part of its size in words (words = 2^shift * odd): a page keeps
  * it in its descriptor (P_DIVISOR), and free tells a block start from any other address with it, without a
- * divide (see isBlockStart).
+ * divide (see Heap.isCarvedBlock in heap.ts).
  */
 export const BLOCK_INVERSE = new Int32Array(NBINS);
 const MAX_ODD = 15;
@@ -60,23 +60,10 @@ for (let b = 0; b < NBINS; b++) {
   BIN_SLICES[b] = Math.min(MAX_PAGE_SLICES, Math.max(1, Math.ceil((size * MIN_BLOCKS_PER_PAGE) / L.SLICE_SIZE)));
   const words = size / 4;
   const odd = words / (words & -words);
-  if (odd > MAX_ODD) throw new Error(`size class ${size}: isBlockStart needs an odd part <= ${MAX_ODD}`);
+  if (odd > MAX_ODD) throw new Error(`size class ${size}: Heap.isCarvedBlock needs an odd part <= ${MAX_ODD}`);
   BLOCK_INVERSE[b] = oddInverse(odd);
 }
 
-/**
- * Whether word offset `rel` (|rel| < 2^18: within one segment) from a page's first block is the start of one
- * of its first `carved` blocks of `words` words, given `inverse` = BLOCK_INVERSE of the class.
- * With words = 2^shift * odd, x = rel * inverse (mod 2^32) is rel / odd when rel is a non-negative multiple
- * of odd. For any other rel, x as unsigned is at least 2^28: odd <= MAX_ODD = 15 for every class, so
- * x < 2^28 would give x * odd < 2^32, and x * odd = rel (mod 2^32) then forces x * odd = rel. So rel is a
- * block start exactly when x is a multiple of 2^shift below carved * 2^shift (< 2^17: a page's words).
- */
-export function isBlockStart(rel: number, words: number, inverse: number, carved: number): boolean {
-  const x = Math.imul(rel, inverse);
-  const low = words & -words; // 2^shift
-  return (x & (low - 1)) === 0 && x >>> 0 < carved * low;
-}
 
 /** x with odd * x = 1 modulo 2^32 (Newton's iteration; each step doubles the correct low bits). */
 function oddInverse(odd: number): number {
