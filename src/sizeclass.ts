@@ -64,7 +64,6 @@ for (let b = 0; b < NBINS; b++) {
   BLOCK_INVERSE[b] = oddInverse(odd);
 }
 
-
 /** x with odd * x = 1 modulo 2^32 (Newton's iteration; each step doubles the correct low bits). */
 function oddInverse(odd: number): number {
   let x = odd;
