@@ -195,6 +195,9 @@ export interface TargetCheck {
   value: number | undefined;
   met: boolean | undefined;
   note?: string;
+  /** The lowest and highest value over the run's passes (pass i of one contender against pass i of the
+   *  other): how far the machine moved the ratio that the verdict reads as a median. */
+  passes?: [number, number];
 }
 
 export interface Target {
@@ -220,6 +223,20 @@ function find(rows: Row[], contender: string, workload: string, threads = 1, blo
   );
 }
 
+/** The range of `num`'s time over `den`'s, pass by pass (undefined with fewer than two passes). */
+function passRange(num: Row, den: Row): [number, number] | undefined {
+  const a = num.passNsPerOp;
+  const b = den.passNsPerOp;
+  if (!a || !b || a.length !== b.length || a.length < 2) return undefined;
+  const r = a.map((x, i) => x / b[i]!);
+  return [Math.min(...r), Math.max(...r)];
+}
+
+/** A check's passes, for the report: " passes 1.31-2.24x", or nothing. */
+function passesText(c: TargetCheck): string {
+  return c.passes ? `passes ${c.passes[0].toFixed(2)}-${ratio(c.passes[1])}` : '';
+}
+
 function verdict(checks: TargetCheck[]): boolean | undefined {
   const measured = checks.filter((c) => c.met !== undefined);
   if (measured.length === 0) return undefined;
@@ -240,7 +257,8 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       const mi = find(rows, 'mimalloc', w, 1, blocksOf(w));
       if (!wm || !mi) return { what: w, value: undefined, met: undefined, note: 'not measured' };
       const v = wm.nsPerOp / mi.nsPerOp;
-      return { what: w, value: v, met: v <= 1.5 };
+      const passes = passRange(wm, mi);
+      return { what: w, value: v, met: v <= 1.5, ...(passes ? { passes } : {}) };
     });
     targets.push({
       id: 'vs-mimalloc',
@@ -259,7 +277,8 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       const dl = find(rows, 'dlmalloc-wasm', w, t, blocksOf(w));
       if (!wm || !dl) return { what: w + (t > 1 ? ` x${t}` : ''), value: undefined, met: undefined, note: 'not measured' };
       const v = dl.nsPerOp / wm.nsPerOp;
-      return { what: THREADED.has(w) ? `${w} x1` : w, value: v, met: v >= 2 };
+      const passes = passRange(dl, wm);
+      return { what: THREADED.has(w) ? `${w} x1` : w, value: v, met: v >= 2, ...(passes ? { passes } : {}) };
     });
     targets.push({
       id: 'vs-dlmalloc-wasm',
@@ -429,7 +448,10 @@ export function renderTargets(targets: Target[]): string {
   for (const t of targets) {
     lines.push(`[${mark(t.met)}] ${t.goal}`);
     for (const c of t.checks)
-      lines.push(`    ${c.met === undefined ? '  -   ' : c.met ? '  met ' : 'missed'}  ${c.what}: ${c.value === undefined ? '-' : ratio(c.value)}${c.note ? `  (${c.note})` : ''}`);
+      lines.push(
+        `    ${c.met === undefined ? '  -   ' : c.met ? '  met ' : 'missed'}  ${c.what}: ${c.value === undefined ? '-' : ratio(c.value)}` +
+          [c.note, passesText(c)].filter(Boolean).map((x) => `  (${x})`).join(''),
+      );
     if (t.note) lines.push(`    note: ${t.note}`);
   }
   return lines.join('\n');
@@ -439,13 +461,20 @@ export function renderTargetsMarkdown(targets: Target[]): string {
   const lines = ['| target | verdict | measured |', '|---|---|---|'];
   for (const t of targets) {
     const measured = t.checks
-      .map((c) => `${c.what}: ${c.value === undefined ? '-' : ratio(c.value)}${c.met === false ? ' (missed)' : ''}`)
+      .map((c) => {
+        const notes = [c.met === false ? 'missed' : '', passesText(c)].filter(Boolean).join('; ');
+        return `${c.what}: ${c.value === undefined ? '-' : ratio(c.value)}${notes ? ` (${notes})` : ''}`;
+      })
       .join('; ');
     lines.push(`| ${t.goal.split(';')[0]} | ${mark(t.met)} | ${measured} |`);
   }
   // What each verdict should be read beside (the peers' own ratios, caps): under the table.
   const notes = targets.filter((t) => t.note);
   if (notes.length) lines.push('', ...notes.map((t) => `- ${t.goal.split(/[;(]/)[0]!.trim()}: ${t.note}`));
+  if (targets.some((t) => t.checks.some((c) => c.passes)))
+    lines.push(
+      '- passes: the lowest and highest of a ratio over the run\'s passes, each pass\'s time against the same pass\'s time of the peer; the verdict reads the ratio of the medians.',
+    );
   return lines.join('\n');
 }
 

@@ -196,6 +196,22 @@ describe('benchmark report', () => {
     const two = medianOfPasses([pass(30, 5), pass(10, 7)]);
     assert.deepEqual(two.map((r) => r.nsPerOp), [10, 5], 'of two passes, the faster');
   });
+
+  it("a verdict's ratio comes with its range over the passes, pass against the same pass", () => {
+    const row = (contender: string, passes: number[]): Row => {
+      const base = results.find((r) => r.workload === 'pairs-16' && r.contender === 'webmalloc' && r.threads === 1)!;
+      const sorted = [...passes].sort((x, y) => x - y);
+      return { ...base, contender, nsPerOp: sorted[(sorted.length - 1) >> 1]!, passNsPerOp: passes };
+    };
+    const rows = [row('webmalloc', [10, 8, 12]), row('dlmalloc-wasm', [30, 12, 18]), row('mimalloc', [5, 4, 8])];
+    const targets = evaluateTargets(rows, { thingCap: 2000, defaultBlocks: {}, parallelScaling: {} });
+    const dl = targets.find((t) => t.id === 'vs-dlmalloc-wasm')!.checks.find((c) => c.what === 'pairs-16')!;
+    assert.equal(dl.value, 18 / 10, 'the ratio of the medians');
+    assert.deepEqual(dl.passes, [12 / 8, 30 / 10], 'dlmalloc over webmalloc in each pass: 3, 1.5, 1.5');
+    const mi = targets.find((t) => t.id === 'vs-mimalloc')!.checks.find((c) => c.what === 'pairs-16')!;
+    assert.deepEqual(mi.passes, [1.5, 2], 'webmalloc over mimalloc in each pass: 2, 2, 1.5');
+    assert.match(renderTargets(targets), /pairs-16: 1\.80x {2}\(passes 1\.50-3\.00x\)/);
+  });
 });
 
 describe('native workloads', () => {
