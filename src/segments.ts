@@ -15,14 +15,25 @@ export let lastClaimDirty = false;
 
 /**
  * Slices needed when a span for a block of `size` bytes aligned to `align` starts at slice `i` of the
- * segment at `seg` (slice 0 holds the segment header, so its block area starts later). `pageSlices > 0`
- * asks for a page: exactly that many slices, anywhere.
+ * segment at `seg`. `pageSlices > 0` asks for a page: exactly that many slices, anywhere.
  */
 function slicesNeeded(ctx: HeapContext, seg: number, i: number, pageSlices: number, size: number, align: number): number {
   if (pageSlices > 0) return pageSlices;
-  const spanStart = seg + i * L.SLICE_SIZE;
-  const block = alignUp(i === 0 ? seg + ctx.segmentHeader : spanStart, align);
-  return Math.ceil((block + size - spanStart) / L.SLICE_SIZE);
+  return largeSpanSlices(seg, i, largeBlockStart(ctx, seg, i, align), size);
+}
+
+/**
+ * Where a large block aligned to `align` starts in a span from slice `first` of the segment at `seg`: the
+ * span's start, or in slice 0 the end of the segment header, rounded up to the alignment.
+ */
+export function largeBlockStart(ctx: HeapContext, seg: number, first: number, align: number): number {
+  const start = seg + first * L.SLICE_SIZE;
+  return alignUp(first === 0 ? start + ctx.segmentHeader : start, align);
+}
+
+/** Slices a large block of `size` bytes starting at `block` takes in a span from slice `first` of the segment at `seg`. */
+export function largeSpanSlices(seg: number, first: number, block: number, size: number): number {
+  return Math.ceil((block + size - (seg + first * L.SLICE_SIZE)) / L.SLICE_SIZE);
 }
 
 /**

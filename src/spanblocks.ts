@@ -22,9 +22,10 @@ import {
   hugeHeadOf,
   hugeSegmentsNeeded,
   isHugeHead,
+  largeBlockStart,
+  largeSpanSlices,
   lastClaimDirty,
 } from './segments.js';
-import { alignUp } from './sizeclass.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
 /** Largest block (plus alignment slack) that a span inside one segment takes; larger ones are huge. */
@@ -65,7 +66,7 @@ export abstract class SpanBlockHeap extends Heap {
         const index = span >>> 4;
         const first = span & 15;
         const block = this.largeBlockIn(index, first, align);
-        const slices = largeSlices(ctx, index, first, block, size);
+        const slices = largeSpanSlices(ctx.segmentAddress(index), first, block, size);
         writeSpan(this.m, ctx.descriptorW(index, first), L.KIND_LARGE, slices);
         this.publishLarge(index, first, slices, block, !lastClaimDirty);
         clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
@@ -232,8 +233,7 @@ export abstract class SpanBlockHeap extends Heap {
 
   /** Where a large block aligned to `align` starts in the span from slice `first` of segment `index`. */
   private largeBlockIn(index: number, first: number, align: number): number {
-    const start = this.ctx.sliceAddress(index, first);
-    return alignUp(first === 0 ? start + this.ctx.segmentHeader : start, align);
+    return largeBlockStart(this.ctx, this.ctx.segmentAddress(index), first, align);
   }
 
   /**
@@ -288,7 +288,7 @@ export abstract class SpanBlockHeap extends Heap {
   private slicesAt(dw: number, size: number, align: number): number {
     const index = this.ctx.segmentOfWord(dw);
     const first = this.ctx.sliceOfDescriptor(dw);
-    return largeSlices(this.ctx, index, first, this.largeBlockIn(index, first, align), size);
+    return largeSpanSlices(this.ctx.segmentAddress(index), first, this.largeBlockIn(index, first, align), size);
   }
 
   /**
@@ -318,7 +318,7 @@ export abstract class SpanBlockHeap extends Heap {
     const ctx = this.ctx;
     const dw = this.locate(p);
     if (this.m[dw + L.P_KIND] !== L.KIND_LARGE) return false;
-    return this.growLargeSpan(dw, largeSlices(ctx, ctx.segmentOfWord(dw), ctx.sliceOfDescriptor(dw), p, size), true);
+    return this.growLargeSpan(dw, largeSpanSlices(ctx.segmentAddress(ctx.segmentOfWord(dw)), ctx.sliceOfDescriptor(dw), p, size), true);
   }
 
   /** Held span `i` back to the pool. */
@@ -344,9 +344,4 @@ export abstract class SpanBlockHeap extends Heap {
       held.remove(i);
     }
   }
-}
-
-/** Slices a large block of `size` bytes at `block` takes of the span from slice `first` of segment `index`. */
-function largeSlices(ctx: HeapContext, index: number, first: number, block: number, size: number): number {
-  return Math.ceil((block + size - ctx.sliceAddress(index, first)) / L.SLICE_SIZE);
 }
