@@ -83,7 +83,7 @@ export class Allocator extends SpanBlockHeap {
     const m = this.m;
     const slice = this.sliceOf(m, p);
     if (slice >= 0 && this.checked !== true && (size >>> 0) === size) {
-      const dw = this.smallHeadOf(m, slice);
+      const dw = this.spanHeadOf(m, slice);
       if (m[dw + L.P_KIND] === L.KIND_SMALL && size <= m[dw + L.P_BLOCK_SIZE] && this.isCarvedBlock(m, p >>> 2, dw)) return p;
     }
     if (p === 0) return this.malloc(size);

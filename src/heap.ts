@@ -311,7 +311,7 @@ export abstract class Heap {
   private freeOther(p: number, slice: number): void {
     const m = this.m;
     if (slice >= 0 && this.checked !== true) {
-      const dw = this.smallHeadOf(m, slice);
+      const dw = this.spanHeadOf(m, slice);
       if (m[dw + L.P_KIND] === L.KIND_SMALL && this.isCarvedBlock(m, p >>> 2, dw)) return this.freeSmall(m, p >>> 2, dw);
     }
     if (p === 0) return;
@@ -389,11 +389,12 @@ export abstract class Heap {
   }
 
   /**
-   * The head of the span slice `dw` (sliceOf's answer) belongs to, for the fast paths: a block of a page
-   * spanning several slices (classes above 8 KiB) lies in a later slice of it 1 - 1/n of the time. What it
-   * returns is only a guess that the caller checks (kind, isCarvedBlock), as locateSpan does.
+   * The head of the span that slice `dw` belongs to (`dw` itself unless it is a TAIL). free and realloc step
+   * through it on their fast paths: a block of a page spanning several slices (classes above 8 KiB) lies in a
+   * later slice of it 1 - 1/n of the time. Read plainly, so what it returns for a pointer that is not a live
+   * block is only a guess that the caller checks (kind, isCarvedBlock).
    */
-  protected smallHeadOf(m: Int32Array, dw: number): number {
+  protected spanHeadOf(m: Int32Array, dw: number): number {
     return m[dw + L.P_KIND] === L.KIND_TAIL ? dw - m[dw + L.P_SPAN] * L.DESC_WORDS : dw;
   }
 
@@ -418,6 +419,8 @@ export abstract class Heap {
   /** `p` is in a slice that is not the head of a small page: a later slice of one, a large block, or nothing. */
   private locateSpan(p: number, dw: number): number {
     const m = this.m;
+    // spanHeadOf's step, written out: it keeps the kind it reads (through spanHeadOf, a loop of 70-970 KB
+    // blocks took 3380 instructions per malloc/free pair instead of 3320).
     let kind = m[dw + L.P_KIND];
     if (kind === L.KIND_TAIL) {
       dw -= m[dw + L.P_SPAN] * L.DESC_WORDS;
@@ -546,9 +549,7 @@ export abstract class Heap {
   /** Page descriptor of block `w` (a word index) known to be valid (no checks). */
   protected pageOf(w: number): number {
     const off = w - this.baseW;
-    let dw = w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
-    if (this.m[dw + L.P_KIND] === L.KIND_TAIL) dw -= this.m[dw + L.P_SPAN] * L.DESC_WORDS;
-    return dw;
+    return this.spanHeadOf(this.m, w - (off & SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS);
   }
 
   // ----------------------------------------------------------------------------------------------------

@@ -841,7 +841,7 @@ describe('invalid pointers', () => {
 
     it(`${tag}: blocks in a later slice of a medium page: realloc keeps them, their interior is refused, any thread frees them`, () => {
       // 20 KiB blocks: a page of 3 slices, 4 of its 8 blocks starting in the first. free and realloc find the
-      // page of a block that starts in a later slice by its head (smallHeadOf) on their fast paths.
+      // page of a block that starts in a later slice by its head (spanHeadOf) on their fast paths.
       const { a, blocks } = setup(checked);
       const page: Block[] = [];
       for (let i = 0; i < 8; i++) page.push(allocFilled(a, 20 * KiB));
