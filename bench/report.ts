@@ -122,7 +122,9 @@ function fmtOps(opsPerSec: number): string {
   return m >= 10 ? m.toFixed(1) : m >= 0.1 ? m.toFixed(2) : m.toPrecision(2);
 }
 
-const ratio = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)) + 'x';
+/** A ratio's digits: three significant ones or so, whatever its size. */
+const ratioDigits = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2));
+const ratio = (x: number): string => ratioDigits(x) + 'x';
 
 /** The full console table: one line per contender and workload. */
 export function renderTable(rows: Row[], defaultBlocks: Record<string, number>): string {
@@ -232,9 +234,9 @@ function passRange(num: Row, den: Row): [number, number] | undefined {
   return [Math.min(...r), Math.max(...r)];
 }
 
-/** A check's passes, for the report: " passes 1.31-2.24x", or nothing. */
+/** A check's passes, for the report: "passes 1.31-2.24x", or nothing. */
 function passesText(c: TargetCheck): string {
-  return c.passes ? `passes ${c.passes[0].toFixed(2)}-${ratio(c.passes[1])}` : '';
+  return c.passes ? `passes ${ratioDigits(c.passes[0])}-${ratio(c.passes[1])}` : '';
 }
 
 function verdict(checks: TargetCheck[]): boolean | undefined {
