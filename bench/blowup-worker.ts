@@ -2,13 +2,13 @@
 // heap with live blocks and waits to be killed (for the reclaim cost).
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { attach, type WorkerHandoff } from 'webmalloc';
+import { attach, type LinearMemory, type WorkerHandoff } from 'webmalloc';
 
 const { role } = workerData as { role: string };
 if (role === 'producer' || role === 'consumer') {
   // ring: [0] batches produced, [1] batches consumed, then `slots` batches of `batch` pointers.
   const { memory, ring, slots, batch, batches, size } = workerData as {
-    memory: SharedArrayBuffer; ring: Int32Array; slots: number; batch: number; batches: number; size: number;
+    memory: LinearMemory; ring: Int32Array; slots: number; batch: number; batches: number; size: number;
   };
   const heap = attach(memory);
   for (let i = 0; i < batches; i++) {

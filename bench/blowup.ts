@@ -4,7 +4,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { createAllocator } from 'webmalloc';
+import { createAllocator, type LinearMemory } from 'webmalloc';
 import { fileURLToPath } from 'node:url';
 
 const full = process.argv.includes('--full');
@@ -14,6 +14,7 @@ const exit = (w: Worker) => new Promise<void>((resolve, reject) => { w.once('exi
 const message = (w: Worker) => new Promise<unknown>((resolve) => w.once('message', resolve));
 const results: Record<string, unknown>[] = [];
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
+const bytesOf = (m: LinearMemory) => (m instanceof WebAssembly.Memory ? m.buffer : m).byteLength;
 
 function report(name: string, peakLive: number, memory: number, bound: string, ok: boolean, extra: Record<string, unknown> = {}) {
   const ratio = memory / peakLive;
@@ -33,10 +34,10 @@ function report(name: string, peakLive: number, memory: number, bound: string, o
   const t = performance.now();
   const ws = ['producer', 'consumer'].map((role) => new Worker(workerUrl, { workerData: { ...data, role } }));
   let memory = 0;
-  const sample = setInterval(() => (memory = Math.max(memory, (heap.memory as SharedArrayBuffer).byteLength)), 2);
+  const sample = setInterval(() => (memory = Math.max(memory, bytesOf(heap.memory))), 2);
   await Promise.all(ws.map(exit));
   clearInterval(sample);
-  memory = Math.max(memory, (heap.memory as SharedArrayBuffer).byteLength);
+  memory = Math.max(memory, bytesOf(heap.memory));
   const peakLive = (slots + 1) * batch * size; // at most `slots` batches in the ring plus the one being filled
   const ms = performance.now() - t;
   // The bound: 2x peak live plus a per-thread constant (the 4 MiB the heap starts with covers it).

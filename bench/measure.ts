@@ -14,7 +14,7 @@
 // directly at a tiny size.
 
 import { Worker } from 'node:worker_threads';
-import { createAllocator, type Allocator } from 'webmalloc';
+import { createAllocator, type Allocator, type LinearMemory } from 'webmalloc';
 import { makeContender, WebmallocBench, type ContenderName } from './contenders.js';
 import { FLOOR_BYTES, isFloor } from './floors.js';
 import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
@@ -242,7 +242,7 @@ export interface WorkerData {
   spec: Spec;
   index: number;
   role: 'larson' | 'producer' | 'consumer' | 'local';
-  memory?: SharedArrayBuffer;
+  memory?: LinearMemory;
   control: SharedArrayBuffer;
   figures: SharedArrayBuffer;
   ring?: SharedArrayBuffer;
@@ -334,7 +334,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       control,
       figures,
       poolBytes: poolBytesFor(spec.workload),
-      ...(heap ? { memory: heap.memory as SharedArrayBuffer } : {}),
+      ...(heap ? { memory: heap.memory } : {}),
       ...(info.kind === 'xmalloc' ? { ring: rings[i >> 1], ringBytes: ringBytes[i >> 1] } : {}),
       ...(floor ? { floor: floors[i >> 1] } : {}),
     };

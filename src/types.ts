@@ -4,7 +4,8 @@
 export type LinearMemory = SharedArrayBuffer | ArrayBuffer | WebAssembly.Memory;
 
 export interface CreateOptions {
-  /** The memory to manage. Default: a new growable SharedArrayBuffer (up to `limit`). */
+  /** The memory to manage. Default: a new shared WebAssembly.Memory (up to `limit`); where the engine has none,
+   *  a growable SharedArrayBuffer, and without shared memory a growable ArrayBuffer. */
   memory?: LinearMemory;
   /** First byte the allocator may use; everything below is never touched (a wasm module's data and stack).
    *  The heap itself starts at the next 64 KiB boundary. Default 0. */

@@ -1023,7 +1023,7 @@ describe('memory kinds and start', () => {
     growable: boolean;
   }
   const kinds: Kind[] = [
-    { name: 'default (own growable SharedArrayBuffer)', make: () => undefined, growable: true },
+    { name: 'default (own shared WebAssembly.Memory)', make: () => undefined, growable: true },
     { name: 'given growable SharedArrayBuffer', make: () => new SharedArrayBuffer(4 * MiB, { maxByteLength: 128 * MiB }), growable: true },
     { name: 'given fixed 8 MiB SharedArrayBuffer', make: () => new SharedArrayBuffer(8 * MiB), growable: false },
     { name: 'resizable ArrayBuffer', make: () => new ArrayBuffer(4 * MiB, { maxByteLength: 128 * MiB }), growable: true },
@@ -1047,7 +1047,7 @@ describe('memory kinds and start', () => {
     const initial = memory === undefined ? undefined : byteLengthOf(memory);
     const a = createAllocator(memory === undefined ? { start } : { memory, start });
     if (memory !== undefined) assert.equal(a.memory, memory, 'allocator.memory is the given memory');
-    else assert.ok(a.memory instanceof SharedArrayBuffer, 'default memory is a SharedArrayBuffer');
+    else assert.ok(a.memory instanceof WebAssembly.Memory && bufferOf(a.memory) instanceof SharedArrayBuffer, 'default memory is a shared WebAssembly.Memory');
     const size0 = byteLengthOf(a.memory);
     assert.equal(a.u8.length, size0);
     assert.equal(a.u8.buffer, bufferOf(a.memory), 'u8 views the memory');
@@ -1086,6 +1086,31 @@ describe('memory kinds and start', () => {
     } else {
       assert.equal(byteLengthOf(a.memory), size0, 'a fixed memory keeps its size');
     }
+    // realloc moves blocks (wasm's memory.copy over a WebAssembly.Memory, copyWithin over the others), and calloc
+    // clears memory that held blocks before (memory.fill, or typed arrays; above 256 bytes, not a word loop)
+    for (let i = 0; i < blocks.length; i += 7) {
+      const b = blocks[i]!;
+      const n = 2 * b.size + 100;
+      const q = a.realloc(b.p, n);
+      if (q === 0) continue; // a fixed memory may have no room for it
+      assertPattern(a.u8, q, b.size, b.seed, `realloc(p, ${n}) of ${b.size} bytes in ${kind.name}`);
+      b.p = q;
+    }
+    const reused = blocks.filter((b) => b.size > 256 && b.size <= 200 * KiB).slice(0, 30);
+    for (const b of reused) {
+      a.free(b.p);
+      blocks.splice(blocks.indexOf(b), 1);
+    }
+    let cleared = 0;
+    for (const b of reused) {
+      const p = a.calloc(1, b.size);
+      if (p === 0 && !kind.growable) continue; // a span freed here may have gone to another class meanwhile
+      assert.notEqual(p, 0, `calloc(1, ${b.size}) after frees`);
+      cleared++;
+      assertZero(a.u8, p, b.size, `calloc(1, ${b.size}) of reused memory in ${kind.name}`);
+      zeroed.push({ p, size: b.size, seed: 0 });
+    }
+    assert.ok(cleared >= reused.length / 2, `calloc after frees: ${cleared} of ${reused.length} met`);
     assertNoOverlap([...blocks, ...zeroed].map((b) => ({ p: b.p, len: b.size })));
     for (const b of blocks) assertPattern(a.u8, b.p, b.size, b.seed);
     for (const z of zeroed) assertZero(a.u8, z.p, z.size);
@@ -1700,7 +1725,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     const h = a.malloc(1.5 * MiB); // the next 2
     const segment = h - ((h - a.heapBase) % MiB);
     assert.equal(segment - (before - ((before - a.heapBase) % MiB)), 2 * MiB, 'the two blocks are neighbours');
-    const m = new Int32Array(a.memory as SharedArrayBuffer);
+    const m = new Int32Array(bufferOf(a.memory));
     const descW = segment / 4; // the first segment's descriptor 0, at the segment's start (docs/design.md)
     const forged = Array.from(m.subarray(descW, descW + 16)); // h's descriptor while h is live
     other.free(before);
@@ -1733,7 +1758,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
       assert.equal(segment - a.heapBase, 3 * MiB, 'the large block has segment 3 to itself');
       a.free(h);
       a.collect(); // not held: cached, where `other` finds it
-      const m = new Int32Array(a.memory as SharedArrayBuffer);
+      const m = new Int32Array(bufferOf(a.memory));
       const descW = descriptorWordOf(a, l);
       const forged = Array.from(m.subarray(descW, descW + 16)); // its descriptor while it is live
       let y = 0;
@@ -1761,7 +1786,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     const descW = descriptorWordOf(a, l);
     a.free(h);
     a.free(l); // segments 1..3 free now (l's span is held by `a`, and goes back before the memory would grow)
-    const m = new Int32Array(a.memory as SharedArrayBuffer);
+    const m = new Int32Array(bufferOf(a.memory));
     const threadsW = heapHeaderWord(a, 11) / 4;
     const releasingW = threadsW + (other.threadId % 1024) * 256 + 8;
     m[releasingW] = descW; // as if `other` were freeing the large block in segment 3 right now

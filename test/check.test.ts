@@ -13,7 +13,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAllocator } from 'webmalloc';
-import { type Allocator, KiB, MiB, assertCheckOk, fillPattern, descriptorWordOf, heapHeaderWord, rng, runWorker } from './helpers.js';
+import { type Allocator, KiB, MiB, assertCheckOk, bufferOf, fillPattern, descriptorWordOf, heapHeaderWord, rng, runWorker } from './helpers.js';
 import type { CheckWorkerData, CheckWorkerResult } from './workers/check-worker.js';
 
 const workerUrl = new URL('./workers/check-worker.js', import.meta.url);
@@ -101,7 +101,7 @@ function randomBytes(n: number, seed: number): Uint8Array {
 
 /** Copies the heap's memory (as the brief of check() suggests) and runs check() on the copy after `writes`. */
 async function checkCopy(h: Heap, writes: Write[]): Promise<CheckWorkerResult> {
-  const orig = h.a.memory as SharedArrayBuffer;
+  const orig = bufferOf(h.a.memory);
   assert.ok(orig instanceof SharedArrayBuffer);
   const copy = new SharedArrayBuffer(orig.byteLength);
   new Uint8Array(copy).set(new Uint8Array(orig));

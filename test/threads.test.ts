@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { attach, createAllocator, spawnWorker, type Allocator } from 'webmalloc';
-import { assertBalanced, assertCheckOk, assertPattern, assertZero, descriptorWordOf, fillPattern, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
+import { assertBalanced, assertCheckOk, assertPattern, assertZero, bufferOf, descriptorWordOf, fillPattern, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -155,7 +155,7 @@ describe('reclaim', () => {
     dying.u8.fill(0xff, p, p + 64);
     dying.free(p);
     const flagsW = descriptorWordOf(heap, p) + 13;
-    new Int32Array(heap.memory as SharedArrayBuffer)[flagsW] |= 2;
+    new Int32Array(bufferOf(heap.memory))[flagsW] |= 2;
     assert.equal(heap.reclaim(dying.threadId), true);
     const q = heap.calloc(1, 64); // adopts the abandoned page and pops the dirty block
     assert.equal(q, p, 'the dirty block came back');
@@ -172,7 +172,7 @@ describe('reclaim', () => {
     for (const how of ['abandoning', 'adopting']) {
       const heap = createAllocator();
       const dying = attach(heap.memory);
-      const m = new Int32Array(heap.memory as SharedArrayBuffer);
+      const m = new Int32Array(bufferOf(heap.memory));
       const bitmapW = heapHeaderWord(heap, 12) / 4;
       let p: number;
       if (how === 'abandoning') {
@@ -209,7 +209,7 @@ describe('reclaim', () => {
     thread.collect(); // the run the thread held goes to the cache
     thread.free(h2);
     thread.collect();
-    const m = new Int32Array(heap.memory as SharedArrayBuffer);
+    const m = new Int32Array(bufferOf(heap.memory));
     const tableW = heapHeaderWord(heap, 10) / 4;
     const first = Math.floor((h - heap.heapBase) / MiB);
     assert.equal(m[tableW + 2 * first], 4 | (8 << 8), `${what}: the freed block's segments are cached`);
@@ -287,7 +287,7 @@ describe('reclaim', () => {
       const heap = createAllocator();
       const dying = attach(heap.memory);
       const p = dying.malloc(300 * KiB);
-      const m = new Int32Array(heap.memory as SharedArrayBuffer);
+      const m = new Int32Array(bufferOf(heap.memory));
       const w = descriptorWordOf(heap, p);
       assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
       dying.free(p);
@@ -317,7 +317,7 @@ describe('reclaim', () => {
       const dying = attach(heap.memory);
       const p = dying.malloc(300 * KiB);
       fillPattern(heap.u8, p, 300 * KiB, 4);
-      const m = new Int32Array(heap.memory as SharedArrayBuffer);
+      const m = new Int32Array(bufferOf(heap.memory));
       const spanStart = p - ((p - heap.heapBase) % (64 * KiB));
       const w = descriptorWordOf(heap, p);
       assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
