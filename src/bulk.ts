@@ -32,15 +32,27 @@ export type CopyBytes = (to: number, from: number, n: number) => void;
 /** dst, byte value, byte count: wasm's memory.fill. */
 export type FillBytes = (to: number, value: number, n: number) => void;
 
+/** The compiled modules (for a shared memory, and for one that is not), compiled once per thread. */
+const modules = new Map<boolean, WebAssembly.Module>();
+
+function compiled(shared: boolean): WebAssembly.Module {
+  let module = modules.get(shared);
+  if (module === undefined) {
+    const hex = HEAD + (shared ? IMPORT_SHARED : IMPORT_UNSHARED) + TAIL;
+    const bytes = new Uint8Array(hex.length / 2);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+    // Synchronous: the module is 80 bytes, far below what browsers allow to compile on the main thread.
+    module = new WebAssembly.Module(bytes);
+    modules.set(shared, module);
+  }
+  return module;
+}
+
 /** Bulk copy and fill over `memory` in wasm, or undefined when it is not a WebAssembly.Memory or wasm refuses. */
 export function wasmBulk(memory: unknown, shared: boolean): { copy: CopyBytes; fill: FillBytes } | undefined {
   if (typeof WebAssembly === 'undefined' || !(memory instanceof WebAssembly.Memory)) return undefined;
-  const hex = HEAD + (shared ? IMPORT_SHARED : IMPORT_UNSHARED) + TAIL;
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   try {
-    // Synchronous: the module is 80 bytes, far below what browsers allow to compile on the main thread.
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { e: { m: memory } });
+    const instance = new WebAssembly.Instance(compiled(shared), { e: { m: memory } });
     const { copy, fill } = instance.exports as { copy: CopyBytes; fill: FillBytes };
     return { copy, fill };
   } catch {
