@@ -21,6 +21,8 @@ export const ENOMEM = 12;
 export const VALLOC_ALIGNMENT = 4096;
 const MAX_SIZE = 2 ** 32 - 1;
 const WASM_PAGE = 65536;
+/** Up to this many bytes, zalloc clears a reused small block with a loop of word stores, inline. */
+const SHORT_CLEAR = 256;
 
 type TypedArrayConstructor<T> = {
   new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
@@ -64,10 +66,20 @@ export class Allocator extends SpanBlockHeap {
   zalloc(size: number): number {
     const p = this.malloc(size);
     if (p === 0) return 0;
-    const dw = this.locate(p);
     const m = this.m;
+    if ((size >>> 0) === size && size <= Limit.MEDIUM_MAX) {
+      // A small block, just handed out: its page needs no lookup beyond the address arithmetic.
+      const dw = this.pageOf(p >>> 2);
+      if ((m[dw + L.P_FLAGS] & L.PF_FRESH) !== 0) m[p >>> 2] = 0; // a fresh block's only written word: its link
+      else if (size <= SHORT_CLEAR) {
+        // Doubles up to the size rounded up to 8: still inside the block (classes are multiples of 8).
+        const f64 = this.mem.f64;
+        for (let i = p >>> 3, end = i + ((size + 7) >>> 3); i < end; i++) f64[i] = 0;
+      } else this.mem.zero(p, p + size);
+      return p;
+    }
+    const dw = this.locate(p);
     if ((m[dw + L.P_FLAGS] & L.PF_FRESH) === 0) this.mem.zero(p, p + size);
-    else if (m[dw + L.P_KIND] === L.KIND_SMALL) m[p >>> 2] = 0; // a fresh block's only written word: its link
     return p;
   }
 
