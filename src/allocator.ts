@@ -21,7 +21,7 @@ export const ENOMEM = 12;
 export const VALLOC_ALIGNMENT = 4096;
 const MAX_SIZE = 2 ** 32 - 1;
 const WASM_PAGE = 65536;
-/** Up to this many bytes, zalloc clears a reused small block with a loop of word stores, inline. */
+/** Up to this many bytes, zalloc clears a reused small block inline, with a loop of stores of doubles. */
 const SHORT_CLEAR = 256;
 
 type TypedArrayConstructor<T> = {

@@ -16,7 +16,7 @@
  *       local.get 0 local.get 1 local.get 2 memory.fill))
  *
  * The memory's import type must say whether it is shared, and a shared one must declare a maximum: the import
- * section is written for the memory at hand (IMPORT_SHARED above; a memory that is not shared gets limits
+ * section is written for the memory at hand (IMPORT_SHARED below; a memory that is not shared gets limits
  * with neither flag nor maximum, which any such memory meets).
  */
 const HEAD = '0061736d01000000' + '01070160037f7f7f00'; // magic, version; one type: (i32 i32 i32) -> ()

@@ -1,6 +1,7 @@
 // The linear memory under the heap: what kind it is, how far it may grow, how it grows, and the
-// fixed-length typed-array views over it (renewed whenever this thread sees the memory has grown).
-// Length-tracking views over a growable SharedArrayBuffer are ~60x slower in V8, so they are never used.
+// fixed-length typed-array views over it (renewed whenever this thread sees the memory has grown), and
+// copying and clearing ranges of it (in wasm when it is a WebAssembly.Memory: bulk.ts). Length-tracking
+// views over a growable SharedArrayBuffer are ~60x slower in V8, so they are never used.
 
 import type { LinearMemory } from './types.js';
 import { Layout as L } from './layout.js';
