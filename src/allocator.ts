@@ -8,7 +8,7 @@ import { checkSize, detachedError } from './heap.js';
 import { SpanBlockHeap } from './spanblocks.js';
 import { acquireSlot } from './registry.js';
 import { Layout as L } from './layout.js';
-import { HeapMemory } from './memory.js';
+import { createMemory, HeapMemory } from './memory.js';
 import { Limit } from './sizeclass.js';
 import { heapStats } from './stats.js';
 import type { AttachOptions, CheckResult, CreateOptions, HeapStats, LinearMemory, WorkerHandoff } from './types.js';
@@ -20,7 +20,6 @@ export const ENOMEM = 12;
 /** The page size valloc and pvalloc align to. */
 export const VALLOC_ALIGNMENT = 4096;
 const MAX_SIZE = 2 ** 32 - 1;
-const WASM_PAGE = 65536;
 /** Up to this many bytes, zalloc clears a reused small block inline, with a loop of stores of doubles. */
 const SHORT_CLEAR = 256;
 
@@ -265,7 +264,7 @@ export function createAllocator(options: CreateOptions = {}): Allocator {
   if (memory === undefined) {
     const limit = Math.min(options.limit ?? L.MAX_ADDRESS, L.MAX_ADDRESS);
     const initial = Math.min(options.initial ?? 4 * 1024 * 1024, limit);
-    memory = makeMemory(Math.max(initial, Math.ceil(start / L.SLICE_SIZE) * L.SLICE_SIZE + L.SEGMENT_SIZE), limit);
+    memory = createMemory(Math.max(initial, Math.ceil(start / L.SLICE_SIZE) * L.SLICE_SIZE + L.SEGMENT_SIZE), limit);
   }
   const mem = new HeapMemory(memory, options.limit);
   const zeroed = options.zeroed ?? options.memory === undefined;
@@ -282,24 +281,6 @@ export function createAllocator(options: CreateOptions = {}): Allocator {
 /** Join the heap in `memory` (made by createAllocator with the same `start`) as a new thread. */
 export function attach(memory: LinearMemory, options: AttachOptions = {}): Allocator {
   return new Allocator(openHeap(memory, options.start ?? 0), options.threadId);
-}
-
-function makeMemory(initial: number, limit: number): LinearMemory {
-  const init = Math.min(initial, limit);
-  if (typeof SharedArrayBuffer !== 'undefined') {
-    // A shared wasm memory where the engine has one: its copies and clears run as memmove and memset
-    // (bulk.ts), ten times faster than typed arrays over a SharedArrayBuffer, and wasm code can use it as is.
-    if (typeof WebAssembly !== 'undefined') {
-      const maximum = Math.floor(limit / WASM_PAGE);
-      try {
-        return new WebAssembly.Memory({ initial: Math.min(Math.ceil(init / WASM_PAGE), maximum), maximum, shared: true });
-      } catch {
-        // no shared wasm memory here, or not that large a reservation: a growable SharedArrayBuffer then
-      }
-    }
-    return new SharedArrayBuffer(init, { maxByteLength: limit } as never);
-  }
-  return new ArrayBuffer(init, { maxByteLength: limit } as never);
 }
 
 function isPowerOfTwo(x: number): boolean {

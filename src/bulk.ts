@@ -49,8 +49,9 @@ function compiled(shared: boolean): WebAssembly.Module {
 }
 
 /** Bulk copy and fill over `memory` in wasm, or undefined when it is not a WebAssembly.Memory or wasm refuses. */
-export function wasmBulk(memory: unknown, shared: boolean): { copy: CopyBytes; fill: FillBytes } | undefined {
+export function wasmBulk(memory: unknown): { copy: CopyBytes; fill: FillBytes } | undefined {
   if (typeof WebAssembly === 'undefined' || !(memory instanceof WebAssembly.Memory)) return undefined;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   try {
     const instance = new WebAssembly.Instance(compiled(shared), { e: { m: memory } });
     const { copy, fill } = instance.exports as { copy: CopyBytes; fill: FillBytes };

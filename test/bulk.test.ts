@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 type Bulk = { copy: (to: number, from: number, n: number) => void; fill: (to: number, value: number, n: number) => void };
 const { wasmBulk } = (await import(new URL('../../dist/bulk.js', import.meta.url).href)) as {
-  wasmBulk: (memory: unknown, shared: boolean) => Bulk | undefined;
+  wasmBulk: (memory: unknown) => Bulk | undefined;
 };
 
 /** Bytes i at offset i, mod 251 (a prime: no period of a power of two). */
@@ -15,8 +15,8 @@ function pattern(u8: Uint8Array, from: number, n: number): void {
   for (let i = 0; i < n; i++) u8[from + i] = (from + i) % 251;
 }
 
-function checkCopies(memory: WebAssembly.Memory, shared: boolean): void {
-  const bulk = wasmBulk(memory, shared);
+function checkCopies(memory: WebAssembly.Memory): void {
+  const bulk = wasmBulk(memory);
   assert.ok(bulk, 'the module links');
   const u8 = () => new Uint8Array(memory.buffer);
   for (const [to, from, n] of [
@@ -47,14 +47,14 @@ function checkCopies(memory: WebAssembly.Memory, shared: boolean): void {
 
 describe('bulk memory (wasm memory.copy / memory.fill)', () => {
   it('links to a shared WebAssembly.Memory and copies and fills as memmove and memset do', () => {
-    checkCopies(new WebAssembly.Memory({ initial: 3, maximum: 65536, shared: true }), true);
+    checkCopies(new WebAssembly.Memory({ initial: 3, maximum: 65536, shared: true }));
   });
   it('links to a non-shared WebAssembly.Memory, with or without a maximum', () => {
-    checkCopies(new WebAssembly.Memory({ initial: 3, maximum: 100 }), false);
-    checkCopies(new WebAssembly.Memory({ initial: 3 }), false);
+    checkCopies(new WebAssembly.Memory({ initial: 3, maximum: 100 }));
+    checkCopies(new WebAssembly.Memory({ initial: 3 }));
   });
   it('gives nothing for a SharedArrayBuffer or an ArrayBuffer (the typed arrays copy there)', () => {
-    assert.equal(wasmBulk(new SharedArrayBuffer(65536), true), undefined);
-    assert.equal(wasmBulk(new ArrayBuffer(65536), false), undefined);
+    assert.equal(wasmBulk(new SharedArrayBuffer(65536)), undefined);
+    assert.equal(wasmBulk(new ArrayBuffer(65536)), undefined);
   });
 });
