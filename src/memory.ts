@@ -1,11 +1,11 @@
 // The linear memory under the heap: what kind it is, how far it may grow, how it grows, and the
 // fixed-length typed-array views over it (renewed whenever this thread sees the memory has grown), and
-// copying and clearing ranges of it (in wasm when it is a WebAssembly.Memory: bulk.ts). Length-tracking
+// copying and clearing ranges of it (in wasm when it is a WebAssembly.Memory: wasmops.ts). Length-tracking
 // views over a growable SharedArrayBuffer are ~60x slower in V8, so they are never used.
 
 import type { LinearMemory } from './types.js';
 import { Layout as L } from './layout.js';
-import { wasmBulk, type CopyBytes, type FillBytes } from './bulk.js';
+import { wasmOps, type CopyBytes, type FillBytes, type PushThreadFree } from './wasmops.js';
 
 const WASM_PAGE = 65536;
 /** Up to this many bytes, zero() clears with a loop of word stores (a fill call costs ~70 ns before it starts). */
@@ -30,9 +30,11 @@ export class HeapMemory {
   f64: Float64Array;
   /** Bytes the views cover. */
   viewBytes = 0;
-  /** wasm's memory.copy and memory.fill over the memory when it is a WebAssembly.Memory (see bulk.ts). */
+  /** wasm's memory.copy and memory.fill over the memory when it is a WebAssembly.Memory (see wasmops.ts). */
   private readonly wasmCopy: CopyBytes | undefined;
   private readonly wasmFill: FillBytes | undefined;
+  /** The thread_free push in wasm, over a WebAssembly.Memory (threadfree.ts uses it; see wasmops.ts). */
+  readonly pushThreadFree: PushThreadFree | undefined;
 
   constructor(memory: LinearMemory, limit?: number) {
     this.memory = memory;
@@ -54,9 +56,10 @@ export class HeapMemory {
     this.u8 = new Uint8Array(0);
     this.f64 = new Float64Array(0);
     this.refresh();
-    const bulk = wasmBulk(memory);
-    this.wasmCopy = bulk?.copy;
-    this.wasmFill = bulk?.fill;
+    const ops = wasmOps(memory);
+    this.wasmCopy = ops?.copy;
+    this.wasmFill = ops?.fill;
+    this.pushThreadFree = ops?.pushThreadFree;
   }
 
   static bufferOf(memory: LinearMemory): ArrayBufferLike {
@@ -153,7 +156,7 @@ export function createMemory(initial: number, limit: number): LinearMemory {
   const init = Math.min(initial, limit);
   if (typeof SharedArrayBuffer !== 'undefined') {
     // A shared wasm memory where the engine has one: its copies and clears run as memmove and memset
-    // (bulk.ts), ten times faster than typed arrays over a SharedArrayBuffer, and wasm code can use it as is.
+    // (wasmops.ts), ten times faster than typed arrays over a SharedArrayBuffer, and wasm code can use it as is.
     if (typeof WebAssembly !== 'undefined') {
       const maximum = Math.floor(limit / WASM_PAGE);
       try {

@@ -14,14 +14,19 @@
 //
 // The lists' heads are first read plainly, and a failed CAS hands over the value it found: V8 makes every
 // Atomics call a builtin call of about 130 instructions, so a remote free costs one of them, not two. A
-// stale first read only makes the CAS fail once.
+// stale first read only makes the CAS fail once. Over a WebAssembly.Memory the push onto a page's list runs
+// in wasm (wasmops.ts), whose CAS is one instruction; a page flagged for its owner's delayed list is left to
+// the JS code below.
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 
 /** Free block `w` (a word index) of page `dw` from a thread that does not own the page. */
 export function pushThreadFree(ctx: HeapContext, dw: number, w: number): void {
-  const m = ctx.mem.m;
+  const mem = ctx.mem;
+  const wasmPush = mem.pushThreadFree;
+  if (wasmPush !== undefined && wasmPush(dw, w) === 0) return;
+  const m = mem.m;
   const tfw = dw + L.P_THREAD_FREE;
   let tf = m[tfw];
   for (;;) {
