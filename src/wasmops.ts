@@ -7,8 +7,8 @@
 //   for a copy, 40 for a fill). realloc's copies and calloc's clears (memory.ts) run here.
 // - Another thread's free. Every JS Atomics call is a builtin call that V8 does not inline (about 130
 //   instructions), where wasm's compare-and-swap is one locked instruction: the thread_free push
-//   (threadfree.ts) runs here, and the producer/consumer benchmark with 4 workers went from 11.6-12.1 to
-//   8.8-9.5 ns per call (three alternated processes each). The owner's own malloc and free stay in JS: they
+//   (threadfree.ts) runs here, and the producer/consumer benchmark with 4 workers went from 11.8-12.2 to
+//   9.0-9.5 ns per call (four alternated processes each). The owner's own malloc and free stay in JS: they
 //   use no atomics, and a call into wasm costs more than their typed-array accesses do (pairs of malloc(16)
 //   and free took 5.3-5.5 ns per call in JS and 5.6-5.7 with both paths in wasm).
 //
