@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { createAllocator, type Allocator, type LinearMemory } from 'webmalloc';
 import { makeContender, WebmallocBench, type ContenderName } from './contenders.js';
 import { FLOOR_BYTES, isFloor } from './floors.js';
+import { median } from './report.js';
 import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
 import { describe, singleBody, XM_RING_WORDS, XM_SLOTS, type Body, type WorkloadName } from './workloads.js';
@@ -80,10 +81,6 @@ export interface Result {
 }
 
 const now = (): number => Number(process.hrtime.bigint());
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** Memory kind and reader for a contender. */
 export function memoryKindOf(contender: string): string {

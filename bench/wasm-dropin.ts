@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rerunUnderBenchLock } from './lock.js';
+import { median } from './report.js';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -76,11 +77,6 @@ function runOnce(variant: Variant, program: string, args: string[]): Sample[] {
       return { workload: j.workload ?? j.program ?? program, operations: j.operations, ms: j.ms };
     });
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

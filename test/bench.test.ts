@@ -212,6 +212,22 @@ describe('benchmark report', () => {
     assert.deepEqual(mi.passes, [1.5, 2], 'webmalloc over mimalloc in each pass: 2, 2, 1.5');
     assert.match(renderTargets(targets), /pairs-16: 1\.80x {2}\(passes 1\.50-3\.00x\)/);
   });
+
+  it("larson-turns' verdict: the median of the passes' scaling, with its range, not the median-time pass's", () => {
+    const turns = results.find((r) => r.workload === 'larson-turns' && r.contender === 'webmalloc')!;
+    assert.ok(turns.alone, 'larson-turns measured its rounds of one worker');
+    // The pass with the median time (8 ns) scaled 1.5x; the passes' median scaling is 1.9x.
+    const pass = (nsPerOp: number, scaling: number): Row[] => [{ ...turns, nsPerOp, scaling }];
+    const [row] = medianOfPasses([pass(7, 1.95), pass(8, 1.5), pass(9, 1.9)]);
+    assert.equal(row!.nsPerOp, 8);
+    assert.deepEqual(row!.passScaling, [1.95, 1.5, 1.9]);
+    assert.equal(row!.scaling, 1.9);
+    const target = evaluateTargets([row!], { thingCap: 2000, defaultBlocks: {}, parallelScaling: {} }).find((t) => t.id === 'larson-scaling')!;
+    assert.equal(target.checks[0]!.value, 1.9);
+    assert.equal(target.met, true);
+    assert.deepEqual(target.checks[0]!.passes, [1.5, 1.95]);
+    assert.match(renderTargets([target]), /1\.90x {2}\(passes 1\.50-1\.95x\)/);
+  });
 });
 
 describe('native workloads', () => {
