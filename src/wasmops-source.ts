@@ -21,10 +21,10 @@ export function wasmOpsWat(shared: boolean): string {
   (func (export "fill") (param $to i32) (param $value i32) (param $n i32)
     local.get $to local.get $value local.get $n memory.fill)
 
-  ;; threadfree.ts's pushThreadFree, but for a page flagged as on its owner's full list: block $w (a word
+  ;; threadfree.ts's pushThreadFree, except for a page flagged as on its owner's full list: block $w (a word
   ;; index) pushed onto the thread_free list of the page whose descriptor is word $dw, with one CAS when
   ;; the first read of the head holds. 0 when pushed; 1 when the page carries the flag (TF_DELAYED), whose
-  ;; owner the JS path must tell: nothing has changed then but the first word of the block being freed.
+  ;; owner the JS code must tell: nothing has changed then but the first word of the block being freed.
   (func (export "pushThreadFree") (param $dw i32) (param $w i32) (result i32)
     (local $dwB i32) (local $tf i32) (local $seen i32)
     local.get $dw i32.const 2 i32.shl local.tee $dwB
