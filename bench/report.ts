@@ -239,13 +239,17 @@ function find(rows: Row[], contender: string, workload: string, threads = 1, blo
   );
 }
 
+/** The lowest and highest of a value over the passes (undefined with fewer than two passes). */
+function rangeOf(values: number[] | undefined): [number, number] | undefined {
+  return values && values.length >= 2 ? [Math.min(...values), Math.max(...values)] : undefined;
+}
+
 /** The range of `num`'s time over `den`'s, pass by pass (undefined with fewer than two passes). */
 function passRange(num: Row, den: Row): [number, number] | undefined {
   const a = num.passNsPerOp;
   const b = den.passNsPerOp;
-  if (!a || !b || a.length !== b.length || a.length < 2) return undefined;
-  const r = a.map((x, i) => x / b[i]!);
-  return [Math.min(...r), Math.max(...r)];
+  if (!a || !b || a.length !== b.length) return undefined;
+  return rangeOf(a.map((x, i) => x / b[i]!));
 }
 
 /** A check's passes, for the report: "passes 1.31-2.24x", or nothing. */
@@ -349,8 +353,7 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
     const ctxNotes: string[] = [];
     const separate = one && two ? two.opsPerSec / one.opsPerSec : undefined;
     if (turns?.scaling !== undefined && turns.alone) {
-      const ps = turns.passScaling;
-      const passes: [number, number] | undefined = ps && ps.length >= 2 ? [Math.min(...ps), Math.max(...ps)] : undefined;
+      const passes = rangeOf(turns.passScaling);
       checks.push({
         what: 'larson-turns: throughput x2 / x1, rounds taking turns in one process',
         value: turns.scaling,
