@@ -11,12 +11,13 @@ import { createDlmallocWasmSync, ensureDlmallocWasm } from './peers/dlmalloc-was
 import { PlainJs } from './peers/plain-js.js';
 import { ThingMalloc } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
-import type { FloorName } from './floors.js';
+import { FloorList, type FloorName } from './floors.js';
 
 export const CONTENDERS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js'] as const;
 /** Not allocators: 'none' hands out one fixed block and frees nothing, to show what the workload's own
- *  loop costs (the xmalloc ring above all); the floors (xmalloc only, FloorAllocator) show what handing
- *  blocks between the cores costs, three ways. */
+ *  loop costs (the xmalloc ring above all); the floors show, on xmalloc, what handing blocks between the
+ *  cores costs, three ways (FloorAllocator), and on the single-thread workloads of one size, what the loops
+ *  cost with one bare free list (floor-list, FloorList). */
 export type ContenderName = (typeof CONTENDERS)[number] | 'none' | FloorName;
 
 /** The native contenders (bench/native/workloads.c via scripts/bench-native.sh), named as in the report. */
@@ -76,8 +77,9 @@ export function makeContender(name: ContenderName, poolBytes = 128 << 20): Bench
       return new PlainJs();
     case 'none':
       return new NoAllocator();
-    case 'floor':
     case 'floor-list':
+      return new FloorList(); // single-thread: one bare list (xmalloc's floor-list is made by measure.ts)
+    case 'floor':
     case 'floor-batch':
       throw new Error(`${name} runs xmalloc only: a producer and its consumer share its memory (measure.ts makes it)`);
   }

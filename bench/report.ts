@@ -3,7 +3,7 @@
 // can run them on a tiny run.
 
 import type { Result } from './measure.js';
-import { FLOOR_BATCH, FLOORS, isFloor } from './floors.js';
+import { FLOOR_BATCH, FLOOR_SINGLE, FLOORS, isFloor } from './floors.js';
 
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {
@@ -280,12 +280,36 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       const passes = passRange(wm, mi);
       return { what: w, value: v, met: v <= 1.5, ...(passes ? { passes } : {}) };
     });
+    // The loops' floor (FloorList): what the same loops cost with one bare free list, against mimalloc. Where it
+    // exceeds 1.5x, no allocator called from JS through these loops can meet the target.
+    const floors = FLOOR_SINGLE.flatMap((w) => {
+      const f = find(rows, 'floor-list', w);
+      const mi = find(rows, 'mimalloc', w);
+      if (!f || !mi) return [];
+      const v = f.nsPerOp / mi.nsPerOp;
+      return [{ w, text: `${w} ${fmtTime(f.nsPerOp)} (${ratio(v)})`, below: v > 1.5 }];
+    });
+    const notes = [
+      ...(checks.every((c) => c.met === undefined) ? ['mimalloc was not available: no native mimalloc figures in this run'] : []),
+      ...(floors.length
+        ? [
+            `the loops' floor in this run ("floor-list": one bare free list of one size through the same loops, no allocator), ` +
+              `ratio to mimalloc in parentheses: ${floors.map((f) => f.text).join(', ')}` +
+              (floors.some((f) => f.below)
+                ? `; ${floors
+                    .filter((f) => f.below)
+                    .map((f) => f.w)
+                    .join(', ')}: the target lies below the floor itself`
+                : ''),
+          ]
+        : []),
+    ];
     targets.push({
       id: 'vs-mimalloc',
       goal: 'single-thread time per call <= 1.5x native mimalloc (pairs, batch, random sizes); value: webmalloc / mimalloc',
       met: verdict(checks),
       checks,
-      ...(checks.every((c) => c.met === undefined) ? { note: 'mimalloc was not available: no native mimalloc figures in this run' } : {}),
+      ...(notes.length ? { note: notes.join('; ') } : {}),
     });
   }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONTENDERS, type ContenderName } from '../bench/contenders.js';
-import { FLOOR_BYTES, FloorAllocator, FLOORS } from '../bench/floors.js';
+import { FLOOR_BYTES, FLOOR_SINGLE, FloorAllocator, FloorList, FLOORS } from '../bench/floors.js';
 import { measure, TINY, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { repoRoot } from '../bench/peers/types.js';
@@ -61,6 +61,7 @@ describe('benchmark workloads at a tiny size', () => {
         const blocks = TINY_BLOCKS[w];
         await run({ contender: c, workload: w, threads: 1, ...(blocks ? { blocks } : {}) });
       }
+      if ((FLOOR_SINGLE as readonly string[]).includes(w)) await run({ contender: 'floor-list', workload: w, threads: 1 });
     });
   }
 
@@ -127,6 +128,25 @@ describe('benchmark workloads at a tiny size', () => {
     assert.ok(again > 0 && again < FLOOR_BYTES / 256, 'round the ring');
   });
 
+  it("the single-thread floor hands out distinct slots of one size, the last freed first, and refuses a larger one", () => {
+    const f = new FloorList();
+    const a = f.malloc(40); // slots of 48 bytes
+    const b = f.malloc(48);
+    assert.ok(a > 0 && b > 0 && a % 16 === 0 && Math.abs(b - a) === 48, `slots at ${a} and ${b}`);
+    f.free(a);
+    f.free(b);
+    assert.equal(f.malloc(8), b, 'the last freed first');
+    assert.equal(f.malloc(8), a);
+    const c = f.malloc(48);
+    assert.ok(c !== a && c !== b && c > 0, 'then a fresh slot');
+    assert.throws(() => f.malloc(49), /one size: 48 bytes, asked for 49/);
+    f.free(c);
+    assert.throws(() => f.malloc(49), /one size/, 'not even from the list');
+    let n = 0;
+    while (f.malloc(48) !== 0) n++;
+    assert.ok(n > FLOOR_BYTES / 48 - 8 && n < FLOOR_BYTES / 48, `0 when its memory is used up (${n} slots)`);
+  });
+
   it('refuses what cannot run: xmalloc on a peer that cannot be shared, a threaded single workload', async () => {
     await assert.rejects(measure({ contender: 'dlmalloc-wasm', workload: 'xmalloc', threads: 2 }, TINY));
     await assert.rejects(measure({ contender: 'webmalloc', workload: 'pairs-64' as WorkloadName, threads: 2 }, TINY));
@@ -165,6 +185,13 @@ describe('benchmark report', () => {
       assert.match(targets[4]!.note ?? '', new RegExp(`${f} x2 [\\d.]+ [nµm]?s per call \\([\\d.]+x\\)`), `the xmalloc target names ${f}`);
     }
     assert.match(renderMatrix(results, blocks), /^\| larson-turns x2 \|/m);
+    // With mimalloc's figures, the mimalloc target names the loops' floor, and where the target lies below it.
+    const floorOf = (w: string) => results.find((r) => r.contender === 'floor-list' && r.workload === w)!;
+    const mimalloc = FLOOR_SINGLE.map((w) => ({ ...floorOf(w), contender: 'mimalloc', nsPerOp: floorOf(w).nsPerOp * (w === 'batch-64' ? 0.5 : 2) }));
+    const withNative = evaluateTargets([...results, ...mimalloc], { thingCap: TINY_BLOCKS['random-512']!, defaultBlocks: blocks });
+    const note = withNative[0]!.note ?? '';
+    assert.match(note, /pairs-16 [\d.]+ [nµm]?s \(0\.50x\)/, note);
+    assert.match(note, /batch-64 [\d.]+ [nµm]?s \(2\.00x\); batch-64: the target lies below the floor itself$/, note);
     assert.match(renderTargets(targets), /MET|MISSED/);
 
     const svg = renderSvg(results, blocks, 'test <chart>');
