@@ -51,7 +51,8 @@ export const enum Layout {
   P_AREA = 4, //        address of the first block (SMALL); of the block (LARGE, HUGE)
   P_CAPACITY = 5, //    blocks that fit in the span (SMALL)
   P_RESERVED = 6, //    blocks carved from the area so far, in address order (SMALL)
-  //                    words 7 and 8 unused
+  P_START_MASK = 7, //  2^s - 1, where the class's words are 2^s * odd (SMALL): see Heap.isCarvedBlock
+  P_CARVED_LIMIT = 8, // P_RESERVED * 2^s (SMALL): see Heap.isCarvedBlock
   P_THREAD_FREE = 9, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
   P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 / LARGE_HELD | slot (LARGE); LIVE_BLOCK (HUGE) (atomic)
   P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)

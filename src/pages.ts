@@ -6,7 +6,7 @@ import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { nameRelease } from './inflight.js';
 import { releaseSlices } from './segments.js';
-import { alignUp, BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, blockAlignment } from './sizeclass.js';
+import { alignUp, BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, blockAlignment, START_MASK } from './sizeclass.js';
 import { takeThreadFree } from './threadfree.js';
 
 /**
@@ -58,6 +58,8 @@ function writeDescriptor(m: Int32Array, w: number, kind: number, span: number): 
   m[w + L.P_AREA] = 0;
   m[w + L.P_CAPACITY] = 0;
   m[w + L.P_RESERVED] = 0;
+  m[w + L.P_START_MASK] = 0;
+  m[w + L.P_CARVED_LIMIT] = 0;
   m[w + L.P_USED] = 0;
   m[w + L.P_FREE] = 0;
   m[w + L.P_THREAD_FREE] = 0;
@@ -89,6 +91,7 @@ export function initSmallPage(
   m[dw + L.P_BIN] = bin;
   m[dw + L.P_BLOCK_SIZE] = size;
   m[dw + L.P_DIVISOR] = BLOCK_INVERSE[bin];
+  m[dw + L.P_START_MASK] = START_MASK[bin];
   m[dw + L.P_AREA] = area >>> 2;
   m[dw + L.P_CAPACITY] = Math.floor((spanStart + slices * L.SLICE_SIZE - area) / size);
   m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
@@ -142,7 +145,9 @@ function extend(m: Int32Array, dw: number): void {
     b += words;
   }
   m[b] = 0;
-  m[dw + L.P_RESERVED] = reserved + n; // before the list: a carved block is never beyond `reserved`
+  // Before the list: a carved block is never beyond `reserved`.
+  m[dw + L.P_RESERVED] = reserved + n;
+  m[dw + L.P_CARVED_LIMIT] = (reserved + n) * (m[dw + L.P_START_MASK] + 1);
   m[dw + L.P_FREE] = first;
 }
 

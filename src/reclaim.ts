@@ -102,10 +102,14 @@ function finishGrowth(ctx: HeapContext, claim: number): void {
   m[dw + L.P_BLOCK_SIZE] = ctx.sliceAddress(index, head + m[dw + L.P_SPAN]) - m[dw + L.P_AREA] * L.WORD;
 }
 
-/** `used` from the list: every carved block not on `free` counts as in use. */
+/**
+ * `used` from the list: every carved block not on `free` counts as in use. The carved limit from the count
+ * carved (a thread that died inside extend may have written the one and not the other).
+ */
 function repairPage(ctx: HeapContext, dw: number): void {
   const m = ctx.mem.m;
   const reserved = m[dw + L.P_RESERVED];
+  m[dw + L.P_CARVED_LIMIT] = reserved * (m[dw + L.P_START_MASK] + 1);
   const used = reserved - listBlocks(m, m[dw + L.P_FREE], reserved).length;
   let lost = used !== m[dw + L.P_USED];
   if (ctx.checked && !lost) {

@@ -54,6 +54,8 @@ export const BIN_SLICES = new Uint8Array(NBINS);
  * divide (see Heap.isCarvedBlock in heap.ts).
  */
 export const BLOCK_INVERSE = new Int32Array(NBINS);
+/** Per class, 2^shift - 1 (words = 2^shift * odd): kept in the descriptor too (P_START_MASK), for the same test. */
+export const START_MASK = new Int32Array(NBINS);
 const MAX_ODD = 15;
 for (let b = 0; b < NBINS; b++) {
   const size = BIN_SIZE[b];
@@ -62,6 +64,7 @@ for (let b = 0; b < NBINS; b++) {
   const odd = words / (words & -words);
   if (odd > MAX_ODD) throw new Error(`size class ${size}: Heap.isCarvedBlock needs an odd part <= ${MAX_ODD}`);
   BLOCK_INVERSE[b] = oddInverse(odd);
+  START_MASK[b] = (words & -words) - 1;
 }
 
 /** x with odd * x = 1 modulo 2^32 (Newton's iteration; each step doubles the correct low bits). */
