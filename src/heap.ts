@@ -400,17 +400,15 @@ export abstract class Heap {
 
   /**
    * Whether word `w` is the start of one of the blocks carved so far from small page `dw`, without a divide.
-   * The page's descriptor gives its first block (P_AREA), its class (P_DIVISOR = BLOCK_INVERSE and
-   * P_START_MASK = START_MASK, see sizeclass.ts) and the count carved (P_CARVED_LIMIT, from P_RESERVED). `w`
-   * lies in the page's segment, so rel = w - P_AREA has |rel| < 2^18. With the class's words = 2^shift * odd,
-   * x = rel * inverse (mod 2^32)
-   * is rel / odd when rel is a non-negative multiple of odd. For any other rel, x as unsigned is at least
-   * 2^28: odd <= 15 for every class, so x < 2^28 would give x * odd < 2^32, and x * odd = rel (mod 2^32)
-   * then forces x * odd = rel. So rel is a block start exactly when x is a multiple of 2^shift below
-   * carved * 2^shift (< 2^17: a page's words). The descriptor keeps both sides: P_START_MASK = 2^shift - 1
-   * (set with the class) and P_CARVED_LIMIT = carved * 2^shift (set with P_RESERVED), so the test is two
-   * reads and no arithmetic on the class (working them out from P_BLOCK_SIZE and P_RESERVED here cost the
-   * aligned benchmark about 165 instructions per call instead of 147). (The arithmetic is written out here,
+   * `w` lies in the page's segment, so rel = w - P_AREA (the first block) has |rel| < 2^18. With the class's
+   * words = 2^shift * odd, x = rel * inverse (mod 2^32; P_DIVISOR = BLOCK_INVERSE, see sizeclass.ts) is
+   * rel / odd when rel is a non-negative multiple of odd. For any other rel, x as unsigned is at least 2^28:
+   * odd <= 15 for every class, so x < 2^28 would give x * odd < 2^32, and x * odd = rel (mod 2^32) then
+   * forces x * odd = rel. So rel is a block start exactly when x is a multiple of 2^shift below
+   * carved * 2^shift (< 2^17: a page's words).
+   * The descriptor keeps both bounds: P_START_MASK = 2^shift - 1 (set with the class) and P_CARVED_LIMIT =
+   * carved * 2^shift (set with P_RESERVED). Worked out here from P_BLOCK_SIZE and P_RESERVED, they cost the
+   * aligned benchmark 163-180 instructions per call instead of 144-149. (The arithmetic is written out here,
    * not called: one level less to inline, and aligned took 176 instructions per call instead of 192.)
    */
   protected isCarvedBlock(m: Int32Array, w: number, dw: number): boolean {
