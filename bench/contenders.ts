@@ -11,7 +11,7 @@ import { createDlmallocWasmSync, ensureDlmallocWasm } from './peers/dlmalloc-was
 import { PlainJs } from './peers/plain-js.js';
 import { ThingMalloc } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
-import { FloorList, type FloorName } from './floors.js';
+import { BareAllocator, FloorList, type FloorName } from './floors.js';
 
 export const CONTENDERS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js'] as const;
 /** Not allocators: 'none' hands out one fixed block and frees nothing, to show what the workload's own
@@ -86,27 +86,14 @@ export function makeContender(name: ContenderName, poolBytes = 128 << 20): Bench
 }
 
 /** The workload without an allocator: every malloc returns the same block, free does nothing. */
-export class NoAllocator implements BenchAllocator {
+export class NoAllocator extends BareAllocator {
   readonly name = 'none';
-  readonly linear = true;
-  readonly shared = true;
   readonly u8 = new Uint8Array(new SharedArrayBuffer(1 << 20));
+  protected readonly alignment = 64;
   malloc(size: number): number {
     return size <= (1 << 20) - 64 ? 64 : 0;
   }
   free(_ptr: number): void {}
-  calloc(count: number, size: number): number {
-    return this.malloc(count * size);
-  }
-  realloc(_ptr: number, size: number): number {
-    return this.malloc(size);
-  }
-  alignedAlloc(align: number, size: number): number {
-    return align <= 64 ? this.malloc(size) : 0;
-  }
-  bytes(ptr: number, size: number): Uint8Array {
-    return this.u8.subarray(ptr, ptr + size);
-  }
   footprint(): number {
     return 0;
   }

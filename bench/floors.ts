@@ -27,6 +27,36 @@ const SLOTS_W = 48;
 const BLOCKS_FROM = (SLOTS_W + BATCH_SLOTS * FLOOR_BATCH) * 4;
 
 /**
+ * What the floors (and the benchmark's 'none') share: not allocators, their blocks are all of one kind, so
+ * calloc, realloc and aligned allocation are their malloc (up to `alignment`). Each process runs one
+ * contender, so the methods' call sites stay monomorphic.
+ */
+export abstract class BareAllocator implements BenchAllocator {
+  abstract readonly name: string;
+  readonly linear = true;
+  readonly shared = true;
+  abstract readonly u8: Uint8Array;
+  /** The alignment every block has. */
+  protected abstract readonly alignment: number;
+  abstract malloc(size: number): number;
+  abstract free(ptr: number): void;
+  abstract footprint(): number;
+
+  calloc(count: number, size: number): number {
+    return this.malloc(count * size);
+  }
+  realloc(_ptr: number, size: number): number {
+    return this.malloc(size);
+  }
+  alignedAlloc(align: number, size: number): number {
+    return align <= this.alignment ? this.malloc(size) : 0;
+  }
+  bytes(ptr: number, size: number): Uint8Array {
+    return this.u8.subarray(ptr, ptr + size);
+  }
+}
+
+/**
  * Not allocators: the floors of xmalloc on this machine. malloc hands out 256-byte blocks (FLOOR_BLOCK) from the memory a producer and its consumer share (FLOOR_BYTES); no size classes, no metadata.
  * They differ only in how a block the consumer frees comes back to the producer:
  * - 'floor': it does not. free writes one word into the block (the link a free list would write), and malloc
@@ -40,9 +70,8 @@ const BLOCKS_FROM = (SLOTS_W + BATCH_SLOTS * FLOOR_BATCH) * 4;
  *   own buffer, refilled from a published slot when empty. Nothing is written into a freed block.
  * A FloorAllocator is for one producer (malloc) and one consumer (free): each side keeps its own state.
  */
-export class FloorAllocator implements BenchAllocator {
-  readonly linear = true;
-  readonly shared = true;
+export class FloorAllocator extends BareAllocator {
+  protected readonly alignment = 16;
   readonly u8: Uint8Array;
   private readonly m: Int32Array;
   /** Next fresh block. */
@@ -59,6 +88,7 @@ export class FloorAllocator implements BenchAllocator {
     readonly name: FloorName,
     memory: SharedArrayBuffer,
   ) {
+    super();
     this.u8 = new Uint8Array(memory);
     this.m = new Int32Array(memory);
   }
@@ -113,18 +143,6 @@ export class FloorAllocator implements BenchAllocator {
     this.m[ptr >>> 2] = ptr; // the link a free list would write
   }
 
-  calloc(count: number, size: number): number {
-    return this.malloc(count * size);
-  }
-  realloc(_ptr: number, size: number): number {
-    return this.malloc(size);
-  }
-  alignedAlloc(align: number, size: number): number {
-    return align <= 16 ? this.malloc(size) : 0;
-  }
-  bytes(ptr: number, size: number): Uint8Array {
-    return this.u8.subarray(ptr, ptr + size);
-  }
   footprint(): number {
     return this.u8.length;
   }
@@ -140,10 +158,9 @@ export const FLOOR_SINGLE = ['pairs-16', 'pairs-64', 'pairs-256', 'pairs-4096', 
  * a SharedArrayBuffer, as webmalloc's are; malloc pops (or takes a fresh slot), free pushes, both plain; no
  * size classes, no pages, no checks. A contender's time above it is its own; below it no allocator in JS can go.
  */
-export class FloorList implements BenchAllocator {
+export class FloorList extends BareAllocator {
   readonly name = 'floor-list';
-  readonly linear = true;
-  readonly shared = true;
+  protected readonly alignment = 16;
   readonly u8: Uint8Array;
   private readonly m: Int32Array;
   /** The slots' size: the first request's, rounded up to 16 (0 until then). */
@@ -153,6 +170,7 @@ export class FloorList implements BenchAllocator {
   private next = 64;
 
   constructor() {
+    super();
     const memory = new SharedArrayBuffer(FLOOR_BYTES);
     this.u8 = new Uint8Array(memory);
     this.m = new Int32Array(memory);
@@ -183,18 +201,6 @@ export class FloorList implements BenchAllocator {
     return p;
   }
 
-  calloc(count: number, size: number): number {
-    return this.malloc(count * size);
-  }
-  realloc(_ptr: number, size: number): number {
-    return this.malloc(size);
-  }
-  alignedAlloc(align: number, size: number): number {
-    return align <= 16 ? this.malloc(size) : 0;
-  }
-  bytes(ptr: number, size: number): Uint8Array {
-    return this.u8.subarray(ptr, ptr + size);
-  }
   footprint(): number {
     return this.next;
   }
