@@ -147,8 +147,16 @@ function extend(m: Int32Array, dw: number): void {
   m[b] = 0;
   // Before the list: a carved block is never beyond `reserved`.
   m[dw + L.P_RESERVED] = reserved + n;
-  m[dw + L.P_CARVED_LIMIT] = (reserved + n) * (m[dw + L.P_START_MASK] + 1);
+  writeCarvedLimit(m, dw);
   m[dw + L.P_FREE] = first;
+}
+
+/**
+ * Page `dw`'s carved limit from its count of blocks carved: P_RESERVED x 2^s, free's bound (see
+ * Heap.isCarvedBlock). Written after the count by extend, and again by reclaim for a thread that died between.
+ */
+export function writeCarvedLimit(m: Int32Array, dw: number): void {
+  m[dw + L.P_CARVED_LIMIT] = m[dw + L.P_RESERVED] * (m[dw + L.P_START_MASK] + 1);
 }
 
 /**

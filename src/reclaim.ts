@@ -15,7 +15,7 @@
 import { abandonedPages, abandonPage, isPublished, markClassSummary, publishAbandoned } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
-import { collect, isMarkedLive, releaseSpan } from './pages.js';
+import { collect, isMarkedLive, releaseSpan, writeCarvedLimit } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
 import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices, runSlot } from './segments.js';
 import { pushThreadFree } from './threadfree.js';
@@ -108,8 +108,8 @@ function finishGrowth(ctx: HeapContext, claim: number): void {
  */
 function repairPage(ctx: HeapContext, dw: number): void {
   const m = ctx.mem.m;
+  writeCarvedLimit(m, dw);
   const reserved = m[dw + L.P_RESERVED];
-  m[dw + L.P_CARVED_LIMIT] = reserved * (m[dw + L.P_START_MASK] + 1);
   const used = reserved - listBlocks(m, m[dw + L.P_FREE], reserved).length;
   let lost = used !== m[dw + L.P_USED];
   if (ctx.checked && !lost) {

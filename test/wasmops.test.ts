@@ -32,8 +32,8 @@ function pattern(u8: Uint8Array, from: number, n: number): void {
 }
 
 function checkCopies(memory: WebAssembly.Memory): void {
-  const bulk = wasmOps(memory);
-  assert.ok(bulk, 'the module links');
+  const ops = wasmOps(memory);
+  assert.ok(ops, 'the module links');
   const u8 = () => new Uint8Array(memory.buffer);
   for (const [to, from, n] of [
     [4096, 0, 1000], // apart
@@ -43,13 +43,13 @@ function checkCopies(memory: WebAssembly.Memory): void {
   ] as const) {
     pattern(u8(), 0, 140_000);
     const expected = u8().slice(from, from + n);
-    bulk.copy(to, from, n);
+    ops.copy(to, from, n);
     assert.deepEqual(u8().subarray(to, to + n), expected, `copy(${to}, ${from}, ${n})`);
     assert.equal(u8()[to + n], (to + n) % 251, 'the byte after the copy is untouched');
     if (to > 0) assert.equal(u8()[to - 1], (to - 1) % 251, 'the byte before the copy is untouched');
   }
   pattern(u8(), 0, 140_000);
-  bulk.fill(12_345, 0, 66_000);
+  ops.fill(12_345, 0, 66_000);
   const after = u8();
   assert.equal(after[12_344], 12_344 % 251);
   assert.ok(after.subarray(12_345, 12_345 + 66_000).every((b) => b === 0), 'fill clears the range');
@@ -57,7 +57,7 @@ function checkCopies(memory: WebAssembly.Memory): void {
   // After the memory grows the module sees the new pages.
   const pages = memory.buffer.byteLength / 65536;
   memory.grow(2);
-  bulk.fill(pages * 65536 + 10, 7, 100);
+  ops.fill(pages * 65536 + 10, 7, 100);
   assert.equal(new Uint8Array(memory.buffer)[pages * 65536 + 109], 7, 'fill reaches grown pages');
 }
 
