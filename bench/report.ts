@@ -289,18 +289,14 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       const v = f.nsPerOp / mi.nsPerOp;
       return [{ w, text: `${w} ${fmtTime(f.nsPerOp)} (${ratio(v)})`, below: v > 1.5 }];
     });
+    const below = floors.filter((f) => f.below).map((f) => f.w);
     const notes = [
       ...(checks.every((c) => c.met === undefined) ? ['mimalloc was not available: no native mimalloc figures in this run'] : []),
       ...(floors.length
         ? [
             `the loops' floor in this run ("floor-list": one bare free list of one size through the same loops, no allocator), ` +
               `ratio to mimalloc in parentheses: ${floors.map((f) => f.text).join(', ')}` +
-              (floors.some((f) => f.below)
-                ? `; ${floors
-                    .filter((f) => f.below)
-                    .map((f) => f.w)
-                    .join(', ')}: the target lies below the floor itself`
-                : ''),
+              (below.length ? `; ${below.join(', ')}: the target lies below the floor itself` : ''),
           ]
         : []),
     ];
