@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeContender, type ContenderName } from './contenders.js';
 import { rerunUnderBenchLock } from './lock.js';
-import { singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
+import { primeBody, singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
 /** Calls made before counting starts in both runs, and the calls the second run makes beyond the first. */
@@ -34,6 +34,7 @@ if (argv[0] === '--child') {
   // how many were made.
   const [, contender, workload, calls] = argv as [string, ContenderName, WorkloadName, string];
   const body = singleBody(workload, makeContender(contender));
+  primeBody(body);
   let made = 0;
   while (made < WARM_CALLS) made += body(1);
   made = 0;

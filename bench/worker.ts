@@ -7,7 +7,7 @@ import { attachContender, makeContender, WebmallocBench } from './contenders.js'
 import { FloorAllocator, type FloorName } from './floors.js';
 import { C, footprintOf, jsBaseline, W, type WorkerData } from './measure.js';
 import type { BenchAllocator } from './peers/types.js';
-import { larsonBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';
+import { larsonBody, primeBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';
 
 const d = workerData as WorkerData;
 const ctrl = new Int32Array(d.control);
@@ -39,6 +39,8 @@ switch (d.role) {
     body = xmLocal(a, d.index);
     break;
 }
+
+primeBody(body);
 
 const probe = (live: number): void => {
   fig[at + W.PEAK] = Math.max(fig[at + W.PEAK]!, live);

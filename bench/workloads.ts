@@ -20,6 +20,22 @@ import type { BenchAllocator } from './peers/types.js';
 export type Probe = (liveBytes: number) => void;
 export type Body = (reps: number, probe?: Probe) => number;
 
+/**
+ * Runs `body` with no work (`reps` 0), enough times that V8 gives it its feedback vector and every statement
+ * outside its loops has run: to be done before its first timed or warm-up call. Without it, a loop compiled
+ * while it ran (on-stack replacement, during the first call) could lack feedback for the code after the loop
+ * (`sink.value += acc`): that code then left to the interpreter (a deoptimization) at the end of every call,
+ * the next call's loop ran uncompiled until it re-entered the same code, and the measurement came out 40%
+ * slower. It happened at random, depending on when the background compile ran: pairs-16 for webmalloc took
+ * 7.7-8.2 ns per call in 4 of 24 processes (5.4-5.6 in the others; 45-48 deoptimizations each against 2-6),
+ * dlmalloc-wasm's pairs-64 12.2 in 1 of 6; with this, 16 of 16 and 6 of 6 ran at the fast figure with 1-2.
+ * One call is not enough: V8 allocates a function's feedback only after it has run about eight times its
+ * bytecode's size.
+ */
+export function primeBody(body: Body): void {
+  for (let i = 0; i < 200; i++) body(0);
+}
+
 /** xorshift32 with a fixed seed: integers in [0, 2^32). */
 export function rng(seed: number): () => number {
   let x = seed | 0 || 0x2545f491;

@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CONTENDERS, type ContenderName } from '../bench/contenders.js';
+import { CONTENDERS, makeContender, type ContenderName } from '../bench/contenders.js';
 import { FLOOR_BYTES, FLOOR_SINGLE, FloorAllocator, FloorList, FLOORS } from '../bench/floors.js';
 import { measure, TINY, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { repoRoot } from '../bench/peers/types.js';
 import { evaluateTargets, medianOfPasses, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
-import { RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from '../bench/workloads.js';
+import { larsonBody, primeBody, RANDOM_BLOCKS, singleBody, SINGLE_WORKLOADS, xmLocal, type Body, type WorkloadName } from '../bench/workloads.js';
 
 const results: Row[] = [];
 /** Tiny live-block counts for the random workloads (the benchmark's are 100,000 and 10,000). */
@@ -145,6 +145,36 @@ describe('benchmark workloads at a tiny size', () => {
     let n = 0;
     while (f.malloc(48) !== 0) n++;
     assert.ok(n > FLOOR_BYTES / 48 - 8 && n < FLOOR_BYTES / 48, `0 when its memory is used up (${n} slots)`);
+  });
+
+  it('a body run with no work (as primeBody does before timing it) calls no allocator method', () => {
+    const a = makeContender('webmalloc');
+    let calls = 0;
+    const counted = new Proxy(a, {
+      get(target, key) {
+        const v: unknown = Reflect.get(target, key);
+        if (typeof v !== 'function') return v;
+        const f = v as (...args: unknown[]) => unknown;
+        if (key === 'malloc' || key === 'free' || key === 'calloc' || key === 'realloc' || key === 'alignedAlloc') {
+          return (...args: unknown[]) => {
+            calls++;
+            return f.apply(target, args);
+          };
+        }
+        return f.bind(target);
+      },
+    });
+    const bodies: [string, Body][] = SINGLE_WORKLOADS.map((w) => [w, singleBody(w, counted, TINY_BLOCKS[w])]);
+    const larson = larsonBody(counted, 0);
+    bodies.push(['larson', larson.run], ['xmalloc-local', xmLocal(counted, 0)]);
+    const setUp = calls;
+    for (const [name, body] of bodies) {
+      assert.equal(body(0), 0, `${name}: no calls counted`);
+      primeBody(body);
+      assert.equal(calls, setUp, `${name}: no allocator call`);
+    }
+    larson.release();
+    assert.ok(calls > setUp, 'the counting wrapper sees the calls');
   });
 
   it('refuses what cannot run: xmalloc on a peer that cannot be shared, a threaded single workload', async () => {
