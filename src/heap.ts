@@ -110,14 +110,17 @@ export abstract class Heap {
       const m = this.m;
       const bin = this.binOf[(size + 7) >>> 3];
       const dw = m[this.queueW + bin];
-      const fw = dw + L.P_FREE;
+      // `| 0` here and on P_USED: dw comes from the memory, so V8 checks dw + k for overflow, and the sum
+      // truncated needs no check (dw is a word index, far below 2^31). pairs-16 took 5.25 ns per call instead
+      // of 5.44, pairs-64 5.23 instead of 5.45 (three alternated processes each; batch-64 did not move).
+      const fw = (dw + L.P_FREE) | 0;
       const b = m[fw];
       // > 0, not !== 0: over a detached buffer (see renewDetachedViews) reads give undefined, which must
       // take the slow path.
       if (b > 0) {
         if (this.checked === true) return this.pop(dw);
         m[fw] = m[b];
-        m[dw + L.P_USED]++;
+        m[(dw + L.P_USED) | 0]++;
         return b * 4;
       }
       return this.mallocGeneric(bin);
@@ -331,7 +334,7 @@ export abstract class Heap {
   private freeLocal(m: Int32Array, w: number, dw: number): void {
     m[w] = m[dw + L.P_FREE];
     m[dw + L.P_FREE] = w;
-    const used = m[dw + L.P_USED] - 1;
+    const used = (m[dw + L.P_USED] - 1) | 0; // (no overflow check, as in malloc)
     m[dw + L.P_USED] = used;
     // A page in a bin queue other than its head has a previous page (P_PREV); one on the full list is
     // flagged, and goes to the slow path whatever its count.
