@@ -227,9 +227,10 @@ export const C = {
   REPS: 3,
   PROBE: 4, // 1: the round samples memory
   STOP: 5, // 1: free everything and leave
-  ACTIVE: 6, // workers that run the round (the first ACTIVE; the others only count themselves done)
+  ACTIVE: 6, // workers that run the round: ACTIVE of them from worker FIRST on, round the workers (the others only count themselves done)
   ARRIVED: 7, // active workers woken for the current round: the start barrier (see worker.ts)
-  WORDS: 8,
+  FIRST: 8,
+  WORDS: 9,
 } as const;
 
 /** Per-worker figures (Float64Array): start ns, end ns, ops, peak live bytes, footprint; and for a report
@@ -239,6 +240,8 @@ export const W = { START: 0, END: 1, OPS: 2, PEAK: 3, FOOTPRINT: 4, SEEN: 5, ROU
 export interface WorkerData {
   spec: Spec;
   index: number;
+  /** How many workers the measurement has. */
+  workers: number;
   role: 'larson' | 'producer' | 'consumer' | 'local';
   memory?: LinearMemory;
   control: SharedArrayBuffer;
@@ -270,14 +273,15 @@ async function waitFor(ctrl: Int32Array, index: number, value: number, failed: (
 }
 
 /**
- * larson-turns: timed rounds of worker 0 alone and of all workers, taking turns (the same reps per worker),
- * so that a change of the machine's load between two processes cannot pass for scaling. Times and ops of
- * each kind; pair k is round k of each.
+ * larson-turns: timed rounds of one worker alone and of all workers, taking turns (the same reps per worker),
+ * so that a change of the machine's load between two processes cannot pass for scaling. The worker that runs
+ * alone is each worker in turn (round k: worker k mod n). Times and ops of each kind; pair k is round k of each.
  */
 async function takeTurns(
-  round: (reps: number, probe?: boolean, active?: number) => Promise<number>,
+  round: (reps: number, probe?: boolean, active?: number, first?: number) => Promise<number>,
   reps: number,
   s: Settings,
+  workers: number,
   lastOps: () => number,
 ): Promise<{ alone: number[]; aloneOps: number; all: number[]; allOps: number }> {
   const alone: number[] = [];
@@ -285,13 +289,32 @@ async function takeTurns(
   const deadline = performance.now() + 2 * s.maxMs;
   let aloneOps = 0;
   let allOps = 0;
-  while (alone.length < s.rounds && (alone.length < s.minRounds || performance.now() < deadline)) {
-    alone.push(await round(reps, false, 1));
+  while (alone.length < Math.max(s.rounds, 2 * workers) && (alone.length < Math.max(s.minRounds, workers) || performance.now() < deadline)) {
+    alone.push(await round(reps, false, 1, alone.length % workers));
     aloneOps = lastOps();
     all.push(await round(reps));
     allOps = lastOps();
   }
   return { alone, aloneOps, all, allOps };
+}
+
+/**
+ * The scaling of rounds taken in turns (takeTurns): all workers' throughput over one worker's. Each worker's
+ * figure is the median of its own pairs (its round alone against the round of all that follows it, so that a
+ * change of load cancels out), and one worker's throughput is the mean of theirs: the harmonic mean of the
+ * workers' ratios. Each worker runs in a V8 isolate of its own, compiled apart, and one worker's loop can run
+ * 15% slower than another's for where its code was placed (larson-turns x2, worker 1 against worker 0: 16.3 ns
+ * per call against 14.1 in one process of five); with worker 0 alone always the baseline, such a process
+ * gave 1.69x where the others gave 1.82-1.91x.
+ */
+export function turnsScaling(alone: number[], aloneOps: number, all: number[], allOps: number, workers: number): number {
+  let sumInverse = 0;
+  for (let w = 0; w < workers; w++) {
+    const ratios: number[] = [];
+    for (let k = w; k < alone.length; k += workers) ratios.push(allOps / all[k]! / (aloneOps / alone[k]!));
+    sumInverse += 1 / median(ratios);
+  }
+  return workers / sumInverse;
 }
 
 /** A round that takes this long has stopped: the measurement fails, naming the state of every worker. */
@@ -328,6 +351,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
     const data: WorkerData = {
       spec,
       index: i,
+      workers: n,
       role: info.kind === 'larson' ? 'larson' : info.kind === 'xmalloc-local' ? 'local' : i % 2 === 0 ? 'producer' : 'consumer',
       control,
       figures,
@@ -351,10 +375,11 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   try {
     await waitFor(ctrl, C.READY, n, failed, state);
     let ops = 0;
-    const round = async (reps: number, probe = false, active = n): Promise<number> => {
+    const round = async (reps: number, probe = false, active = n, first = 0): Promise<number> => {
       Atomics.store(ctrl, C.REPS, reps);
       Atomics.store(ctrl, C.PROBE, probe ? 1 : 0);
       Atomics.store(ctrl, C.ACTIVE, active);
+      Atomics.store(ctrl, C.FIRST, first);
       Atomics.store(ctrl, C.DONE, 0);
       Atomics.store(ctrl, C.ARRIVED, 0);
       Atomics.add(ctrl, C.GO, 1);
@@ -363,7 +388,8 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       let start = Infinity;
       let end = 0;
       ops = 0;
-      for (let i = 0; i < active; i++) {
+      for (let j = 0; j < active; j++) {
+        const i = (first + j) % n;
         start = Math.min(start, fig[i * W.WORDS + W.START]!);
         end = Math.max(end, fig[i * W.WORDS + W.END]!);
         ops += fig[i * W.WORDS + W.OPS]!;
@@ -371,7 +397,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       return end - start;
     };
     const reps = await calibrate(round, s);
-    const turns = spec.workload === 'larson-turns' ? await takeTurns(round, reps, s, () => ops) : undefined;
+    const turns = spec.workload === 'larson-turns' ? await takeTurns(round, reps, s, n, () => ops) : undefined;
     const times = turns ? turns.all : await timeRounds(round, reps, s);
     const timedOps = turns ? turns.allOps : ops;
     await round(1, true);
@@ -399,7 +425,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
     if (turns) {
       const alone = summarize({ ...spec, threads: 1 }, turns.alone, turns.aloneOps);
       result.alone = { rounds: alone.rounds, opsPerRound: alone.opsPerRound, nsPerOp: alone.nsPerOp, opsPerSec: alone.opsPerSec };
-      result.scaling = median(turns.alone.map((t, k) => (turns.allOps / turns.all[k]!) / (turns.aloneOps / t)));
+      result.scaling = turnsScaling(turns.alone, turns.aloneOps, turns.all, turns.allOps, n);
     }
     if (heap) result.check = checkHeap(heap);
     return result;

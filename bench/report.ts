@@ -381,7 +381,7 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
         ...(passes ? { passes } : {}),
       });
       ctxNotes.push(
-        `larson-turns: ${fmtTime(turns.alone.nsPerOp)} per call with 1 worker, ${fmtTime(turns.nsPerOp)} with 2 (median of ${turns.alone.rounds} pairs of rounds` +
+        `larson-turns: ${fmtTime(turns.alone.nsPerOp)} per call with 1 worker (each worker alone in turn), ${fmtTime(turns.nsPerOp)} with 2 (median of ${turns.alone.rounds} pairs of rounds` +
           (turns.passScaling ? `, in the pass of median time; the verdict is the median of the ${turns.passScaling.length} passes' scaling` : '') +
           ')',
       );

@@ -76,7 +76,8 @@ for (;;) {
   seen = go;
   fig[at + W.SEEN] = seen;
   if (Atomics.load(ctrl, C.STOP) === 1) break;
-  if (d.index >= Atomics.load(ctrl, C.ACTIVE)) {
+  const active = Atomics.load(ctrl, C.ACTIVE);
+  if ((d.index - Atomics.load(ctrl, C.FIRST) + d.workers) % d.workers >= active) {
     // not in this round (larson-turns: a round of one worker)
     fig[at + W.ROUNDS]++;
     Atomics.add(ctrl, C.DONE, 1);
@@ -85,7 +86,7 @@ for (;;) {
   }
   const reps = Atomics.load(ctrl, C.REPS);
   const withProbe = Atomics.load(ctrl, C.PROBE) === 1;
-  startTogether(Atomics.load(ctrl, C.ACTIVE));
+  startTogether(active);
   const t0 = Number(process.hrtime.bigint());
   const ops = withProbe ? body(reps, probe) : body(reps);
   const t1 = Number(process.hrtime.bigint());

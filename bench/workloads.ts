@@ -162,7 +162,7 @@ export function describe(name: WorkloadName, blocks?: number): WorkloadInfo {
       return {
         name,
         kind: 'larson',
-        describe: 'larson in one process, rounds of one worker and of all workers taking turns: the scaling measured under the same load',
+        describe: 'larson in one process, rounds of one worker (each in turn) and of all workers taking turns: the scaling measured under the same load',
         blocks: LARSON_SLOTS,
       };
     case 'xmalloc':

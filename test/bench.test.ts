@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONTENDERS, makeContender, type ContenderName } from '../bench/contenders.js';
 import { FLOOR_BYTES, FLOOR_SINGLE, FloorAllocator, FloorList, FLOORS } from '../bench/floors.js';
-import { measure, TINY, type Result, type Spec } from '../bench/measure.js';
+import { measure, TINY, turnsScaling, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { repoRoot } from '../bench/peers/types.js';
 import { evaluateTargets, medianOfPasses, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
@@ -74,11 +74,24 @@ describe('benchmark workloads at a tiny size', () => {
     for (const c of ['webmalloc', 'dlmalloc-wasm'] as const) {
       await run({ contender: c, workload: 'larson-turns', threads: 2 });
       const r = results[results.length - 1]!;
-      assert.ok(r.alone && r.alone.rounds >= 1 && r.alone.nsPerOp > 0, `${c}: the one-worker rounds were timed`);
+      assert.ok(r.alone && r.alone.rounds >= 2 && r.alone.nsPerOp > 0, `${c}: the one-worker rounds were timed, each worker alone at least once`);
       // the same reps per worker: a round of one worker makes half the calls of a round of two (the other sat out)
       assert.equal(r.opsPerRound, 2 * r.alone.opsPerRound, `${c}: calls per round, two workers and one`);
       assert.ok(r.scaling !== undefined && Number.isFinite(r.scaling) && r.scaling > 0, `${c}: scaling ${r.scaling}`);
     }
+  });
+
+  it("larson-turns' scaling weighs each worker alone alike: one slower worker does not pass for poor scaling", () => {
+    // Rounds of 100 calls alone (worker 0 at 10 ns, worker 1 at 12, taking turns) and of 200 calls by both.
+    const alone = [1000, 1200, 1000, 1200];
+    const all = [1100, 1100, 1100, 1100];
+    const s = turnsScaling(alone, 100, all, 200, 2);
+    const w0 = 200 / 1100 / (100 / 1000);
+    const w1 = 200 / 1100 / (100 / 1200);
+    assert.ok(Math.abs(s - 2 / (1 / w0 + 1 / w1)) < 1e-12, `the harmonic mean of the workers' ratios: ${s}`);
+    assert.ok(s > w0 && s < w1);
+    // Workers alike: the plain ratio of throughputs; each worker's figure is the median of its own pairs.
+    assert.ok(Math.abs(turnsScaling([1000, 1000, 1000, 1000, 9000, 1000], 100, [1100, 1100, 1100, 1100, 1100, 1100], 200, 2) - w0) < 1e-12);
   });
 
   it('xmalloc: producer/consumer across workers, its thread-local baseline, the ring alone, and the floors', async () => {
