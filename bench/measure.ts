@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { createAllocator, type Allocator, type LinearMemory } from 'webmalloc';
 import { makeContender, WebmallocBench, type ContenderName } from './contenders.js';
 import { FLOOR_BYTES, isFloor } from './floors.js';
+import { recompile } from './placement.js';
 import { median } from './report.js';
 import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
@@ -143,6 +144,29 @@ async function timeRounds(round: (reps: number) => Promise<number>, reps: number
   return times;
 }
 
+/** Compilations of a single-thread body that its timed rounds are spread over (see placement.ts). */
+const PLACEMENTS = 3;
+
+/**
+ * The timed rounds of a single-thread body, a third of them under each of PLACEMENTS compilations (the one
+ * the warm-up left, then two made anew): their median round is then the median placement's, where it was
+ * whichever placement the order of compilation gave. Settings with fewer than two rounds per compilation
+ * (the tests' tiny ones) time the one compilation.
+ */
+async function timePlacements(body: Body, round: (reps: number) => Promise<number>, reps: number, s: Settings): Promise<number[]> {
+  const n = s.rounds >= 2 * PLACEMENTS ? PLACEMENTS : 1;
+  const each: Settings = { ...s, rounds: Math.ceil(s.rounds / n), minRounds: Math.ceil(s.minRounds / n), maxMs: s.maxMs / n };
+  const times: number[] = [];
+  for (let k = 0; k < n; k++) {
+    if (k > 0) {
+      recompile(body);
+      await round(reps); // untimed: the new code's first round
+    }
+    times.push(...(await timeRounds(round, reps, each)));
+  }
+  return times;
+}
+
 function summarize(spec: Spec, times: number[], ops: number): Pick<Result, 'rounds' | 'opsPerRound' | 'nsPerOp' | 'bestNsPerOp' | 'spread' | 'opsPerSec' | 'threadNsPerOp'> {
   const per = times.map((t) => t / ops);
   const med = median(per);
@@ -190,7 +214,7 @@ async function measureSingle(spec: Spec, s: Settings): Promise<Result> {
   const minWarm = spec.workload === 'random-64k' ? 30 : spec.workload === 'random-512' ? 10 : 0;
   primeBody(body);
   const reps = await calibrate(round, s, minWarm);
-  const times = await timeRounds(round, reps, s);
+  const times = await timePlacements(body, round, reps, s);
   const timedOps = ops;
   // the memory round
   let memory = 0;

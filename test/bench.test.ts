@@ -13,6 +13,7 @@ import { CONTENDERS, makeContender, type ContenderName } from '../bench/contende
 import { FLOOR_BYTES, FLOOR_SINGLE, FloorAllocator, FloorList, FLOORS } from '../bench/floors.js';
 import { measure, TINY, turnsScaling, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
+import { recompile } from '../bench/placement.js';
 import { repoRoot } from '../bench/peers/types.js';
 import { evaluateTargets, medianOfPasses, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
 import { larsonBody, primeBody, RANDOM_BLOCKS, singleBody, SINGLE_WORKLOADS, xmLocal, type Body, type WorkloadName } from '../bench/workloads.js';
@@ -79,6 +80,17 @@ describe('benchmark workloads at a tiny size', () => {
       assert.equal(r.opsPerRound, 2 * r.alone.opsPerRound, `${c}: calls per round, two workers and one`);
       assert.ok(r.scaling !== undefined && Number.isFinite(r.scaling) && r.scaling > 0, `${c}: scaling ${r.scaling}`);
     }
+  });
+
+  it('a body compiled anew for another code placement is optimized again and still runs its workload', () => {
+    const a = makeContender('webmalloc');
+    const body = singleBody('pairs-64', a);
+    primeBody(body);
+    for (let i = 0; i < 20; i++) body(1);
+    recompile(body);
+    const status = new Function('f', 'return %GetOptimizationStatus(f);') as (f: Body) => number;
+    assert.ok((status(body) & 16) !== 0, `optimized after recompile (status ${status(body).toString(2)})`);
+    assert.equal(body(1), 20_000, 'a rep: 10,000 pairs');
   });
 
   it("larson-turns' scaling weighs each worker alone alike: one slower worker does not pass for poor scaling", () => {
