@@ -144,25 +144,27 @@ async function timeRounds(round: (reps: number) => Promise<number>, reps: number
   return times;
 }
 
-/** Compilations of a single-thread body that its timed rounds are spread over (see placement.ts). */
+/** Compilations of a body that its timed rounds are spread over (see placement.ts). */
 const PLACEMENTS = 3;
 
 /**
- * The timed rounds of a single-thread body, a third of them under each of PLACEMENTS compilations (the one
- * the warm-up left, then two made anew): their median round is then the median placement's, where it was
- * whichever placement the order of compilation gave. Settings with fewer than two rounds per compilation
- * (the tests' tiny ones) time the one compilation.
+ * How a measurement spreads its timed rounds over PLACEMENTS compilations of its bodies (the one the warm-up
+ * left, then ones made anew): `settings` for each compilation's share of the rounds, and how many there are.
+ * The median round is then the median placement's, where it was whichever placement the order of compilation
+ * gave. Settings with fewer than two rounds per compilation (the tests' tiny ones) keep the one compilation.
  */
-async function timePlacements(body: Body, round: (reps: number) => Promise<number>, reps: number, s: Settings): Promise<number[]> {
-  const n = s.rounds >= 2 * PLACEMENTS ? PLACEMENTS : 1;
-  const each: Settings = { ...s, rounds: Math.ceil(s.rounds / n), minRounds: Math.ceil(s.minRounds / n), maxMs: s.maxMs / n };
+function placements(s: Settings): { count: number; settings: Settings } {
+  const count = s.rounds >= 2 * PLACEMENTS ? PLACEMENTS : 1;
+  return { count, settings: { ...s, rounds: Math.ceil(s.rounds / count), minRounds: Math.ceil(s.minRounds / count), maxMs: s.maxMs / count } };
+}
+
+/** Timed rounds spread over compilations (see placements); `recompileAll` compiles the bodies anew and runs an untimed round on the new code. */
+async function timePlacements(round: (reps: number) => Promise<number>, recompileAll: () => Promise<unknown>, reps: number, s: Settings): Promise<number[]> {
+  const p = placements(s);
   const times: number[] = [];
-  for (let k = 0; k < n; k++) {
-    if (k > 0) {
-      recompile(body);
-      await round(reps); // untimed: the new code's first round
-    }
-    times.push(...(await timeRounds(round, reps, each)));
+  for (let k = 0; k < p.count; k++) {
+    if (k > 0) await recompileAll();
+    times.push(...(await timeRounds(round, reps, p.settings)));
   }
   return times;
 }
@@ -214,7 +216,7 @@ async function measureSingle(spec: Spec, s: Settings): Promise<Result> {
   const minWarm = spec.workload === 'random-64k' ? 30 : spec.workload === 'random-512' ? 10 : 0;
   primeBody(body);
   const reps = await calibrate(round, s, minWarm);
-  const times = await timePlacements(body, round, reps, s);
+  const times = await timePlacements(round, () => (recompile(body), round(reps)), reps, s);
   const timedOps = ops;
   // the memory round
   let memory = 0;
@@ -254,7 +256,8 @@ export const C = {
   ACTIVE: 6, // workers that run the round: ACTIVE of them from worker FIRST on, round the workers (the others only count themselves done)
   ARRIVED: 7, // active workers woken for the current round: the start barrier (see worker.ts)
   FIRST: 8,
-  WORDS: 9,
+  RECOMPILE: 9, // 1: every worker compiles its body anew before the round (see placement.ts)
+  WORDS: 10,
 } as const;
 
 /** Per-worker figures (Float64Array): start ns, end ns, ops, peak live bytes, footprint; and for a report
@@ -303,6 +306,7 @@ async function waitFor(ctrl: Int32Array, index: number, value: number, failed: (
  */
 async function takeTurns(
   round: (reps: number, probe?: boolean, active?: number, first?: number) => Promise<number>,
+  recompileAll: () => Promise<unknown>,
   reps: number,
   s: Settings,
   workers: number,
@@ -310,14 +314,22 @@ async function takeTurns(
 ): Promise<{ alone: number[]; aloneOps: number; all: number[]; allOps: number }> {
   const alone: number[] = [];
   const all: number[] = [];
-  const deadline = performance.now() + 2 * s.maxMs;
   let aloneOps = 0;
   let allOps = 0;
-  while (alone.length < Math.max(s.rounds, 2 * workers) && (alone.length < Math.max(s.minRounds, workers) || performance.now() < deadline)) {
-    alone.push(await round(reps, false, 1, alone.length % workers));
-    aloneOps = lastOps();
-    all.push(await round(reps));
-    allOps = lastOps();
+  // Spread over compilations as timePlacements does, each share a whole number of turns of the workers.
+  const p = placements(s);
+  for (let k = 0; k < p.count; k++) {
+    if (k > 0) await recompileAll();
+    const deadline = performance.now() + 2 * p.settings.maxMs;
+    const from = alone.length;
+    const turns = () => alone.length - from;
+    while (turns() < Math.max(p.settings.rounds, workers) || turns() % workers !== 0) {
+      if (turns() >= Math.max(p.settings.minRounds, workers) && turns() % workers === 0 && performance.now() >= deadline) break;
+      alone.push(await round(reps, false, 1, turns() % workers));
+      aloneOps = lastOps();
+      all.push(await round(reps));
+      allOps = lastOps();
+    }
   }
   return { alone, aloneOps, all, allOps };
 }
@@ -399,7 +411,8 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
   try {
     await waitFor(ctrl, C.READY, n, failed, state);
     let ops = 0;
-    const round = async (reps: number, probe = false, active = n, first = 0): Promise<number> => {
+    const round = async (reps: number, probe = false, active = n, first = 0, recompiling = false): Promise<number> => {
+      Atomics.store(ctrl, C.RECOMPILE, recompiling ? 1 : 0);
       Atomics.store(ctrl, C.REPS, reps);
       Atomics.store(ctrl, C.PROBE, probe ? 1 : 0);
       Atomics.store(ctrl, C.ACTIVE, active);
@@ -421,8 +434,10 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       return end - start;
     };
     const reps = await calibrate(round, s);
-    const turns = spec.workload === 'larson-turns' ? await takeTurns(round, reps, s, n, () => ops) : undefined;
-    const times = turns ? turns.all : await timeRounds(round, reps, s);
+    // Every worker compiles its body anew, then all run an untimed round on the new code.
+    const recompileAll = () => round(reps, false, n, 0, true);
+    const turns = spec.workload === 'larson-turns' ? await takeTurns(round, recompileAll, reps, s, n, () => ops) : undefined;
+    const times = turns ? turns.all : await timePlacements(round, recompileAll, reps, s);
     const timedOps = turns ? turns.allOps : ops;
     await round(1, true);
     let peakLive = 0;

@@ -6,6 +6,7 @@ import { workerData } from 'node:worker_threads';
 import { attachContender, makeContender, WebmallocBench } from './contenders.js';
 import { FloorAllocator, type FloorName } from './floors.js';
 import { C, footprintOf, jsBaseline, W, type WorkerData } from './measure.js';
+import { recompile } from './placement.js';
 import type { BenchAllocator } from './peers/types.js';
 import { larsonBody, primeBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';
 
@@ -76,6 +77,7 @@ for (;;) {
   seen = go;
   fig[at + W.SEEN] = seen;
   if (Atomics.load(ctrl, C.STOP) === 1) break;
+  if (Atomics.load(ctrl, C.RECOMPILE) === 1) recompile(body);
   const active = Atomics.load(ctrl, C.ACTIVE);
   if ((d.index - Atomics.load(ctrl, C.FIRST) + d.workers) % d.workers >= active) {
     // not in this round (larson-turns: a round of one worker)
