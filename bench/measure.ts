@@ -255,7 +255,7 @@ export const C = {
   STOP: 5, // 1: free everything and leave
   ACTIVE: 6, // workers that run the round: ACTIVE of them from worker FIRST on, round the workers (the others only count themselves done)
   ARRIVED: 7, // active workers woken for the current round: the start barrier (see worker.ts)
-  FIRST: 8,
+  FIRST: 8, // (see ACTIVE)
   RECOMPILE: 9, // 1: every worker compiles its body anew before the round (see placement.ts)
   WORDS: 10,
 } as const;

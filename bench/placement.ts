@@ -1,10 +1,11 @@
 // Where V8 places a compiled loop moves its speed: the same machine code ran pairs-4096 at 4.8 ns per call or
 // at 11.4, depending only on its address (recompiled in one process, with the same data and stack, it went
 // from one speed to the other and back). Which placement a measurement gets is the order of compilation's, so
-// it repeats from process to process: all three passes of one full run got the slow one. A single-thread
-// measurement therefore times its body under several compilations (measure.ts), and this module makes the
-// new ones: V8's test intrinsics, enabled at run time, drop the body's compiled code and compile it again,
-// placed wherever the code space has room now. Only the benchmark's processes use it (not the tests).
+// it repeats from process to process: all three passes of one full run got the slow one. (And a loop that
+// calls into wasm was slower at its first compilation every time: dlmalloc-wasm's pairs-16, 9.6 ns per call
+// against 5.7.) A measurement therefore times its bodies under several compilations (measure.ts; in each
+// worker too), and this module makes the new ones: V8's test intrinsics, enabled at run time, drop a body's
+// compiled code and compile it again, placed wherever the code space has room now.
 
 import { setFlagsFromString } from 'node:v8';
 import type { Body } from './workloads.js';
