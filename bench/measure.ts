@@ -325,7 +325,7 @@ async function takeTurns(
     const turns = () => alone.length - from;
     while (turns() < Math.max(p.settings.rounds, workers) || turns() % workers !== 0) {
       if (turns() >= Math.max(p.settings.minRounds, workers) && turns() % workers === 0 && performance.now() >= deadline) break;
-      alone.push(await round(reps, false, 1, turns() % workers));
+      alone.push(await round(reps, false, 1, alone.length % workers)); // pair k's worker alone: k mod n (turnsScaling reads it so)
       aloneOps = lastOps();
       all.push(await round(reps));
       allOps = lastOps();
