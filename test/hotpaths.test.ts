@@ -4,6 +4,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { createAllocator, attach } from 'webmalloc';
 import { assertCheckOk, runWorker, MiB } from './helpers.js';
@@ -52,6 +53,35 @@ describe('no allocation on any path once warm', () => {
       assertCheckOk(heap);
     }
   });
+});
+
+describe('no deoptimization once warm', () => {
+  // A call site that met a new hidden class, or a value of a new kind, gets its code thrown away
+  // (deoptimized) and compiled again; in a loop that keeps doing so, every call runs slowly. The run goes in a
+  // process of its own, with V8 reporting each deoptimization; those after the warm-up are counted. Seen
+  // there: at most one, of collect() (called every 2^16 operations) reaching code it had not run before.
+  const MAX_DEOPTS = 1;
+  for (const kind of ['WebAssembly.Memory', 'SharedArrayBuffer', 'checked mode']) {
+    it(`${kind}: ${OPS / 1e6} million mixed operations deoptimize nothing (at most ${MAX_DEOPTS})`, () => {
+      const options = kind === 'SharedArrayBuffer' ? '{ memory: new SharedArrayBuffer(256 << 20) }' : kind === 'checked mode' ? '{ checked: true }' : '{}';
+      const script = [
+        `import { createAllocator } from ${JSON.stringify(import.meta.resolve('webmalloc'))};`,
+        `import { mixedOps } from ${JSON.stringify(new URL('./workers/hotpaths-worker.js', import.meta.url).href)};`,
+        `const heap = createAllocator(${options});`,
+        `const slots = new Int32Array(${SLOTS});`,
+        `mixedOps(heap, slots, ${WARMUP}, 1);`,
+        `console.log('warm');`,
+        `mixedOps(heap, slots, ${OPS}, 2);`,
+      ].join('\n');
+      const run = spawnSync(process.execPath, ['--trace-deopt', '--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 64 * MiB });
+      assert.equal(run.status, 0, run.stderr);
+      const lines = run.stdout.split('\n');
+      const warm = lines.indexOf('warm');
+      assert.ok(warm >= 0, 'the run did not get through its warm-up');
+      const deopts = lines.slice(warm).filter((line) => line.startsWith('[bailout'));
+      assert.ok(deopts.length <= MAX_DEOPTS, `${deopts.length} deoptimizations after the warm-up:\n${deopts.slice(0, 10).join('\n')}`);
+    });
+  }
 });
 
 describe('one hidden class for every heap', () => {
