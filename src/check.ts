@@ -6,7 +6,7 @@ import type { HeapContext } from './context.js';
 import { abandonedPages, summaryHas } from './abandoned.js';
 import { BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, NBINS, START_MASK, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
-import { isMarkedLive } from './pages.js';
+import { isMarkedLive, pendingBlocks } from './pages.js';
 import { hugeRunEnd, runCount, runSlot } from './segments.js';
 import { liveSlots } from './registry.js';
 import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, spans } from './walk.js';
@@ -258,31 +258,31 @@ function checkPage(
   if (owner !== L.ABANDONED && (owner < 1 || owner > ctx.maxThreads)) fail(`${where}: owner ${owner} is neither a thread slot nor ABANDONED`);
   else if (!listed.has(dw)) fail(`${where}: page is in no thread's lists${owner === L.ABANDONED ? ', and abandoned but not marked so' : ' nor abandoned'}`);
 
-  // Every block on the two lists: inside the carved part, at a block start, on one list once.
+  // Every block on the free list and every bit of the remote bitmap: inside the carved part, at a block
+  // start, once.
   const seen = new Uint8Array(reserved);
-  const lists: [string, number][] = [
-    ['free', m[dw + L.P_FREE]],
-    ['thread free', Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED],
+  const sets: [string, number[]][] = [
+    ['the free list', listBlocks(m, m[dw + L.P_FREE], reserved)],
+    ['the remote bitmap', pendingBlocks(m, ctx.base / L.WORD, dw)],
   ];
   const counts: number[] = [];
-  for (const [name, head] of lists) {
-    const blocks = listBlocks(m, head, reserved);
+  for (const [name, blocks] of sets) {
     let n = 0;
     for (const b of blocks) {
       const rel = b * L.WORD - area;
       const q = rel / size;
       if (rel < 0 || !Number.isInteger(q) || q >= reserved) {
-        fail(`${where}: ${name} list holds ${b * L.WORD}, not a carved block of the page`);
+        fail(`${where}: ${name} holds ${b * L.WORD}, not a carved block of the page`);
         break;
       }
       if (seen[q]) {
-        fail(`${where}: block ${b * L.WORD} is on the ${name} list twice, or on two lists`);
+        fail(`${where}: block ${b * L.WORD} is on the free list twice, or both on it and in the remote bitmap`);
         break;
       }
       seen[q] = 1;
       n++;
     }
-    if (blocks.length > reserved) fail(`${where}: ${name} list longer than the page's blocks (a cycle?)`);
+    if (blocks.length > reserved) fail(`${where}: ${name} holds more than the page's blocks (a cycle?)`);
     counts.push(n);
   }
   const [freeN, threadN] = counts;

@@ -3,9 +3,10 @@
 // table, so another thread can take its pages over when it leaves.
 //
 // Fast paths: malloc pops the free list of the first page of its size class's queue; free pushes onto
-// the page's free list (owner) or its thread_free list (anyone else, one CAS). The owner uses no Atomics on
-// either path. Everything else - empty lists, new pages, full pages - is a named slow path below. Blocks above
-// 64 KiB, each with a span of its own, are spanblocks.ts's (a subclass: this one declares what it calls).
+// the page's free list (owner) or sets the block's bit in the remote bitmap (anyone else, one atomic OR; see
+// threadfree.ts). The owner uses no Atomics on either path. Everything else - empty lists, new pages, full
+// pages - is a named slow path below. Blocks above 64 KiB, each with a span of its own, are spanblocks.ts's
+// (a subclass: this one declares what it calls).
 
 import { Layout as L } from './layout.js';
 import { abandonPage, adoptAbandoned, takeAbandoned } from './abandoned.js';
@@ -14,12 +15,12 @@ import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
-import { collect, initSmallPage, liveBitOf, liveWordOf, refill, releaseSpan } from './pages.js';
+import { bitOf, collect, initSmallPage, liveWordOf, refill, releaseSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, othersAttachedWatch, releaseSlot, takeReservedSlot } from './registry.js';
 import { claimSpan, lastClaimDirty, releaseCachedHuge } from './segments.js';
 import { BIN_OF_GRANULE, BIN_SLICES, Limit, NBINS } from './sizeclass.js';
-import { pushThreadFree } from './threadfree.js';
+import { freeRemote, REMOTE_FREED_TWICE } from './threadfree.js';
 
 const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
 const SEGMENT_WORDS_MASK = (L.SEGMENT_SIZE >>> 2) - 1;
@@ -146,13 +147,13 @@ export abstract class Heap {
     for (;;) {
       let dw = m[this.queueW + bin];
       while (dw !== this.emptyW) {
-        if (m[dw + L.P_FREE] === 0) refill(m, dw);
+        if (m[dw + L.P_FREE] === 0) refill(this.ctx, dw);
         if (m[dw + L.P_FREE] !== 0) {
           if ((m[dw + L.P_FLAGS] & L.PF_KEPT) !== 0) this.unkeep(dw);
           return this.pop(dw);
         }
         // Full: park it on the full list, flagged so that the next remote free tells us.
-        if (Atomics.compareExchange(m, dw + L.P_THREAD_FREE, 0, L.TF_DELAYED) !== 0) continue;
+        if (Atomics.compareExchange(m, dw + L.P_REMOTE, 0, L.TF_DELAYED) !== 0) continue;
         const next = m[dw + L.P_NEXT];
         this.queueRemove(bin, dw);
         this.fullPush(dw);
@@ -209,7 +210,7 @@ export abstract class Heap {
       const dw = m[this.queueW + bin];
       if (bin === except || dw === this.emptyW || m[dw + L.P_USED] !== 0) continue;
       if (this.tick - this.lastUse[bin] < RETIRE_AFTER) continue;
-      collect(m, dw); // (used 0: nothing can be waiting; a double free pushed here would be, and stays)
+      collect(this.ctx, dw); // (used 0: nothing can be waiting; a double free pushed here would be, and stays)
       if (m[dw + L.P_USED] !== 0 || (m[dw + L.P_FLAGS] & L.PF_IN_FULL) !== 0) continue;
       this.queueRemove(bin, dw);
       releaseSpan(this.ctx, this.threadW, dw);
@@ -240,7 +241,7 @@ export abstract class Heap {
     let released = 0;
     this.syncViews();
     this.abandonedCursor = takeAbandoned(this.ctx, this.threadW, this.ownerTag, this.abandonedCursor, budget, (dw) => {
-      collect(this.m, dw);
+      collect(this.ctx, dw);
       if (this.m[dw + L.P_USED] === 0) {
         releaseSpan(this.ctx, this.threadW, dw);
         released++;
@@ -327,7 +328,7 @@ export abstract class Heap {
 
   private freeSmall(m: Int32Array, w: number, dw: number): void {
     if (m[dw + L.P_OWNER] === this.ownerTag) this.freeLocal(m, w, dw);
-    else pushThreadFree(this.ctx, dw, w);
+    else if (freeRemote(this.ctx, dw, w) === REMOTE_FREED_TWICE) doubleFree(w * 4, 'freed by another thread already');
   }
 
   /** The owner frees block `w` of its page `dw`: a push onto the page's free list. */
@@ -472,7 +473,7 @@ export abstract class Heap {
     const m = this.m;
     const flags = m[dw + L.P_FLAGS];
     if ((flags & L.PF_IN_FULL) !== 0) {
-      Atomics.and(m, dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
+      Atomics.and(m, dw + L.P_REMOTE, ~L.TF_DELAYED);
       this.fullRemove(dw);
       this.queueAppend(m[dw + L.P_BIN], dw);
     }
@@ -507,7 +508,7 @@ export abstract class Heap {
     if ((flags & L.PF_KEPT) === 0 || flags >>> STAMP_SHIFT !== this.kept.shiftedStamp) return 0; // reused, or listed again since
     this.unkeep(dw);
     if ((flags & L.PF_IN_FULL) !== 0) return 0;
-    collect(m, dw);
+    collect(this.ctx, dw);
     const bin = m[dw + L.P_BIN];
     if (m[dw + L.P_USED] !== 0 || m[this.queueW + bin] === dw) return 0;
     this.queueRemove(bin, dw);
@@ -542,9 +543,11 @@ export abstract class Heap {
     let b = Atomics.exchange(m, this.threadW + L.T_DELAYED, 0);
     while (b !== 0) {
       const next = m[b];
-      // Freed as its owner frees it (the page leaves the full list); a page that changed hands since
-      // gets it on its thread_free list.
-      this.freeSmall(this.m, b, this.pageOf(b));
+      // Freed as its owner frees it (the page leaves the full list); a page that changed hands since gets it
+      // in the remote bitmap (where a bit set already, a double free, leaves it as it is: nothing to throw at).
+      const dw = this.pageOf(b);
+      if (this.m[dw + L.P_OWNER] === this.ownerTag) this.freeLocal(this.m, b, dw);
+      else freeRemote(this.ctx, dw, b);
       b = next;
     }
   }
@@ -559,11 +562,11 @@ export abstract class Heap {
   // checked mode: one bit per 8-byte granule of a segment, set while a block starting there is live
 
   private markLive(w: number): void {
-    Atomics.or(this.m, liveWordOf(this.baseW, w), liveBitOf(w));
+    Atomics.or(this.m, liveWordOf(this.baseW, w), bitOf(w));
   }
 
   private clearLive(w: number, p: number): void {
-    const bit = liveBitOf(w);
+    const bit = bitOf(w);
     if ((Atomics.and(this.m, liveWordOf(this.baseW, w), ~bit) & bit) === 0) {
       this.m[this.threadW + L.T_BLOCK] = 0;
       doubleFree(p, 'already freed'); // a racing free of the same block won
@@ -574,7 +577,7 @@ export abstract class Heap {
   protected isLive(p: number): boolean {
     if (this.checked !== true) return true;
     const w = p >>> 2;
-    return (Atomics.load(this.m, liveWordOf(this.baseW, w)) & liveBitOf(w)) !== 0;
+    return (Atomics.load(this.m, liveWordOf(this.baseW, w)) & bitOf(w)) !== 0;
   }
 
   // ----------------------------------------------------------------------------------------------------
@@ -654,14 +657,14 @@ export abstract class Heap {
     const m = this.m;
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
       const next = m[dw + L.P_NEXT];
-      collect(m, dw);
+      collect(this.ctx, dw);
       if (m[dw + L.P_USED] < m[dw + L.P_CAPACITY]) this.localFreeSlow(dw, -1); // room again: back to its queue
       dw = next;
     }
     for (let bin = 0; bin < NBINS; bin++) {
       for (let dw = m[this.queueW + bin]; dw !== this.emptyW; ) {
         const next = m[dw + L.P_NEXT];
-        collect(m, dw);
+        collect(this.ctx, dw);
         if (m[dw + L.P_USED] === 0) {
           this.queueRemove(bin, dw);
           releaseSpan(this.ctx, this.threadW, dw);
@@ -711,13 +714,13 @@ export abstract class Heap {
   /** Give away a page this thread no longer lists: back to the pool if empty, else abandon it. */
   private handOver(dw: number): void {
     const m = this.m;
-    collect(m, dw);
+    collect(this.ctx, dw);
     if (m[dw + L.P_USED] === 0) {
       releaseSpan(this.ctx, this.threadW, dw);
       return;
     }
     m[dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
-    Atomics.and(m, dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
+    Atomics.and(m, dw + L.P_REMOTE, ~L.TF_DELAYED);
     abandonPage(this.ctx, this.threadW, dw);
   }
 

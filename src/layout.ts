@@ -36,7 +36,7 @@ export const enum Layout {
   // ---------------------------------------------------------------------------------------------------------
   // Page descriptor: 32 words (two cache lines), one per slice, in the segment header. For the first slice of
   // a span it describes the page; the other slices of the span are TAIL and point back to it. The first line
-  // holds what any thread's free reads (kind, owner, block geometry) and the thread_free list it pushes onto;
+  // holds what any thread's free reads (kind, owner, block geometry) and the remote-free flags it may set;
   // the second what the owner writes on every malloc and free (P_USED, P_FREE), so that another thread's free
   // does not take the line from the owner's core, nor the owner's next malloc take it back.
   DESC_WORDS = 32,
@@ -53,7 +53,7 @@ export const enum Layout {
   P_RESERVED = 6, //    blocks carved from the area so far, in address order (SMALL)
   P_START_MASK = 7, //  2^s - 1, where the class's words are 2^s * odd (SMALL): see Heap.isCarvedBlock
   P_CARVED_LIMIT = 8, // P_RESERVED * 2^s (SMALL): see Heap.isCarvedBlock
-  P_THREAD_FREE = 9, // blocks other threads freed, pushed with one CAS | TF_DELAYED (atomic)
+  P_REMOTE = 9, //      remote frees: TF_PENDING (bits may wait in the remote bitmap) | TF_DELAYED (atomic)
   P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 / LARGE_HELD | slot (LARGE); LIVE_BLOCK (HUGE) (atomic)
   P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)
   P_PREV = 12, //       previous page in that list
@@ -72,8 +72,10 @@ export const enum Layout {
   KIND_TAIL = 4, //  a later slice of a span
   KIND_META = 5, //  heap header (segment 0)
 
-  /** P_THREAD_FREE low bit: the page is on its owner's full list; the next remote free tells the owner. */
+  /** P_REMOTE: the page is on its owner's full list; the next remote free tells the owner (threadfree.ts). */
   TF_DELAYED = 1,
+  /** P_REMOTE: another thread has freed blocks of the page into the remote bitmap since the owner last looked. */
+  TF_PENDING = 2,
   /** P_OWNER of a live LARGE or HUGE block. A large block's free swaps it to 0 (and owns the release); a huge
    *  block's free swaps its segment-table word instead (SEG_HUGE to SEG_HUGE_CACHED) and leaves this as it is. */
   LIVE_BLOCK = 1,
@@ -93,19 +95,22 @@ export const enum Layout {
   PF_ALL = 15, //   the flag bits
 
   // ---------------------------------------------------------------------------------------------------------
-  // Segment header: descriptors, then (segment 0 only) the root record, then in checked mode the live bitmap.
+  // Segment header: descriptors, then (segment 0 only) the root record, the remote bitmap, then in checked mode
+  // the live bitmap. Both bitmaps have one bit per 8-byte granule of the segment: bit (g & 31) of word g >>> 5
+  // for granule g (bitmapWordOf, bitOf in pages.ts).
   ROOT_OFFSET = 2048, //     byte offset of the root record in segment 0
-  SEGMENT_HEADER_PLAIN = 3072, // segment header size without the live bitmap
-  LIVE_BITMAP_OFFSET = 3072, //  one bit per 8-byte granule of the segment: a block starts here and is live
-  LIVE_BITMAP_SIZE = SEGMENT_SIZE / 8 / 8, // 16 KiB
-  SEGMENT_HEADER_CHECKED = LIVE_BITMAP_OFFSET + LIVE_BITMAP_SIZE,
+  REMOTE_BITMAP_OFFSET = 3072, // a block starts here and another thread freed it; its owner has not taken it yet
+  BITMAP_SIZE = SEGMENT_SIZE / 8 / 8, // 16 KiB
+  SEGMENT_HEADER_PLAIN = REMOTE_BITMAP_OFFSET + BITMAP_SIZE, // segment header size without the live bitmap
+  LIVE_BITMAP_OFFSET = SEGMENT_HEADER_PLAIN, // checked mode: a block starts here and is live
+  SEGMENT_HEADER_CHECKED = LIVE_BITMAP_OFFSET + BITMAP_SIZE,
 
   // Root record (words from ROOT_OFFSET): how `attach` finds and validates the heap.
   R_MAGIC = 0,
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 15,
+  LAYOUT_VERSION = 16,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.

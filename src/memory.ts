@@ -5,7 +5,7 @@
 
 import type { LinearMemory } from './types.js';
 import { Layout as L } from './layout.js';
-import { wasmOps, type CopyBytes, type FillBytes, type PushThreadFree } from './wasmops.js';
+import { wasmOps, type CopyBytes, type FillBytes, type SetRemoteBit, type CollectRemoteBits } from './wasmops.js';
 
 const WASM_PAGE = 65536;
 /** Up to this many bytes, zero() clears with a loop of word stores (a fill call costs ~70 ns before it starts). */
@@ -33,8 +33,10 @@ export class HeapMemory {
   /** wasm's memory.copy and memory.fill over the memory when it is a WebAssembly.Memory (see wasmops.ts). */
   private readonly wasmCopy: CopyBytes | undefined;
   private readonly wasmFill: FillBytes | undefined;
-  /** The thread_free push in wasm, over a WebAssembly.Memory (threadfree.ts uses it; see wasmops.ts). */
-  readonly pushThreadFree: PushThreadFree | undefined;
+  /** A remote free's bit, and the owner's taking of such bits, in wasm over a WebAssembly.Memory (threadfree.ts
+   *  and pages.ts use them; see wasmops.ts). */
+  readonly setRemoteBit: SetRemoteBit | undefined;
+  readonly collectRemoteBits: CollectRemoteBits | undefined;
 
   constructor(memory: LinearMemory, limit?: number) {
     this.memory = memory;
@@ -59,7 +61,8 @@ export class HeapMemory {
     const ops = wasmOps(memory);
     this.wasmCopy = ops?.copy;
     this.wasmFill = ops?.fill;
-    this.pushThreadFree = ops?.pushThreadFree;
+    this.setRemoteBit = ops?.setRemoteBit;
+    this.collectRemoteBits = ops?.collectRemoteBits;
   }
 
   static bufferOf(memory: LinearMemory): ArrayBufferLike {

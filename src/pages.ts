@@ -1,31 +1,64 @@
 // Pages: setting up a span as a page of one size class, carving fresh blocks from it in address order a few
 // at a time, collecting the blocks freed into it, and giving a span back. Everything here is done by the
-// page's owner with plain loads and stores, except taking the thread_free list (one CAS).
+// page's owner with plain loads and stores, except taking the remote frees (a CAS of the page's flags, an
+// exchange of each remote-bitmap word with bits).
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { nameRelease } from './inflight.js';
 import { releaseSlices } from './segments.js';
 import { alignUp, BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, blockAlignment, START_MASK } from './sizeclass.js';
-import { takeThreadFree } from './threadfree.js';
 
 /**
- * Checked mode: the word of the live bitmap that holds block `w`'s bit (the bit is 1 << ((w >>> 1) & 31)).
- * The bitmap has one bit per 8-byte granule of the segment and sits in the segment header.
+ * The word of a segment bitmap (at byte `offset` of the segment header: REMOTE_BITMAP_OFFSET or
+ * LIVE_BITMAP_OFFSET) that holds block `w`'s bit. One bit per 8-byte granule of the segment.
  */
-export function liveWordOf(baseW: number, w: number): number {
+export function bitmapWordOf(baseW: number, w: number, offset: number): number {
   const inSegment = (w - baseW) & ((L.SEGMENT_SIZE >>> 2) - 1);
-  return w - inSegment + L.LIVE_BITMAP_OFFSET / 4 + (inSegment >>> 6);
+  return w - inSegment + offset / 4 + (inSegment >>> 6);
 }
 
-/** Checked mode: block `w`'s bit within its live-bitmap word. */
-export function liveBitOf(w: number): number {
+/** Block `w`'s bit within its bitmap word (either bitmap). */
+export function bitOf(w: number): number {
   return 1 << ((w >>> 1) & 31);
+}
+
+/** Checked mode: the word of the live bitmap that holds block `w`'s bit. */
+export function liveWordOf(baseW: number, w: number): number {
+  return bitmapWordOf(baseW, w, L.LIVE_BITMAP_OFFSET);
 }
 
 /** Checked mode: whether block `w`'s live bit is set (a plain read: for reclaim and check). */
 export function isMarkedLive(m: Int32Array, baseW: number, w: number): boolean {
-  return (m[liveWordOf(baseW, w)] & liveBitOf(w)) !== 0;
+  return (m[liveWordOf(baseW, w)] & bitOf(w)) !== 0;
+}
+
+/**
+ * The blocks of page `dw` whose bits are set in the remote bitmap: freed by other threads, not collected yet
+ * (plain reads: for check, stats and reclaim, which take them as they are at the moment).
+ */
+export function pendingBlocks(m: Int32Array, baseW: number, dw: number): number[] {
+  const out: number[] = [];
+  const [from, to] = remoteWords(m, baseW, dw);
+  for (let bw = from; bw < to; bw++) {
+    for (let bits = m[bw]; bits !== 0; bits &= bits - 1) out.push(blockOfBit(baseW, bw, 31 - Math.clz32(bits & -bits)));
+  }
+  return out;
+}
+
+/** The remote-bitmap words [from, to) that cover page `dw`'s carved blocks. */
+function remoteWords(m: Int32Array, baseW: number, dw: number): [number, number] {
+  const reserved = m[dw + L.P_RESERVED];
+  if (reserved <= 0) return [0, 0];
+  const area = m[dw + L.P_AREA];
+  const last = area + (reserved - 1) * (m[dw + L.P_BLOCK_SIZE] >>> 2);
+  return [bitmapWordOf(baseW, area, L.REMOTE_BITMAP_OFFSET), bitmapWordOf(baseW, last, L.REMOTE_BITMAP_OFFSET) + 1];
+}
+
+/** The block (word index) that bit `i` of remote-bitmap word `bw` stands for. */
+function blockOfBit(baseW: number, bw: number, i: number): number {
+  const segW = bw - ((bw - baseW) & ((L.SEGMENT_SIZE >>> 2) - 1)); // the bitmap lies in its segment's header
+  return segW + (bw - segW - L.REMOTE_BITMAP_OFFSET / 4) * 64 + i * 2;
 }
 
 /** Carve at most this many bytes of fresh blocks per refill (bounded time, locality), at least one block. */
@@ -62,7 +95,7 @@ function writeDescriptor(m: Int32Array, w: number, kind: number, span: number): 
   m[w + L.P_CARVED_LIMIT] = 0;
   m[w + L.P_USED] = 0;
   m[w + L.P_FREE] = 0;
-  m[w + L.P_THREAD_FREE] = 0;
+  m[w + L.P_REMOTE] = 0;
   m[w + L.P_OWNER] = 0;
   m[w + L.P_NEXT] = 0;
   m[w + L.P_PREV] = 0;
@@ -95,36 +128,74 @@ export function initSmallPage(
   m[dw + L.P_AREA] = area >>> 2;
   m[dw + L.P_CAPACITY] = Math.floor((spanStart + slices * L.SLICE_SIZE - area) / size);
   m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
-  if (ctx.checked) {
-    // The live bits of the span start clear (a released segment's bitmap may hold a huge block's data).
-    const baseW = ctx.base / L.WORD;
-    m.fill(0, liveWordOf(baseW, spanStart / L.WORD), liveWordOf(baseW, (spanStart + slices * L.SLICE_SIZE) / L.WORD - 2) + 1);
-  }
+  // The span's bits start clear: a segment that held a huge block has that block's data in its header, and
+  // a double free from another thread may have set a bit since the span's last page gave it back. Memory
+  // never used before reads as zero.
+  const baseW = ctx.base / L.WORD;
+  const lastW = (spanStart + slices * L.SLICE_SIZE) / L.WORD - 2;
+  if (!fresh) clearBits(ctx, bitmapWordOf(baseW, spanStart / L.WORD, L.REMOTE_BITMAP_OFFSET), bitmapWordOf(baseW, lastW, L.REMOTE_BITMAP_OFFSET) + 1);
+  if (ctx.checked) clearBits(ctx, liveWordOf(baseW, spanStart / L.WORD), liveWordOf(baseW, lastW) + 1);
   Atomics.store(m, dw + L.P_OWNER, ownerTag);
   return dw;
+}
+
+/** Words [from, to) of a bitmap set to zero (256 of them for a slice). */
+function clearBits(ctx: HeapContext, from: number, to: number): void {
+  ctx.mem.zero(from * L.WORD, to * L.WORD);
 }
 
 /**
  * Make blocks available on page `dw`'s empty free list: the blocks other threads freed, else fresh blocks
  * carved from the area. The free list stays empty only when the page is full.
  */
-export function refill(m: Int32Array, dw: number): void {
-  if (collect(m, dw) > 0) return;
-  extend(m, dw);
+export function refill(ctx: HeapContext, dw: number): void {
+  if (collect(ctx, dw) > 0) return;
+  extend(ctx.mem.m, dw);
 }
 
-/** Move the page's thread_free blocks onto its free list; returns how many. */
-export function collect(m: Int32Array, dw: number): number {
-  const head = takeThreadFree(m, dw);
-  if (head === 0) return 0;
-  let n = 1;
-  let tail = head;
-  for (let next = m[tail]; next !== 0; next = m[tail]) {
-    tail = next;
-    n++;
+/**
+ * Move the blocks other threads freed into page `dw` (their bits in the remote bitmap) onto its free list;
+ * returns how many. The owner calls it whenever the page's free list runs dry, mostly to find nothing: that
+ * test is a plain read of TF_PENDING (a flag set just now is seen the next time). The flag is cleared before
+ * the bitmap is read, so a bit set after the read sets it again (threadfree.ts). The reads of the words are
+ * plain too: they follow that CAS, which V8 compiles as a full barrier. Each word with bits is taken with one
+ * exchange; a bit that names no carved block of the page (a double free that raced with the page's reuse)
+ * is dropped. Over a WebAssembly.Memory, wasm does the taking (wasmops.ts: an exchange there is one
+ * instruction, where JS's Atomics.exchange is a builtin call of about 130).
+ */
+export function collect(ctx: HeapContext, dw: number): number {
+  const m = ctx.mem.m;
+  const rw = dw + L.P_REMOTE;
+  let flags = m[rw];
+  if ((flags & L.TF_PENDING) === 0) return 0;
+  for (;;) {
+    const seen = Atomics.compareExchange(m, rw, flags, flags & ~L.TF_PENDING);
+    if (seen === flags) break;
+    flags = seen;
   }
-  m[tail] = m[dw + L.P_FREE];
-  m[dw + L.P_FREE] = head;
+  const baseW = ctx.base >>> 2;
+  const [from, to] = remoteWords(m, baseW, dw);
+  const wasmCollect = ctx.mem.collectRemoteBits;
+  if (wasmCollect !== undefined) return wasmCollect(dw, from, to, blockOfBit(baseW, from, 0) - from * 64);
+  const area = m[dw + L.P_AREA];
+  const divisor = m[dw + L.P_DIVISOR];
+  const startMask = m[dw + L.P_START_MASK];
+  const carvedLimit = m[dw + L.P_CARVED_LIMIT];
+  let free = m[dw + L.P_FREE];
+  let n = 0;
+  for (let bw = from; bw < to; bw++) {
+    if (m[bw] === 0) continue;
+    for (let bits = Atomics.exchange(m, bw, 0); bits !== 0; bits &= bits - 1) {
+      const w = blockOfBit(baseW, bw, 31 - Math.clz32(bits & -bits));
+      const x = Math.imul(w - area, divisor); // Heap.isCarvedBlock's test
+      if ((x & startMask) !== 0 || x >>> 0 >= carvedLimit) continue;
+      m[w] = free;
+      free = w;
+      n++;
+    }
+  }
+  if (n === 0) return 0;
+  m[dw + L.P_FREE] = free;
   m[dw + L.P_USED] -= n;
   m[dw + L.P_FLAGS] &= ~L.PF_FRESH;
   return n;

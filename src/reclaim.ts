@@ -15,10 +15,10 @@
 import { abandonedPages, abandonPage, isPublished, markClassSummary, publishAbandoned } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
-import { collect, isMarkedLive, releaseSpan, writeCarvedLimit } from './pages.js';
+import { collect, isMarkedLive, pendingBlocks, releaseSpan, writeCarvedLimit } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
 import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices, runSlot } from './segments.js';
-import { pushThreadFree } from './threadfree.js';
+import { freeRemote } from './threadfree.js';
 import { listBlocks, pageOfAddress, segments, spans } from './walk.js';
 
 /**
@@ -45,17 +45,17 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
     if (seg.kind !== L.SEG_NORMAL) continue;
     for (const span of spans(ctx, seg.index)) {
       if (span.kind !== L.KIND_SMALL || Atomics.load(m, span.dw + L.P_OWNER) !== tag) continue;
-      Atomics.and(m, span.dw + L.P_THREAD_FREE, ~L.TF_DELAYED);
+      Atomics.and(m, span.dw + L.P_REMOTE, ~L.TF_DELAYED);
       // Not FRESH either: the thread may have died between freeing a block onto the page and clearing it.
       m[span.dw + L.P_FLAGS] &= ~(L.PF_IN_FULL | L.PF_FRESH);
       pages.push(span.dw);
     }
   }
 
-  // 2. Blocks other threads handed it through its delayed list: on to their pages' thread-free lists.
+  // 2. Blocks other threads handed it through its delayed list: on to their pages' remote bitmaps.
   for (let b = Atomics.exchange(m, tw + L.T_DELAYED, 0); b !== 0; ) {
     const next = m[b];
-    pushThreadFree(ctx, pageOfAddress(ctx, b * L.WORD), b);
+    freeRemote(ctx, pageOfAddress(ctx, b * L.WORD), b);
     b = next;
   }
 
@@ -65,7 +65,7 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   // 4. Each page: counts recomputed from its lists, then back to the pool or abandoned for adoption.
   for (const dw of pages) {
     repairPage(ctx, dw);
-    collect(m, dw);
+    collect(ctx, dw);
     if (m[dw + L.P_USED] === 0) releaseSpan(ctx, selfW, dw);
     else abandonPage(ctx, selfW, dw);
   }
@@ -114,7 +114,7 @@ function repairPage(ctx: HeapContext, dw: number): void {
   let lost = used !== m[dw + L.P_USED];
   if (ctx.checked && !lost) {
     // A block the thread was collecting or handing may be on no list and not marked live either.
-    const waiting = listBlocks(m, Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED, reserved).length;
+    const waiting = pendingBlocks(m, ctx.base / L.WORD, dw).length;
     lost = liveBlocks(ctx, dw) < used - waiting;
   }
   m[dw + L.P_USED] = used;
@@ -140,13 +140,12 @@ function finishBlock(ctx: HeapContext, w: number): void {
   const dw = pageOfAddress(ctx, w * L.WORD);
   if (dw === 0 || m[dw + L.P_KIND] !== L.KIND_SMALL) return;
   if (isMarkedLive(m, ctx.base / L.WORD, w)) return; // live: it reached its caller, or was about to
-  const reserved = m[dw + L.P_RESERVED];
-  const lists = [m[dw + L.P_FREE], Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED];
-  for (const head of lists) if (listBlocks(m, head, reserved).includes(w)) return;
+  if (listBlocks(m, m[dw + L.P_FREE], m[dw + L.P_RESERVED]).includes(w)) return;
+  if (pendingBlocks(m, ctx.base / L.WORD, dw).includes(w)) return;
   for (let slot = 0; slot < ctx.maxThreads; slot++) {
     if (listBlocks(m, Atomics.load(m, ctx.threadW(slot) + L.T_DELAYED), 1 << 24).includes(w)) return;
   }
-  pushThreadFree(ctx, dw, w);
+  freeRemote(ctx, dw, w);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import { abandonedPages } from './abandoned.js';
 import { liveSlots } from './registry.js';
 import { BIN_SIZE } from './sizeclass.js';
 import type { BinStats, HeapStats } from './types.js';
-import { delayedByPage, listBlocks, pageOfAddress, segmentEnd, segments, spans } from './walk.js';
+import { pendingBlocks } from './pages.js';
+import { delayedByPage, pageOfAddress, segmentEnd, segments, spans } from './walk.js';
 
 export function heapStats(ctx: HeapContext): HeapStats {
   const m = ctx.mem.m;
@@ -78,7 +79,7 @@ export function heapStats(ctx: HeapContext): HeapStats {
           const dw = span.dw;
           const size = m[dw + L.P_BLOCK_SIZE];
           const capacity = m[dw + L.P_CAPACITY];
-          const awaiting = listBlocks(m, Atomics.load(m, dw + L.P_THREAD_FREE) & ~L.TF_DELAYED, capacity).length;
+          const awaiting = pendingBlocks(m, ctx.base / L.WORD, dw).length;
           const live = Math.max(0, m[dw + L.P_USED] - awaiting - (delayed.get(dw) ?? 0));
           const bin = bins[m[dw + L.P_BIN]];
           s.pages++;

@@ -1,54 +1,89 @@
 // The cross-thread free protocol: how a block freed by a thread that does not own its page gets back to
-// the owner, with one compare-and-swap and no lock.
+// the owner, with no lock and without writing into the block.
 //
-//   page.thread_free = head of a list of blocks | TF_DELAYED
+//   remote bitmap (segment header): one bit per 8-byte granule; set: a block starts there, another thread
+//                                   freed it, and the owner has not taken it yet
+//   page.P_REMOTE = TF_PENDING (the page may have bits set) | TF_DELAYED (the page is on its owner's full list)
 //
-// Blocks are named by word index (byte offset / 4): 8-byte aligned blocks have even indexes, which leaves
-// the low bit for the flag.
+// A non-owner sets the block's bit with one atomic OR, then makes sure the page says TF_PENDING (a CAS only
+// when it does not already). The OR's old value tells a block freed twice before its owner took it back:
+// that free changes nothing and is refused. The owner looks at a page's flag whenever its free list runs
+// dry ("collect", pages.ts): it clears TF_PENDING, then takes each bitmap word with bits by one exchange.
+// A bit set after that clear sets the flag again, so nothing waits unseen.
 //
-// A non-owner pushes the block onto its page's thread_free list. The owner takes the whole list in one
-// step when its free list runs dry ("collect"). A full page sits on the owner's full list, where the owner
-// does not look; it carries TF_DELAYED. The first remote free to such a page clears the flag and pushes the
-// block onto the owner thread's `delayed` list instead, which the owner drains in its slow path: freeing
-// that block locally moves the page back into its bin queue. Later remote frees go to the page as usual.
+// Why not mimalloc's thread_free list, linked through the freed blocks (as webmalloc did up to layout 15):
+// the freeing thread wrote the link into the block, so the block's line moved to the freer's core, and the
+// owner's collect walked those links one miss at a time. With the bitmap the freer only reads the block (if
+// at all) and writes one word of bits shared by 32 granules. Producer/consumer pairs (xmalloc) on the
+// 2-core machine: 18 ns per call instead of 34 (docs/design.md).
 //
-// The lists' heads are first read plainly, and a failed CAS hands over the value it found: V8 makes every
-// Atomics call a builtin call of about 130 instructions, so a remote free costs one of them, not two. A
-// stale first read only makes the CAS fail once. Over a WebAssembly.Memory the push onto a page's list runs
-// in wasm (wasmops.ts), whose CAS is one instruction; a page flagged for its owner's delayed list is left to
-// the JS code below.
+// A full page sits on the owner's full list, where the owner does not look; it carries TF_DELAYED. The first
+// remote free to such a page clears the flag and pushes the block onto the owner thread's `delayed` list
+// instead (linked through the blocks: that list is rare), which the owner drains in its slow path: freeing
+// that block locally moves the page back into its bin queue. Later remote frees go to the bitmap as usual.
+// A freer that set its bit and then finds the page parked (the owner collected, found the page full and
+// parked it between the freer's OR and its look at the flag) takes its bit back with an atomic AND and goes
+// the delayed way, unless the owner took the bit meanwhile: then the block is on the page's free list already.
+//
+// Over a WebAssembly.Memory the common case runs in wasm (wasmops.ts), whose atomics are single
+// instructions where V8's Atomics calls are builtin calls of about 130 instructions each.
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
+import { bitmapWordOf, bitOf } from './pages.js';
+
+/** What freeRemote did: freed, or refused (the block's bit was set already: it was freed and not taken back). */
+export const REMOTE_FREED = 0;
+export const REMOTE_FREED_TWICE = 2;
+/** From setBit: the page is on its owner's full list, and the bit is not set (or set back to clear). */
+const REMOTE_DELAYED = 1;
 
 /** Free block `w` (a word index) of page `dw` from a thread that does not own the page. */
-export function pushThreadFree(ctx: HeapContext, dw: number, w: number): void {
+export function freeRemote(ctx: HeapContext, dw: number, w: number): number {
   const mem = ctx.mem;
-  const wasmPush = mem.pushThreadFree;
-  if (wasmPush !== undefined && wasmPush(dw, w) === 0) return;
   const m = mem.m;
-  const tfw = dw + L.P_THREAD_FREE;
-  let tf = m[tfw];
-  for (;;) {
-    if ((tf & L.TF_DELAYED) !== 0) {
-      const seen = Atomics.compareExchange(m, tfw, tf, tf & ~L.TF_DELAYED);
-      if (seen !== tf) {
-        tf = seen;
-        continue;
-      }
-      const owner = Atomics.load(m, dw + L.P_OWNER);
-      if (owner !== L.ABANDONED) {
-        pushBlock(m, ctx.threadW(owner - 1) + L.T_DELAYED, w);
-        return;
-      }
-      tf = Atomics.load(m, tfw);
-      continue; // abandoned meanwhile: the page's own list is the place
+  const bw = bitmapWordOf(ctx.base >>> 2, w, L.REMOTE_BITMAP_OFFSET);
+  const bit = bitOf(w);
+  const rw = dw + L.P_REMOTE;
+  const wasmSetBit = mem.setRemoteBit;
+  let done = wasmSetBit !== undefined ? wasmSetBit(rw, bw, bit) : setBit(m, rw, bw, bit);
+  while (done === REMOTE_DELAYED) {
+    // The page is on its owner's full list: whoever clears the flag tells the owner, through its delayed list.
+    const flags = Atomics.load(m, rw);
+    if ((flags & L.TF_DELAYED) === 0 || Atomics.compareExchange(m, rw, flags, flags & ~L.TF_DELAYED) !== flags) {
+      done = setBit(m, rw, bw, bit); // told by another thread meanwhile, or the flags moved: the bitmap again
+      continue;
     }
-    m[w] = tf;
-    const seen = Atomics.compareExchange(m, tfw, tf, w);
-    if (seen === tf) return;
-    tf = seen;
+    const owner = Atomics.load(m, dw + L.P_OWNER);
+    if (owner === L.ABANDONED) {
+      done = setBit(m, rw, bw, bit); // abandoned meanwhile (it has no full list then): the bitmap
+      continue;
+    }
+    pushBlock(m, ctx.threadW(owner - 1) + L.T_DELAYED, w);
+    return REMOTE_FREED;
   }
+  return done;
+}
+
+/**
+ * Set bit `bit` of remote-bitmap word `bw`, then make sure the page's flags (word `rw`) say TF_PENDING. The
+ * flags are read after the OR, atomically: an owner that cleared TF_PENDING before that read takes the bit
+ * in the scan that follows its clear, or finds the flag set again. Returns REMOTE_FREED, REMOTE_FREED_TWICE
+ * (the bit was set: nothing changed), or REMOTE_DELAYED when the page carries TF_DELAYED (the bit taken back
+ * first, unless the owner took it already: then the block is on the page's free list, and that is REMOTE_FREED).
+ * wasmops.ts's setRemoteBit does the same.
+ */
+function setBit(m: Int32Array, rw: number, bw: number, bit: number): number {
+  if ((Atomics.or(m, bw, bit) & bit) !== 0) return REMOTE_FREED_TWICE;
+  let flags = Atomics.load(m, rw);
+  for (;;) {
+    if ((flags & L.TF_PENDING) !== 0) return REMOTE_FREED;
+    if ((flags & L.TF_DELAYED) !== 0) break;
+    const seen = Atomics.compareExchange(m, rw, flags, flags | L.TF_PENDING);
+    if (seen === flags) return REMOTE_FREED;
+    flags = seen;
+  }
+  return (Atomics.and(m, bw, ~bit) & bit) !== 0 ? REMOTE_DELAYED : REMOTE_FREED;
 }
 
 /** Push block `w` onto the lock-free list whose head is word `headW` (the block's first word links). */
@@ -59,22 +94,5 @@ function pushBlock(m: Int32Array, headW: number, w: number): void {
     const seen = Atomics.compareExchange(m, headW, head, w);
     if (seen === head) return;
     head = seen;
-  }
-}
-
-/**
- * Take a page's whole thread_free list, keeping its flag. Returns the list's head (0 if empty). The owner
- * calls it whenever a page's free list runs dry, mostly finding nothing: that test is a plain read (a block
- * pushed just now waits for the next time).
- */
-export function takeThreadFree(m: Int32Array, dw: number): number {
-  const tfw = dw + L.P_THREAD_FREE;
-  let tf = m[tfw];
-  for (;;) {
-    const head = tf & ~L.TF_DELAYED;
-    if (head === 0) return 0;
-    const seen = Atomics.compareExchange(m, tfw, tf, tf & L.TF_DELAYED);
-    if (seen === tf) return head;
-    tf = seen;
   }
 }

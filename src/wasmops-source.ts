@@ -11,7 +11,6 @@ import { Layout as L } from './layout.js';
  * maximum, which any such memory meets.
  */
 export function wasmOpsWat(shared: boolean): string {
-  const threadFree = L.P_THREAD_FREE * L.WORD;
   return `(module
   (import "e" "m" (memory 0 ${shared ? '65536 shared' : ''}))
 
@@ -21,26 +20,83 @@ export function wasmOpsWat(shared: boolean): string {
   (func (export "fill") (param $to i32) (param $value i32) (param $n i32)
     local.get $to local.get $value local.get $n memory.fill)
 
-  ;; threadfree.ts's pushThreadFree, except for a page flagged as on its owner's full list: block $w (a word
-  ;; index) pushed onto the thread_free list of the page whose descriptor is word $dw, with one CAS when
-  ;; the first read of the head holds. 0 when pushed; 1 when the page carries the flag (TF_DELAYED), whose
-  ;; owner the JS code must tell: nothing has changed then but the first word of the block being freed.
-  (func (export "pushThreadFree") (param $dw i32) (param $w i32) (result i32)
-    (local $dwB i32) (local $tf i32) (local $seen i32)
-    local.get $dw i32.const 2 i32.shl local.tee $dwB
-    i32.load offset=${threadFree} local.set $tf
-    loop $retry
-      local.get $tf i32.const ${L.TF_DELAYED} i32.and
-      if i32.const 1 return end
-      local.get $w i32.const 2 i32.shl local.get $tf i32.store
-      local.get $dwB local.get $tf local.get $w i32.atomic.rmw.cmpxchg offset=${threadFree}
-      local.tee $seen local.get $tf i32.ne
-      if
-        local.get $seen local.set $tf
+  ;; threadfree.ts's setBit: bit $bit of remote-bitmap word $bw (a word index) set with an atomic or, then
+  ;; TF_PENDING in the page's flags (word $rw) unless they say so already. 0 when freed; 2 when the bit was
+  ;; set already (nothing changed); 1 when the page carries TF_DELAYED, whose owner the JS code must tell:
+  ;; the bit is then taken back first, unless the owner took it meanwhile (then 0: the block is free).
+  (func (export "setRemoteBit") (param $rw i32) (param $bw i32) (param $bit i32) (result i32)
+    (local $rwB i32) (local $flags i32) (local $seen i32)
+    local.get $bw i32.const 2 i32.shl local.get $bit i32.atomic.rmw.or
+    local.get $bit i32.and
+    if i32.const 2 return end
+    local.get $rw i32.const 2 i32.shl local.tee $rwB
+    i32.atomic.load local.set $flags
+    block $parked
+      loop $retry
+        local.get $flags i32.const ${L.TF_PENDING} i32.and
+        if i32.const 0 return end
+        local.get $flags i32.const ${L.TF_DELAYED} i32.and
+        br_if $parked
+        local.get $rwB local.get $flags local.get $flags i32.const ${L.TF_PENDING} i32.or i32.atomic.rmw.cmpxchg
+        local.tee $seen local.get $flags i32.eq
+        if i32.const 0 return end
+        local.get $seen local.set $flags
         br $retry
       end
     end
+    local.get $bw i32.const 2 i32.shl local.get $bit i32.const -1 i32.xor i32.atomic.rmw.and
+    local.get $bit i32.and
+    if i32.const 1 return end
     i32.const 0)
+
+  ;; pages.ts's collect, once the page's TF_PENDING is cleared: the remote-bitmap words [$from, $to) of page
+  ;; $dw (word indexes), each with bits taken with one exchange, its blocks (word index: 64 * word + 2 * bit +
+  ;; $k, modulo 2^32) pushed onto the page's free list, a bit that names no carved block dropped (the test of
+  ;; Heap.isCarvedBlock). The page's count and flags then say so. Returns how many blocks.
+  (func (export "collectRemoteBits") (param $dw i32) (param $from i32) (param $to i32) (param $k i32) (result i32)
+    (local $dwB i32) (local $bw i32) (local $bits i32) (local $w i32) (local $x i32) (local $free i32) (local $n i32)
+    (local $area i32) (local $divisor i32) (local $mask i32) (local $limit i32)
+    local.get $dw i32.const 2 i32.shl local.tee $dwB
+    i32.load offset=${L.P_AREA * L.WORD} local.set $area
+    local.get $dwB i32.load offset=${L.P_DIVISOR * L.WORD} local.set $divisor
+    local.get $dwB i32.load offset=${L.P_START_MASK * L.WORD} local.set $mask
+    local.get $dwB i32.load offset=${L.P_CARVED_LIMIT * L.WORD} local.set $limit
+    local.get $dwB i32.load offset=${L.P_FREE * L.WORD} local.set $free
+    local.get $from local.set $bw
+    block $done
+      loop $words
+        local.get $bw local.get $to i32.ge_u br_if $done
+        local.get $bw i32.const 2 i32.shl i32.load
+        if
+          local.get $bw i32.const 2 i32.shl i32.const 0 i32.atomic.rmw.xchg local.set $bits
+          block $taken
+            loop $each
+              local.get $bits i32.eqz br_if $taken
+              local.get $bw i32.const 6 i32.shl local.get $bits i32.ctz i32.const 1 i32.shl i32.add local.get $k i32.add
+              local.set $w
+              local.get $bits local.get $bits i32.const 1 i32.sub i32.and local.set $bits
+              local.get $w local.get $area i32.sub local.get $divisor i32.mul local.tee $x
+              local.get $mask i32.and
+              local.get $x local.get $limit i32.ge_u
+              i32.or br_if $each
+              local.get $w i32.const 2 i32.shl local.get $free i32.store
+              local.get $w local.set $free
+              local.get $n i32.const 1 i32.add local.set $n
+              br $each
+            end
+          end
+        end
+        local.get $bw i32.const 1 i32.add local.set $bw
+        br $words
+      end
+    end
+    local.get $n
+    if
+      local.get $dwB local.get $free i32.store offset=${L.P_FREE * L.WORD}
+      local.get $dwB local.get $dwB i32.load offset=${L.P_USED * L.WORD} local.get $n i32.sub i32.store offset=${L.P_USED * L.WORD}
+      local.get $dwB local.get $dwB i32.load offset=${L.P_FLAGS * L.WORD} i32.const ${~L.PF_FRESH} i32.and i32.store offset=${L.P_FLAGS * L.WORD}
+    end
+    local.get $n)
 )
 `;
 }

@@ -6,9 +6,11 @@
 //   memory.copy and memory.fill run as memmove and memset over the same shared bytes (about 130 bytes per ns
 //   for a copy, 40 for a fill). realloc's copies and calloc's clears (memory.ts) run here.
 // - Another thread's free. Every JS Atomics call is a builtin call that V8 does not inline (about 130
-//   instructions), where wasm's compare-and-swap is one locked instruction: the thread_free push
-//   (threadfree.ts) runs here, and the producer/consumer benchmark with 4 workers went from 11.8-12.2 to
-//   9.0-9.5 ns per call (four alternated processes each). The owner's own malloc and free stay in JS: they
+//   instructions), where wasm's atomics are single locked instructions: a remote free's bit (threadfree.ts)
+//   and the owner's taking of those bits (pages.ts's collect) run here. (With the thread_free list that came
+//   before the bitmap, the push in wasm took the producer/consumer benchmark with 4 workers from 11.8-12.2
+//   to 9.0-9.5 ns per call; with the bitmap, taking the bits in wasm took it from 10.0-10.5 to 9.2-9.6, three
+//   alternated processes each.) The owner's own malloc and free stay in JS: they
 //   use no atomics, and a call into wasm costs more than their typed-array accesses do (pairs of malloc(16)
 //   and free took 5.3-5.5 ns per call in JS and 5.6-5.7 with both paths in wasm).
 //
@@ -20,13 +22,16 @@ import { WASM_OPS_SHARED, WASM_OPS_UNSHARED } from './wasmops-binary.js';
 export type CopyBytes = (to: number, from: number, n: number) => void;
 /** dst, byte value, byte count: wasm's memory.fill. */
 export type FillBytes = (to: number, value: number, n: number) => void;
-/** Page descriptor, block (word indexes): the thread_free push; 0 done, 1 the JS path's (see the source). */
-export type PushThreadFree = (dw: number, w: number) => number;
+/** Page flags, remote-bitmap word (word indexes), bit: a remote free's bit (threadfree.ts's setBit). */
+export type SetRemoteBit = (rw: number, bw: number, bit: number) => number;
+/** Page descriptor, remote-bitmap words [from, to), block of bit 0 of word 0: pages.ts's collect; how many. */
+export type CollectRemoteBits = (dw: number, from: number, to: number, k: number) => number;
 
 export interface WasmOps {
   copy: CopyBytes;
   fill: FillBytes;
-  pushThreadFree: PushThreadFree;
+  setRemoteBit: SetRemoteBit;
+  collectRemoteBits: CollectRemoteBits;
 }
 
 /** The compiled modules (for a shared memory, and for one that is not), compiled once per thread. */
@@ -51,8 +56,8 @@ export function wasmOps(memory: unknown): WasmOps | undefined {
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
   try {
     const instance = new WebAssembly.Instance(compiled(shared), { e: { m: memory } });
-    const { copy, fill, pushThreadFree } = instance.exports as unknown as WasmOps;
-    return { copy, fill, pushThreadFree };
+    const { copy, fill, setRemoteBit, collectRemoteBits } = instance.exports as unknown as WasmOps;
+    return { copy, fill, setRemoteBit, collectRemoteBits };
   } catch {
     return undefined; // no bulk memory or atomics in this engine, or a content security policy without wasm
   }

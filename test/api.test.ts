@@ -1214,6 +1214,30 @@ describe('memory kinds and start', () => {
 });
 
 describe('threads on one thread (attach / detach)', () => {
+  it("another thread's second free of a block its owner has not taken back yet throws DOUBLE_FREE and changes nothing", () => {
+    for (const options of [{}, { memory: new SharedArrayBuffer(16 * MiB) }]) {
+      const a = createAllocator(options);
+      const b = attach(a.memory);
+      const blocks = Array.from({ length: 40 }, () => a.malloc(48));
+      const p = blocks[7]!;
+      b.free(p); // its bit in the remote bitmap: a waits to take it until its free list runs dry
+      const before = a.stats();
+      assertPointerError(() => b.free(p), p, 'b.free(p) again', 'DOUBLE_FREE');
+      assert.deepEqual(a.stats(), before, 'nothing changed');
+      assertCheckOk(a, 'check() after the refused free');
+      // The block comes back once: allocating the page's every block hands p out one time only.
+      const seen = new Map<number, number>();
+      for (let i = 0; i < 2000; i++) {
+        const q = a.malloc(48);
+        seen.set(q, (seen.get(q) ?? 0) + 1);
+      }
+      assert.equal(seen.get(p), 1, 'p handed out again exactly once');
+      assert.ok([...seen.values()].every((n) => n === 1), 'no block handed out twice');
+      assertCheckOk(a);
+      b.detach();
+    }
+  });
+
   it('blocks move freely between instances; detach keeps blocks valid and freeable by others', () => {
     const a = createAllocator();
     const b = attach(a.memory);
@@ -1498,7 +1522,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
   it('a cached run that the limit cuts short serves a block up to the limit, and nothing past it', () => {
     const limit = 8 * MiB + 512 * KiB; // the heap's last segment is half a segment
     const a = createAllocator({ limit });
-    const room = limit - (a.heapBase + MiB + 3072); // from the first huge block's start (segment 1) to the limit
+    const room = limit - (a.heapBase + MiB + heapHeaderWord(a, 3)); // from the first huge block's start (segment 1, after its header) to the limit
     const h = a.malloc(room);
     assert.notEqual(h, 0, 'a block reaching the limit');
     a.free(h);
@@ -1528,7 +1552,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertBalanced(s, 'split run');
     assert.equal(s.hugeBlocks, 2);
     // p takes 5 segments and q 7: the other 4, less their headers, are free
-    assert.ok(s.freeSlices >= 4 * (MiB - 3072), `the cached rest counts as free (${s.freeSlices})`);
+    assert.ok(s.freeSlices >= 4 * (MiB - heapHeaderWord(a, 3)), `the cached rest counts as free (${s.freeSlices})`);
     a.free(p);
     a.free(q); // held, joined with p's run: 12 segments; the other 4 are cached
     const r = a.malloc(15 * MiB); // the held and the cached run, none large enough alone
@@ -1561,7 +1585,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a, 'check() with two blocks in the held run');
     const s = a.stats();
     assertBalanced(s, 'held run split');
-    assert.ok(s.freeSlices >= 4 * (MiB - 3072), `the held rest counts as free (${s.freeSlices})`);
+    assert.ok(s.freeSlices >= 4 * (MiB - heapHeaderWord(a, 3)), `the held rest counts as free (${s.freeSlices})`);
     assertPattern(a.u8, p, 4 * MiB, 2);
     a.free(p); // a held run of its own: it does not start where a held run ends
     assert.equal(segmentKind(a, first + 11), HELD, "p's run is held");

@@ -63,6 +63,14 @@ function u32(value: number): Uint8Array {
   return b;
 }
 
+/** The write that sets the remote-bitmap bit of byte `q`, as docs/design.md lays the bitmap out. */
+function remoteBit(h: Heap, q: number): Write[] {
+  const segment = h.a.heapBase + Math.floor((q - h.a.heapBase) / MiB) * MiB;
+  const granule = (q - segment) / 8;
+  const at = segment + 3072 + (granule >>> 5) * 4;
+  return [{ offset: at, bytes: u32(word(h.a, at) | (1 << (granule & 31))) }];
+}
+
 function word(a: Allocator, p: number): number {
   const u = a.u8;
   return (u[p]! | (u[p + 1]! << 8) | (u[p + 2]! << 16) | (u[p + 3]! << 24)) >>> 0;
@@ -265,6 +273,21 @@ const structureCorruptions: Corruption[] = [
       assert.notEqual(descriptorWordOf(h.a, h.large + 64 * KiB), descriptorWordOf(h.a, h.large), 'a later slice of the span');
       assert.equal(word(h.a, at), 0, 'a tail names no owner');
       return [{ offset: at, bytes: u32(1) }];
+    },
+  },
+  {
+    // Another thread's free sets the block's bit in the remote bitmap (segment header, byte 3072: one bit per
+    // 8-byte granule). A bit for the interior of a live block names no block.
+    name: 'a remote-bitmap bit for the interior of a live block',
+    prepare: (h) => remoteBit(h, h.s64[100]! + 16),
+  },
+  {
+    // A block on the free list whose bit is set too would be handed out twice.
+    name: 'a remote-bitmap bit for a block on the free list',
+    prepare: (h) => {
+      const A = h.s64[100]!;
+      h.a.free(A);
+      return remoteBit(h, A);
     },
   },
   {

@@ -113,7 +113,8 @@ export function bufferOf(m: Memory): ArrayBufferLike {
 /**
  * Word `i` of the heap header, read as the documented layout says (docs/design.md): the root record at
  * heapBase + 2048 holds the header's byte offset in its word 2. (Word 10: the segment table's byte offset,
- * two words per segment; 11: the thread table's, 1 KiB per slot; 12: the abandoned-page bitmap's.)
+ * two words per segment; 11: the thread table's, 1 KiB per slot; 12: the abandoned-page bitmap's; 3: the size of
+ * each segment's header.)
  */
 export function heapHeaderWord(a: { memory: Memory; heapBase: number }, i: number): number {
   const m = new Int32Array(bufferOf(a.memory));

@@ -1,6 +1,6 @@
 // The wasm module of wasmops.ts: that the shipped binary is what its source assembles to, that it links to each
 // kind of WebAssembly.Memory (and that any other memory gets none: the JS code does the work there), that it
-// moves bytes as memmove does in both directions of overlap and fills, and that its thread_free push keeps the
+// moves bytes as memmove does in both directions of overlap and fills, and that its remote free's bit keeps the
 // protocol of threadfree.ts. Internals: loaded from the build (dist/) and the assembling script.
 
 import { describe, it } from 'node:test';
@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 type Ops = {
   copy: (to: number, from: number, n: number) => void;
   fill: (to: number, value: number, n: number) => void;
-  pushThreadFree: (dw: number, w: number) => number;
+  setRemoteBit: (rw: number, bw: number, bit: number) => number;
 };
 const { wasmOps } = (await import(new URL('../../dist/wasmops.js', import.meta.url).href)) as {
   wasmOps: (memory: unknown) => Ops | undefined;
@@ -22,9 +22,9 @@ const { assembleWasmOps } = (await import(new URL('../../scripts/assemble-wasmop
   assembleWasmOps: (shared: boolean) => Promise<string>;
 };
 
-/** P_THREAD_FREE and TF_DELAYED, as docs/design.md documents them (layout.ts is a const enum, not in the build). */
-const P_THREAD_FREE = 9;
+/** TF_DELAYED and TF_PENDING, as docs/design.md documents them (layout.ts is a const enum, not in the build). */
 const TF_DELAYED = 1;
+const TF_PENDING = 2;
 
 /** Bytes i at offset i, mod 251 (a prime: no period of a power of two). */
 function pattern(u8: Uint8Array, from: number, n: number): void {
@@ -61,23 +61,30 @@ function checkCopies(memory: WebAssembly.Memory): void {
   assert.equal(new Uint8Array(memory.buffer)[pages * 65536 + 109], 7, 'fill reaches grown pages');
 }
 
-/** The thread_free push over `memory`: onto an empty list, onto a list, and refused for a flagged page. */
-function checkPush(memory: WebAssembly.Memory): void {
+/**
+ * A remote free's bit over `memory` (threadfree.ts's setBit): set with the page flagged pending, refused when
+ * set already, and for a page flagged delayed, left to the JS path with the bit taken back (or, when the
+ * owner took it meanwhile, done).
+ */
+function checkSetBit(memory: WebAssembly.Memory): void {
   const ops = wasmOps(memory)!;
   const m = new Int32Array(memory.buffer);
-  const dw = 1024; // a descriptor's word index
-  const tfw = dw + P_THREAD_FREE;
-  m[tfw] = 0;
-  assert.equal(ops.pushThreadFree(dw, 5000), 0);
-  assert.equal(m[tfw], 5000, 'the block heads the list');
-  assert.equal(m[5000], 0, 'and ends it');
-  assert.equal(ops.pushThreadFree(dw, 6000), 0);
-  assert.equal(m[tfw], 6000);
-  assert.equal(m[6000], 5000, 'the new head links to the old one');
-  m[tfw] = 6000 | TF_DELAYED;
-  m[7000] = 12345;
-  assert.equal(ops.pushThreadFree(dw, 7000), 1, 'a flagged page is the JS path\'s');
-  assert.equal(m[tfw], 6000 | TF_DELAYED, 'and its list is unchanged');
+  const rw = 1033; // a page's flags word
+  const bw = 2000; // a remote-bitmap word
+  m[rw] = 0;
+  m[bw] = 0;
+  assert.equal(ops.setRemoteBit(rw, bw, 1 << 5), 0);
+  assert.equal(m[bw], 1 << 5, 'the bit is set');
+  assert.equal(m[rw], TF_PENDING, 'and the page flagged pending');
+  assert.equal(ops.setRemoteBit(rw, bw, 1 << 31), 0, 'the top bit too');
+  assert.equal(m[bw], (1 << 5) | (1 << 31));
+  assert.equal(ops.setRemoteBit(rw, bw, 1 << 5), 2, 'a bit set already: freed twice');
+  assert.equal(m[bw], (1 << 5) | (1 << 31), 'and nothing changed');
+  assert.equal(m[rw], TF_PENDING);
+  m[rw] = TF_DELAYED;
+  assert.equal(ops.setRemoteBit(rw, bw, 1 << 7), 1, 'a page flagged delayed is the JS path\'s');
+  assert.equal(m[bw], (1 << 5) | (1 << 31), 'with the bit taken back');
+  assert.equal(m[rw], TF_DELAYED, 'and the flags unchanged');
 }
 
 describe('wasm operations (wasmops.ts)', () => {
@@ -85,9 +92,9 @@ describe('wasm operations (wasmops.ts)', () => {
     assert.equal(binary.WASM_OPS_SHARED, await assembleWasmOps(true), 'the module for shared memories is stale');
     assert.equal(binary.WASM_OPS_UNSHARED, await assembleWasmOps(false), 'the module for other memories is stale');
   });
-  it('pushes onto a page\'s thread_free list with a CAS, and leaves a flagged page to the JS path', () => {
-    checkPush(new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true }));
-    checkPush(new WebAssembly.Memory({ initial: 1 }));
+  it('sets a remote free\'s bit and flags its page, refuses a bit set already, and leaves a page flagged delayed to the JS path', () => {
+    checkSetBit(new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true }));
+    checkSetBit(new WebAssembly.Memory({ initial: 1 }));
   });
   it('links to a shared WebAssembly.Memory and copies and fills as memmove and memset do', () => {
     checkCopies(new WebAssembly.Memory({ initial: 3, maximum: 65536, shared: true }));
