@@ -65,7 +65,7 @@ export abstract class BareAllocator implements BenchAllocator {
  *   the blocks between the cores costs, and nothing else.
  * - 'floor-list': free pushes the block onto one shared list with a CAS, its link written into the block;
  *   malloc pops from its own list, and when that is empty takes the shared one whole (one exchange). The
- *   thread-free list of webmalloc and mimalloc, bare: no pages, no counts, no other checks.
+ *   thread-free list of mimalloc (and of webmalloc up to its layout 15), bare: no pages, no counts, no other checks.
  * - 'floor-batch': free writes the block's address into a buffer of the consumer's own; every 256 it copies
  *   them into a slot of the shared memory and publishes the slot (one atomic store). malloc takes from its
  *   own buffer, refilled from a published slot when empty. Nothing is written into a freed block.
