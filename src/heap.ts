@@ -241,7 +241,7 @@ export abstract class Heap {
     let released = 0;
     this.syncViews();
     this.abandonedCursor = takeAbandoned(this.ctx, this.threadW, this.ownerTag, this.abandonedCursor, budget, (dw) => {
-      collect(this.ctx, dw);
+      collect(this.ctx, dw, true);
       if (this.m[dw + L.P_USED] === 0) {
         releaseSpan(this.ctx, this.threadW, dw);
         released++;
@@ -657,14 +657,14 @@ export abstract class Heap {
     const m = this.m;
     for (let dw = m[this.threadW + L.T_FULL]; dw !== 0; ) {
       const next = m[dw + L.P_NEXT];
-      collect(this.ctx, dw);
+      collect(this.ctx, dw, true);
       if (m[dw + L.P_USED] < m[dw + L.P_CAPACITY]) this.localFreeSlow(dw, -1); // room again: back to its queue
       dw = next;
     }
     for (let bin = 0; bin < NBINS; bin++) {
       for (let dw = m[this.queueW + bin]; dw !== this.emptyW; ) {
         const next = m[dw + L.P_NEXT];
-        collect(this.ctx, dw);
+        collect(this.ctx, dw, true);
         if (m[dw + L.P_USED] === 0) {
           this.queueRemove(bin, dw);
           releaseSpan(this.ctx, this.threadW, dw);
@@ -714,7 +714,7 @@ export abstract class Heap {
   /** Give away a page this thread no longer lists: back to the pool if empty, else abandon it. */
   private handOver(dw: number): void {
     const m = this.m;
-    collect(this.ctx, dw);
+    collect(this.ctx, dw, true);
     if (m[dw + L.P_USED] === 0) {
       releaseSpan(this.ctx, this.threadW, dw);
       return;

@@ -161,14 +161,18 @@ export function refill(ctx: HeapContext, dw: number): void {
  * plain too: they follow that CAS, which V8 compiles as a full barrier. Each word with bits is taken with one
  * exchange; a bit that names no carved block of the page (a double free that raced with the page's reuse)
  * is dropped. Over a WebAssembly.Memory, wasm does the taking (wasmops.ts: an exchange there is one
- * instruction, where JS's Atomics.exchange is a builtin call of about 130).
+ * instruction, where JS's Atomics.exchange is a builtin call of about 130). `unflagged`: read the bitmap even
+ * when the page is not flagged, for the bit of a freer that died before flagging it (collect(), detach,
+ * reclaim).
  */
-export function collect(ctx: HeapContext, dw: number): number {
+export function collect(ctx: HeapContext, dw: number, unflagged = false): number {
   const m = ctx.mem.m;
   const rw = dw + L.P_REMOTE;
   let flags = m[rw];
-  if ((flags & L.TF_PENDING) === 0) return 0;
-  for (;;) {
+  const flagged = (flags & L.TF_PENDING) !== 0;
+  if (!flagged && !unflagged) return 0;
+  // (Only the owner clears the flag, so a failed CAS still sees it set.)
+  while (flagged) {
     const seen = Atomics.compareExchange(m, rw, flags, flags & ~L.TF_PENDING);
     if (seen === flags) break;
     flags = seen;

@@ -65,7 +65,7 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   // 4. Each page: counts recomputed from its lists, then back to the pool or abandoned for adoption.
   for (const dw of pages) {
     repairPage(ctx, dw);
-    collect(ctx, dw);
+    collect(ctx, dw, true);
     if (m[dw + L.P_USED] === 0) releaseSpan(ctx, selfW, dw);
     else abandonPage(ctx, selfW, dw);
   }

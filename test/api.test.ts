@@ -1214,6 +1214,26 @@ describe('memory kinds and start', () => {
 });
 
 describe('threads on one thread (attach / detach)', () => {
+  it('collect() takes a remote free whose thread died before flagging the page (its bit set, TF_PENDING not)', () => {
+    const a = createAllocator();
+    const blocks = Array.from({ length: 40 }, () => a.malloc(48));
+    const p = blocks[9]!;
+    // What a freer leaves when it dies between its OR and its CAS: the bit in the remote bitmap (segment header,
+    // byte 3072, one bit per 8-byte granule; docs/design.md), the page's flags untouched.
+    const segment = a.heapBase + Math.floor((p - a.heapBase) / MiB) * MiB;
+    const granule = (p - segment) / 8;
+    const m = new Int32Array(bufferOf(a.memory));
+    m[(segment + 3072) / 4 + (granule >>> 5)]! |= 1 << (granule & 31);
+    assertCheckOk(a, 'check() with the bit waiting');
+    const before = a.stats().liveBlocks;
+    a.collect();
+    assert.equal(a.stats().liveBlocks, before, 'the block counted as waiting before, free after: not live either way');
+    const seen = new Set<number>();
+    for (let i = 0; i < 2000; i++) seen.add(a.malloc(48));
+    assert.ok(seen.has(p), 'p is handed out again');
+    assertCheckOk(a);
+  });
+
   it("another thread's second free of a block its owner has not taken back yet throws DOUBLE_FREE and changes nothing", () => {
     for (const options of [{}, { memory: new SharedArrayBuffer(16 * MiB) }]) {
       const a = createAllocator(options);
