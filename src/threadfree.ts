@@ -15,7 +15,7 @@
 // the freeing thread wrote the link into the block, so the block's line moved to the freer's core, and the
 // owner's collect walked those links one miss at a time. With the bitmap the freer only reads the block (if
 // at all) and writes one word of bits shared by 32 granules. Producer/consumer pairs (xmalloc) on the
-// 2-core machine: 18 ns per call instead of 34 (docs/design.md).
+// 2-core machine: 19-23 ns per call instead of 34 (docs/design.md, "Remote frees in a bitmap").
 //
 // A full page sits on the owner's full list, where the owner does not look; it carries TF_DELAYED. The first
 // remote free to such a page clears the flag and pushes the block onto the owner thread's `delayed` list
@@ -35,7 +35,7 @@ import { bitmapWordOf, bitOf } from './pages.js';
 /** What freeRemote did: freed, or refused (the block's bit was set already: it was freed and not taken back). */
 export const REMOTE_FREED = 0;
 export const REMOTE_FREED_TWICE = 2;
-/** From setBit: the page is on its owner's full list, and the bit is not set (or set back to clear). */
+/** From setBit: the page is on its owner's full list, and the block's bit is clear (never set, or taken back). */
 const REMOTE_DELAYED = 1;
 
 /** Free block `w` (a word index) of page `dw` from a thread that does not own the page. */
