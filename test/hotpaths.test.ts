@@ -14,11 +14,17 @@ const workerUrl = new URL('./workers/hotpaths-worker.js', import.meta.url);
 const SLOTS = 4096;
 const WARMUP = 1_000_000;
 const OPS = 4_000_000;
+/** The threads' test runs longer: only part of its operations are remote frees. */
+const THREAD_OPS = 8_000_000;
 
 // One 16-byte object per operation would give dozens of collections over OPS operations (a scratch run: 73
-// over 10 million). One is allowed: V8 may still finish compiling some path meanwhile (code and feedback
-// live on its heap).
+// over 10 million); one per 64 local frees gave 10-11. One is allowed: V8 may still finish compiling some
+// path meanwhile (code and feedback live on its heap), or a collection just before the run is reported
+// during it. What this catches is allocation that adds up to megabytes over the run, not one rare branch.
 const MAX_GCS = 1;
+// In the threads' test three: its main thread once had two, in about 100 runs with the machine busy with
+// another such loop. One object per 64 remote frees gave 3 there (1 without): not caught.
+const MAX_THREAD_GCS = 3;
 
 describe('no allocation on any path once warm', () => {
   const kinds = {
@@ -42,15 +48,15 @@ describe('no allocation on any path once warm', () => {
     for (const memory of [undefined, new SharedArrayBuffer(256 * MiB)]) {
       const heap = createAllocator(memory ? { memory } : {});
       const slots = new Int32Array(new SharedArrayBuffer(SLOTS * 4));
-      const data = (seed: number): HotpathsWorkerData => ({ memory: heap.memory as HotpathsWorkerData['memory'], slots, warmup: WARMUP, ops: OPS, seed });
+      const data = (seed: number): HotpathsWorkerData => ({ memory: heap.memory as HotpathsWorkerData['memory'], slots, warmup: WARMUP, ops: THREAD_OPS, seed });
       const workers = [runWorker<number>(workerUrl, data(10), 60_000), runWorker<number>(workerUrl, data(20), 60_000)];
       mixedOps(heap, slots, WARMUP, 1);
-      const mine = await gcsDuring(() => mixedOps(heap, slots, OPS, 2));
+      const mine = await gcsDuring(() => mixedOps(heap, slots, THREAD_OPS, 2));
       const theirs = await Promise.all(workers);
       const what = memory ? 'SharedArrayBuffer' : 'WebAssembly.Memory';
-      assert.ok(mine <= MAX_GCS, `${what}: ${mine} garbage collections in the main thread`);
-      for (const gcs of theirs) assert.ok(gcs <= MAX_GCS, `${what}: ${gcs} garbage collections in a worker`);
-      assertCheckOk(heap);
+      assert.ok(mine <= MAX_THREAD_GCS, `${what}: ${mine} garbage collections in the main thread`);
+      for (const gcs of theirs) assert.ok(gcs <= MAX_THREAD_GCS, `${what}: ${gcs} garbage collections in a worker`);
+      assertCheckOk(heap, `${what}: check()`);
     }
   });
 });
