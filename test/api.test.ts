@@ -25,6 +25,7 @@ import {
   naturalAlignment,
   rng,
   randInt,
+  remoteBitOf,
 } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1218,12 +1219,11 @@ describe('threads on one thread (attach / detach)', () => {
     const a = createAllocator();
     const blocks = Array.from({ length: 40 }, () => a.malloc(48));
     const p = blocks[9]!;
-    // What a freer leaves when it dies between its OR and its CAS: the bit in the remote bitmap (segment header,
-    // byte 3072, one bit per 8-byte granule; docs/design.md), the page's flags untouched.
-    const segment = a.heapBase + Math.floor((p - a.heapBase) / MiB) * MiB;
-    const granule = (p - segment) / 8;
+    // What a freer leaves when it dies between its OR and its CAS: the bit in the remote bitmap, the page's
+    // flags untouched.
+    const { at, bit } = remoteBitOf(a, p);
     const m = new Int32Array(bufferOf(a.memory));
-    m[(segment + 3072) / 4 + (granule >>> 5)]! |= 1 << (granule & 31);
+    m[at / 4]! |= bit;
     assertCheckOk(a, 'check() with the bit waiting');
     const before = a.stats().liveBlocks;
     a.collect();

@@ -13,7 +13,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAllocator } from 'webmalloc';
-import { type Allocator, KiB, MiB, assertCheckOk, bufferOf, fillPattern, descriptorWordOf, heapHeaderWord, rng, runWorker } from './helpers.js';
+import { type Allocator, KiB, MiB, assertCheckOk, bufferOf, fillPattern, descriptorWordOf, heapHeaderWord, remoteBitOf, rng, runWorker } from './helpers.js';
 import type { CheckWorkerData, CheckWorkerResult } from './workers/check-worker.js';
 
 const workerUrl = new URL('./workers/check-worker.js', import.meta.url);
@@ -63,12 +63,10 @@ function u32(value: number): Uint8Array {
   return b;
 }
 
-/** The write that sets the remote-bitmap bit of byte `q`, as docs/design.md lays the bitmap out. */
+/** The write that sets the remote-bitmap bit of byte `q`. */
 function remoteBit(h: Heap, q: number): Write[] {
-  const segment = h.a.heapBase + Math.floor((q - h.a.heapBase) / MiB) * MiB;
-  const granule = (q - segment) / 8;
-  const at = segment + 3072 + (granule >>> 5) * 4;
-  return [{ offset: at, bytes: u32(word(h.a, at) | (1 << (granule & 31))) }];
+  const { at, bit } = remoteBitOf(h.a, q);
+  return [{ offset: at, bytes: u32(word(h.a, at) | bit) }];
 }
 
 function word(a: Allocator, p: number): number {

@@ -131,6 +131,17 @@ export function descriptorWordOf(a: { heapBase: number }, q: number): number {
   return (segment + 128 * Math.floor((q - segment) / KiB / 64)) / 4;
 }
 
+/**
+ * Where the remote-bitmap bit of byte `q` is, as the documented layout says (docs/design.md): in the header of
+ * q's segment from byte 3072, one bit per 8-byte granule, bit g & 31 of 32-bit word g >>> 5. Returns the
+ * word's byte offset and the bit.
+ */
+export function remoteBitOf(a: { heapBase: number }, q: number): { at: number; bit: number } {
+  const segment = a.heapBase + Math.floor((q - a.heapBase) / MiB) * MiB;
+  const granule = (q - segment) / 8;
+  return { at: segment + 3072 + (granule >>> 5) * 4, bit: 1 << (granule & 31) };
+}
+
 export function byteLengthOf(m: Memory): number {
   return bufferOf(m).byteLength;
 }
