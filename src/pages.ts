@@ -171,11 +171,9 @@ export function collect(ctx: HeapContext, dw: number, unflagged = false): number
   let flags = m[rw];
   const flagged = (flags & L.TF_PENDING) !== 0;
   if (!flagged && !unflagged) return 0;
-  // (Only the owner clears the flag, so a failed CAS still sees it set.)
-  while (flagged) {
-    const seen = Atomics.compareExchange(m, rw, flags, flags & ~L.TF_PENDING);
-    if (seen === flags) break;
-    flags = seen;
+  if (flagged) {
+    // Only the owner clears the flag, so a failed CAS (another thread's flag moved) still finds it set.
+    for (let seen = 0; (seen = Atomics.compareExchange(m, rw, flags, flags & ~L.TF_PENDING)) !== flags; ) flags = seen;
   }
   const baseW = ctx.base >>> 2;
   const [from, to] = remoteWords(m, baseW, dw);
