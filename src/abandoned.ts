@@ -17,10 +17,19 @@ import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
 import { clearRecord } from './inflight.js';
 
-/** Word and bit of page head `dw`'s abandoned bit. */
-function bitOf(ctx: HeapContext, dw: number): [word: number, bit: number] {
-  const slice = ctx.segmentOfWord(dw) * L.SLICES_PER_SEGMENT + ctx.sliceOfDescriptor(dw);
-  return [ctx.abandonedW + (slice >>> 5), 1 << (slice & 31)];
+/** The slice number (over the whole heap) of page head `dw`: its bit's place in the abandoned bitmap. */
+function sliceNumber(ctx: HeapContext, dw: number): number {
+  return ctx.segmentOfWord(dw) * L.SLICES_PER_SEGMENT + ctx.sliceOfDescriptor(dw);
+}
+
+/** The word of the abandoned bitmap that holds page head `dw`'s bit. */
+function bitWordOf(ctx: HeapContext, dw: number): number {
+  return ctx.abandonedW + (sliceNumber(ctx, dw) >>> 5);
+}
+
+/** Page head `dw`'s bit in its abandoned-bitmap word (two functions, not a pair: a pair may be allocated). */
+function bitOf(ctx: HeapContext, dw: number): number {
+  return 1 << (sliceNumber(ctx, dw) & 31);
 }
 
 function summaryWord(ctx: HeapContext, bin: number, index: number): number {
@@ -44,15 +53,13 @@ export function abandonPage(ctx: HeapContext, threadW: number, dw: number): void
 
 /** Set the bit and the class summary bit of page `dw`, whose owner is ABANDONED already. */
 export function publishAbandoned(ctx: HeapContext, dw: number): void {
-  const [word, bit] = bitOf(ctx, dw);
-  Atomics.or(ctx.mem.m, word, bit);
+  Atomics.or(ctx.mem.m, bitWordOf(ctx, dw), bitOf(ctx, dw));
   markClassSummary(ctx, dw);
 }
 
 /** Whether page `dw`'s abandoned bit is set. */
 export function isPublished(ctx: HeapContext, dw: number): boolean {
-  const [word, bit] = bitOf(ctx, dw);
-  return (Atomics.load(ctx.mem.m, word) & bit) !== 0;
+  return (Atomics.load(ctx.mem.m, bitWordOf(ctx, dw)) & bitOf(ctx, dw)) !== 0;
 }
 
 /** Set the summary bit of abandoned page `dw`'s class and segment (a hint: setting it needlessly is harmless). */
@@ -69,7 +76,8 @@ export function markClassSummary(ctx: HeapContext, dw: number): void {
  */
 function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): boolean {
   const m = ctx.mem.m;
-  const [word, bit] = bitOf(ctx, dw);
+  const word = bitWordOf(ctx, dw);
+  const bit = bitOf(ctx, dw);
   Atomics.store(m, threadW + L.T_HANDOVER, dw);
   let v = m[word]; // (a plain read: the CAS checks it, and hands over what it found when it fails)
   for (;;) {

@@ -18,13 +18,14 @@ const OPS = 4_000_000;
 const THREAD_OPS = 8_000_000;
 
 // One 16-byte object per operation would give dozens of collections over OPS operations (a scratch run: 73
-// over 10 million); one per 64 local frees gave 10-11. One is allowed: V8 may still finish compiling some
-// path meanwhile (code and feedback live on its heap), or a collection just before the run is reported
+// over 10 million); one per 64 local frees gave 10-11, and in the threads' test one per 16 remote frees gave 2
+// or 3 in each thread (one per 64 gave 0 or 1: not caught). One is allowed: V8 may still finish compiling
+// some path meanwhile (code and feedback live on its heap), or a collection just before the run is reported
 // during it. What this catches is allocation that adds up to megabytes over the run, not one rare branch.
+// It caught one: the owner's collection of remote frees returned a pair from a call V8 did not inline, one
+// array per flagged page, which gave every thread of the threads' test 2 collections, and 4 or 5 in about
+// one run in 20 (collections that depend on how the threads interleave).
 const MAX_GCS = 1;
-// In the threads' test three: its main thread once had two, in about 100 runs with the machine busy with
-// another such loop. One object per 64 remote frees gave 3 there (1 without): not caught.
-const MAX_THREAD_GCS = 3;
 
 describe('no allocation on any path once warm', () => {
   const kinds = {
@@ -54,8 +55,8 @@ describe('no allocation on any path once warm', () => {
       const mine = await gcsDuring(() => mixedOps(heap, slots, THREAD_OPS, 2));
       const theirs = await Promise.all(workers);
       const what = memory ? 'SharedArrayBuffer' : 'WebAssembly.Memory';
-      assert.ok(mine <= MAX_THREAD_GCS, `${what}: ${mine} garbage collections in the main thread`);
-      for (const gcs of theirs) assert.ok(gcs <= MAX_THREAD_GCS, `${what}: ${gcs} garbage collections in a worker`);
+      assert.ok(mine <= MAX_GCS, `${what}: ${mine} garbage collections in the main thread`);
+      for (const gcs of theirs) assert.ok(gcs <= MAX_GCS, `${what}: ${gcs} garbage collections in a worker`);
       assertCheckOk(heap, `${what}: check()`);
     }
   });
