@@ -103,8 +103,8 @@ export function adoptAbandoned(ctx: HeapContext, threadW: number, bin: number, o
   // The search reads plainly (V8 makes each Atomics call a builtin call of about 130 instructions, and a
   // class's slow path comes here every time it needs a page): a stale word only skips a page or names a
   // candidate, which take's CAS checks. Dropping a summary bit is the exception: see below.
+  const top = ctx.topPlain();
   const m = ctx.mem.m;
-  const top = m[ctx.headerW + L.H_TOP];
   const words = Math.ceil(top / 32);
   for (let k = 0; k < words; k++) {
     const wi = (hint + k) % words;
@@ -146,8 +146,8 @@ function findInSegment(ctx: HeapContext, index: number, bin: number, atomic: boo
  * next cursor.
  */
 export function takeAbandoned(ctx: HeapContext, threadW: number, ownerTag: number, cursor: number, budget: number, visit: (dw: number) => void): number {
-  const m = ctx.mem.m;
   const slices = ctx.top() * L.SLICES_PER_SEGMENT;
+  const m = ctx.mem.m;
   const words = Math.ceil(slices / 32);
   let wi = Math.floor(cursor / 32) % Math.max(words, 1);
   for (let k = 0; k < words && budget > 0; k++, wi = (wi + 1) % words) {
@@ -163,9 +163,9 @@ export function takeAbandoned(ctx: HeapContext, threadW: number, ownerTag: numbe
 
 /** Abandoned page heads, per class (a snapshot; racy while threads adopt or abandon). */
 export function abandonedPages(ctx: HeapContext): number[] {
+  const slices = ctx.top() * L.SLICES_PER_SEGMENT;
   const m = ctx.mem.m;
   const out: number[] = [];
-  const slices = ctx.top() * L.SLICES_PER_SEGMENT;
   for (let wi = 0; wi < Math.ceil(slices / 32); wi++) {
     for (let bits = Atomics.load(m, ctx.abandonedW + wi); bits !== 0; bits &= bits - 1) {
       const slice = wi * 32 + 31 - Math.clz32(bits & -bits);

@@ -27,11 +27,11 @@ export function checkHeap(ctx: HeapContext): CheckResult {
 }
 
 function checkAll(ctx: HeapContext, fail: (msg: string) => void): void {
+  const top = ctx.top();
   const m = ctx.mem.m;
   const root = (ctx.base + L.ROOT_OFFSET) >>> 2;
   if (m[root + L.R_MAGIC] !== L.MAGIC) fail('root record: bad magic');
   const h = ctx.headerW;
-  const top = ctx.top();
   if (m[h + L.H_BASE] !== ctx.base) fail(`heap header: base ${m[h + L.H_BASE]} != ${ctx.base}`);
   if (top < 1 || top > ctx.maxSegments) {
     fail(`heap header: ${top} segments claimed, at most ${ctx.maxSegments} fit`);

@@ -94,9 +94,26 @@ export class HeapContext {
     return this.threadsW + slot * L.THREAD_WORDS;
   }
 
-  /** Segments claimed so far. */
+  /**
+   * Segments claimed so far (an atomic read), with this thread's views made to cover them. Another thread may
+   * have grown the memory since this one last looked, and a write through a view that does not reach that far
+   * is lost without a word (a read gives undefined): so whatever goes from the shared tables to the segments
+   * themselves reads the top here, then takes `mem.m` (the views it had before may be replaced).
+   */
   top(): number {
-    return Atomics.load(this.mem.m, this.headerW + L.H_TOP);
+    return this.covering(Atomics.load(this.mem.m, this.headerW + L.H_TOP));
+  }
+
+  /** top() from a plain read: for searches that only miss, this time, what was claimed just now. */
+  topPlain(): number {
+    return this.covering(this.mem.m[this.headerW + L.H_TOP]!);
+  }
+
+  /** `top`, once this thread's views cover the segments below it. */
+  private covering(top: number): number {
+    const end = this.base + top * L.SEGMENT_SIZE;
+    if (end > this.mem.viewBytes) this.mem.ensure(Math.min(end, this.heapLimit));
+    return top;
   }
 }
 

@@ -242,7 +242,8 @@ export abstract class Heap {
     this.syncViews();
     this.abandonedCursor = takeAbandoned(this.ctx, this.threadW, this.ownerTag, this.abandonedCursor, budget, (dw) => {
       collect(this.ctx, dw, true);
-      if (this.m[dw + L.P_USED] === 0) {
+      // (the context's views, not this.m: they cover every page the search finds, up to the top it read)
+      if (this.ctx.mem.m[dw + L.P_USED] === 0) {
         releaseSpan(this.ctx, this.threadW, dw);
         released++;
       } else {

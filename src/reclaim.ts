@@ -33,9 +33,8 @@ export function reclaimThread(ctx: HeapContext, selfW: number, id: number): bool
   const tw = ctx.threadW(slot);
   const tag = slot + 1;
   // Segments claimed from here on are live threads' (a dead thread claims nothing): look at those below `top`,
-  // with views that cover them (other threads may have grown the memory a moment ago).
+  // with views that cover them (ctx.top() sees to that: other threads may have grown the memory a moment ago).
   const top = ctx.top();
-  ctx.mem.ensure(Math.min(ctx.base + top * L.SEGMENT_SIZE, ctx.heapLimit));
   const m = ctx.mem.m;
 
   // 1. Its pages, by owner (they stay its until step 4): no notification wanted any more. A page it was

@@ -398,8 +398,8 @@ function growTop(ctx: HeapContext, t: number, n: number): number {
  */
 export function claimCachedHuge(ctx: HeapContext, slot: number, size: number, align: number): number {
   for (;;) {
+    const top = ctx.topPlain(); // (a plain read, as below: a run it misses is only not reused this time)
     const m = ctx.mem.m;
-    const top = m[ctx.headerW + L.H_TOP]; // (a plain read, as below: a run it misses is only not reused this time)
     let best = -1; // the smallest run that fits alone, and its table word
     let bestWord = 0;
     let chain = -1; // else the first runs that fit together: where they start, and the first's word

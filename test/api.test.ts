@@ -1624,6 +1624,35 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a);
   });
 
+  // A thread's views cover the memory as it last saw it; another thread may have grown it since, and a write
+  // through a view that does not reach that far is lost without a word. A split writes the rest's descriptor.
+  const growable: [string, () => SharedArrayBuffer | WebAssembly.Memory][] = [
+    ['growable SharedArrayBuffer', () => new SharedArrayBuffer(2 * MiB, { maxByteLength: 64 * MiB })],
+    ['shared WebAssembly.Memory', () => new WebAssembly.Memory({ initial: 32, maximum: 1024, shared: true })],
+  ];
+  for (const [kind, make] of growable) {
+    it(`${kind}: a thread that has not seen the memory grow splits a cached run past its views as any thread would`, () => {
+      const memory = make();
+      const a = createAllocator({ memory });
+      const b = attach(memory);
+      b.free(b.malloc(16)); // b's views: the memory as it is now
+      const h = a.malloc(2.5 * MiB); // 3 segments: the memory grows past b's views
+      const first = Math.floor((h - a.heapBase) / MiB);
+      a.u8.fill(0xff, h, h + 2.5 * MiB); // the rest's descriptor will lie in this data
+      a.free(h);
+      assert.equal(segmentKind(a, first), CACHED, 'cached: with b attached, a holds no run');
+      const p = b.malloc(MiB - 64 * KiB + 16); // a huge block of one segment: the run is split
+      assert.equal(p, h, 'set up at the start of the cached run');
+      assert.equal(segmentKind(a, first + 1), CACHED, 'the rest is a cached run of its own');
+      const dw = descriptorWordOf(a, a.heapBase + (first + 1) * MiB);
+      const m = new Int32Array(bufferOf(memory));
+      assert.deepEqual([m[dw], m[dw + 10]], [0, 0], "the rest's descriptor names no block (kind FREE, owner 0), not old data");
+      b.free(p);
+      assertCheckOk(a);
+      b.detach();
+    });
+  }
+
   it('whether another thread is attached is seen at the next free: a slot taken, handed back by detach() or by reclaim()', () => {
     // H_SLOT_CHANGES (heap header word 15, docs/design.md) counts every slot taken and handed back; a thread
     // reads the thread table again only when it changed.
