@@ -46,9 +46,9 @@ export function pendingBlocks(m: Int32Array, baseW: number, dw: number): number[
 }
 
 // The remote-bitmap words [remoteFrom, remoteEnd) cover page `dw`'s carved blocks. Two functions, not one
-// returning a pair: an array returned by a call V8 does not inline is allocated, and collect() runs on every
-// remote free's page (one array per flagged collect gave the three threads' test of hotpaths.test.ts two or
-// more garbage collections per thread).
+// returning a pair: an array returned by a call V8 does not inline is allocated, and collect() reads them for
+// every page that other threads' frees flagged (one array each time gave every thread of hotpaths.test.ts's
+// threads' case two or more garbage collections).
 
 /** The first remote-bitmap word that covers page `dw`'s carved blocks. */
 function remoteFrom(m: Int32Array, baseW: number, dw: number): number {
