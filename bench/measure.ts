@@ -158,14 +158,24 @@ function placements(s: Settings): { count: number; settings: Settings } {
   return { count, settings: { ...s, rounds: Math.ceil(s.rounds / count), minRounds: Math.ceil(s.minRounds / count), maxMs: s.maxMs / count } };
 }
 
-/** Timed rounds spread over compilations (see placements); `recompileAll` compiles the bodies anew and runs an untimed round on the new code. */
-async function timePlacements(round: (reps: number) => Promise<number>, recompileAll: () => Promise<unknown>, reps: number, s: Settings): Promise<number[]> {
+/**
+ * Runs `share` once per compilation (see placements), with the settings of one share; `recompileAll` compiles
+ * the bodies anew and runs an untimed round on the new code before every share but the first.
+ */
+async function forEachPlacement(s: Settings, recompileAll: () => Promise<unknown>, share: (settings: Settings) => Promise<void>): Promise<void> {
   const p = placements(s);
-  const times: number[] = [];
   for (let k = 0; k < p.count; k++) {
     if (k > 0) await recompileAll();
-    times.push(...(await timeRounds(round, reps, p.settings)));
+    await share(p.settings);
   }
+}
+
+/** Timed rounds spread over compilations (see placements). */
+async function timePlacements(round: (reps: number) => Promise<number>, recompileAll: () => Promise<unknown>, reps: number, s: Settings): Promise<number[]> {
+  const times: number[] = [];
+  await forEachPlacement(s, recompileAll, async (settings) => {
+    times.push(...(await timeRounds(round, reps, settings)));
+  });
   return times;
 }
 
@@ -317,20 +327,18 @@ async function takeTurns(
   let aloneOps = 0;
   let allOps = 0;
   // Spread over compilations as timePlacements does, each share a whole number of turns of the workers.
-  const p = placements(s);
-  for (let k = 0; k < p.count; k++) {
-    if (k > 0) await recompileAll();
-    const deadline = performance.now() + 2 * p.settings.maxMs;
+  await forEachPlacement(s, recompileAll, async (settings) => {
+    const deadline = performance.now() + 2 * settings.maxMs;
     const from = alone.length;
     const turns = () => alone.length - from;
-    while (turns() < Math.max(p.settings.rounds, workers) || turns() % workers !== 0) {
-      if (turns() >= Math.max(p.settings.minRounds, workers) && turns() % workers === 0 && performance.now() >= deadline) break;
+    while (turns() < Math.max(settings.rounds, workers) || turns() % workers !== 0) {
+      if (turns() >= Math.max(settings.minRounds, workers) && turns() % workers === 0 && performance.now() >= deadline) break;
       alone.push(await round(reps, false, 1, alone.length % workers)); // pair k's worker alone: k mod n (turnsScaling reads it so)
       aloneOps = lastOps();
       all.push(await round(reps));
       allOps = lastOps();
     }
-  }
+  });
   return { alone, aloneOps, all, allOps };
 }
 
