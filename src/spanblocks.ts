@@ -76,7 +76,10 @@ export abstract class SpanBlockHeap extends Heap {
     // A run this thread holds, then a freed huge block's segments, then whole free segments; then, before the
     // memory grows, the cached runs and pages nobody uses go back to the pool (all abandoned pages are looked
     // at: a huge block needs whole free segments).
-    let first = this.takeHeld(size, align);
+    // Up to 64 KiB of alignment the block needs as many segments from any segment (hugeBlockOffset): worked
+    // out once here, for the held runs and the block (0 above that: then per candidate).
+    const need = align <= L.SLICE_SIZE ? hugeSegmentsNeeded(ctx, 0, size, align) : 0;
+    let first = need > 0 ? this.takeHeld(size, align, need) : -1;
     const held = first >= 0;
     if (!held) {
       if (this.held.count !== 0) this.releaseHeld(); // none fits: cached, where they may be joined
@@ -88,7 +91,7 @@ export abstract class SpanBlockHeap extends Heap {
     if (first < 0 && this.releaseUnused(Number.MAX_SAFE_INTEGER, -1) > 0) first = claimHugeSegments(ctx, this.threadW, size, align, false);
     if (first < 0) first = claimHugeSegments(ctx, this.threadW, size, align, true);
     if (first < 0) return 0;
-    const k = hugeSegmentsNeeded(ctx, first, size, align);
+    const k = need > 0 ? need : hugeSegmentsNeeded(ctx, first, size, align);
     // A run the views cover already (a cached one, mostly) needs no renewal, unless the memory replaced its
     // buffer meanwhile (a non-shared wasm memory that grew): renewing reads the buffer's length and the top,
     // 40 ns of a reuse that costs a few hundred.
@@ -202,20 +205,21 @@ export abstract class SpanBlockHeap extends Heap {
    * The first segment for a huge block of `size` bytes aligned to `align` in a run this thread holds: the
    * smallest that fits, the block at its end, so that its free joins what stays held before it. Plain
    * stores: the run's head names this thread (nobody else changes it), and the caller's publish (an atomic
-   * store of the block's head) makes them visible. -1 when none fits (or `align` exceeds 64 KiB).
+   * store of the block's head) makes them visible. `need`: the segments the block needs (`align` is at most
+   * 64 KiB). -1 when none fits.
    */
-  private takeHeld(size: number, align: number): number {
+  private takeHeld(size: number, align: number, need: number): number {
     const held = this.held;
-    if (held.count === 0 || align > L.SLICE_SIZE) return -1;
+    if (held.count === 0) return -1;
     const ctx = this.ctx;
-    const need = hugeSegmentsNeeded(ctx, 0, size, align); // the same from any segment up to 64 KiB of alignment
-    const offset = hugeBlockOffset(ctx, 0, align);
     let best = -1;
     for (let i = 0; i < held.count; i++) {
       const k = held.units[i]!;
       if (k < need || (best >= 0 && k >= held.units[best]!)) continue;
-      // At the end of the heap the limit may cut the run's last segment short.
-      if (ctx.segmentAddress(held.start[i]! + k - need) + offset + size > ctx.heapLimit) continue;
+      // A run that holds the heap's last segment may be cut short by the limit (the test in doubles: addresses
+      // reach 2^32).
+      const end = held.start[i]! + k;
+      if (end >= ctx.maxSegments && ctx.segmentAddress(end - need) + hugeBlockOffset(ctx, 0, align) + size > ctx.heapLimit) continue;
       best = i;
     }
     if (best < 0) return -1;
