@@ -4,6 +4,9 @@
 // Shared by every thread and lock-free: a segment's free slices are one word of the segment table (free
 // bits | used-before bits << 16), claimed with one compare-and-swap and released with one atomic OR. A
 // thread that dies between two steps leaks at most the span it was claiming; nothing else is in flux.
+// The word's values are written as the signed integers the Int32Array reads back (slice 15's used-before bit
+// is the sign bit): made unsigned with `>>> 0`, a value above 2^31 was a heap number that V8 allocated at
+// each Atomics call taking it.
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
@@ -73,7 +76,7 @@ function claimInSegment(
       }
     }
     if (first < 0) return -1;
-    const claimed = ((v & ~run) | (run << L.DIRTY_SHIFT)) >>> 0;
+    const claimed = (v & ~run) | (run << L.DIRTY_SHIFT);
     nameClaimedSpan(m, threadW, index, first, n);
     if (Atomics.compareExchange(m, w + L.S_SLICES, v, claimed) === v) {
       lastClaimDirty = ((v >>> L.DIRTY_SHIFT) & run) !== 0;
@@ -207,7 +210,7 @@ export function publishNormalSegment(ctx: HeapContext, index: number, taken: num
   const all = (1 << slices) - 1;
   // Slices, summary, then the kind: searchers skip a segment until its kind says NORMAL, and never drop the
   // summary bit of a segment whose slices are free.
-  Atomics.store(mem.m, w + L.S_SLICES, ((all & ~taken) | ((dirty | taken) << L.DIRTY_SHIFT)) >>> 0);
+  Atomics.store(mem.m, w + L.S_SLICES, (all & ~taken) | ((dirty | taken) << L.DIRTY_SHIFT));
   if ((all & ~taken) !== 0) markHasFree(ctx, index);
   Atomics.store(mem.m, w + L.S_KIND, L.SEG_NORMAL);
   return (dirty & taken) !== 0;
@@ -283,7 +286,7 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     const newDirty = ctx.segmentAddress(t) < m[ctx.headerW + L.H_FRESH_FROM];
     for (let j = t; j < first + k; j++) {
       const all = (1 << ctx.segmentSlices(j)) - 1;
-      Atomics.store(m, ctx.segTableW + j * L.S_WORDS + L.S_SLICES, (all << L.DIRTY_SHIFT) >>> 0);
+      Atomics.store(m, ctx.segTableW + j * L.S_WORDS + L.S_SLICES, all << L.DIRTY_SHIFT);
     }
     if (newDirty && first === t) clearDescriptors(ctx, first); // (a free segment's descriptors are FREE already)
     lastClaimDirty = got === 1 || newDirty;
@@ -318,7 +321,7 @@ function claimFreeSegments(ctx: HeapContext, first: number, n: number): number {
     const w = ctx.segTableW + (first + j) * L.S_WORDS;
     const all = (1 << ctx.segmentSlices(first + j)) - 1;
     const v = Atomics.load(m, w + L.S_SLICES);
-    const nv = ((v & ~all) | (all << L.DIRTY_SHIFT)) >>> 0;
+    const nv = (v & ~all) | (all << L.DIRTY_SHIFT);
     if ((Atomics.load(m, w + L.S_KIND) & 0xff) !== L.SEG_NORMAL || (v & L.ALL_SLICES) !== all || Atomics.compareExchange(m, w + L.S_SLICES, v, nv) !== v) {
       unclaimFreeSegments(ctx, first, j);
       return -1 - j;
@@ -645,7 +648,7 @@ export function releaseSegment(ctx: HeapContext, index: number): void {
   clearDescriptors(ctx, index);
   const w = ctx.segTableW + index * L.S_WORDS;
   const all = (1 << ctx.segmentSlices(index)) - 1;
-  Atomics.store(m, w + L.S_SLICES, ((all << L.DIRTY_SHIFT) | all) >>> 0);
+  Atomics.store(m, w + L.S_SLICES, (all << L.DIRTY_SHIFT) | all);
   Atomics.or(m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
   Atomics.store(m, w + L.S_KIND, L.SEG_NORMAL);
 }
