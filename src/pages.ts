@@ -28,6 +28,11 @@ export function liveWordOf(baseW: number, w: number): number {
   return bitmapWordOf(baseW, w, L.LIVE_BITMAP_OFFSET);
 }
 
+/** The word of the remote bitmap that holds block `w`'s bit. */
+export function remoteWordOf(baseW: number, w: number): number {
+  return bitmapWordOf(baseW, w, L.REMOTE_BITMAP_OFFSET);
+}
+
 /** Checked mode: whether block `w`'s live bit is set (a plain read: for reclaim and check). */
 export function isMarkedLive(m: Int32Array, baseW: number, w: number): boolean {
   return (m[liveWordOf(baseW, w)] & bitOf(w)) !== 0;
@@ -52,7 +57,7 @@ export function pendingBlocks(m: Int32Array, baseW: number, dw: number): number[
 
 /** The first remote-bitmap word that covers page `dw`'s carved blocks. */
 function remoteFrom(m: Int32Array, baseW: number, dw: number): number {
-  return bitmapWordOf(baseW, m[dw + L.P_AREA], L.REMOTE_BITMAP_OFFSET);
+  return remoteWordOf(baseW, m[dw + L.P_AREA]);
 }
 
 /** The remote-bitmap word after the last that covers page `dw`'s carved blocks (remoteFrom's when none is carved). */
@@ -60,7 +65,7 @@ function remoteEnd(m: Int32Array, baseW: number, dw: number): number {
   const reserved = m[dw + L.P_RESERVED];
   if (reserved <= 0) return remoteFrom(m, baseW, dw);
   const last = m[dw + L.P_AREA] + (reserved - 1) * (m[dw + L.P_BLOCK_SIZE] >>> 2);
-  return bitmapWordOf(baseW, last, L.REMOTE_BITMAP_OFFSET) + 1;
+  return remoteWordOf(baseW, last) + 1;
 }
 
 /** The block (word index) that bit `i` of remote-bitmap word `bw` stands for. */
@@ -141,7 +146,7 @@ export function initSmallPage(
   // never used before reads as zero.
   const baseW = ctx.base / L.WORD;
   const lastW = (spanStart + slices * L.SLICE_SIZE) / L.WORD - 2;
-  if (!fresh) clearBits(ctx, bitmapWordOf(baseW, spanStart / L.WORD, L.REMOTE_BITMAP_OFFSET), bitmapWordOf(baseW, lastW, L.REMOTE_BITMAP_OFFSET) + 1);
+  if (!fresh) clearBits(ctx, remoteWordOf(baseW, spanStart / L.WORD), remoteWordOf(baseW, lastW) + 1);
   if (ctx.checked) clearBits(ctx, liveWordOf(baseW, spanStart / L.WORD), liveWordOf(baseW, lastW) + 1);
   Atomics.store(m, dw + L.P_OWNER, ownerTag);
   return dw;

@@ -42,6 +42,8 @@ const REMOTE_DELAYED = 1;
 export function freeRemote(ctx: HeapContext, dw: number, w: number): number {
   const mem = ctx.mem;
   const m = mem.m;
+  // bitmapWordOf itself, not pages.ts's remoteWordOf: one call level less on this path (through remoteWordOf,
+  // xmalloc x2 took 21.7-25.3 ns per call against 20.8-23.2, six alternated quick-mode processes each).
   const bw = bitmapWordOf(ctx.base >>> 2, w, L.REMOTE_BITMAP_OFFSET);
   const bit = bitOf(w);
   const rw = dw + L.P_REMOTE;
