@@ -242,9 +242,9 @@ function batch(a: BenchAllocator, t: Toucher, size: number, count: number): Body
   };
 }
 
-/** One rep: `blocks` blocks of random sizes in [min, max] allocated, then freed in a random order (four
- *  different orders, taking turns). */
-function randomSizes(a: BenchAllocator, t: Toucher, blocks: number, min: number, max: number): Body {
+/** The random workloads' requests, drawn up front from a fixed seed: `blocks` sizes in [min, max] (and their
+ *  sum), and four orders to free them in. (bench/phases.ts times the same requests phase by phase.) */
+export function randomDraws(blocks: number, min: number, max: number): { sizes: Uint32Array; orders: Uint32Array[]; total: number } {
   const next = rng(0x5eed0000 + max);
   const sizes = new Uint32Array(blocks);
   let total = 0;
@@ -256,6 +256,13 @@ function randomSizes(a: BenchAllocator, t: Toucher, blocks: number, min: number,
     shuffle(o, next);
     orders.push(o);
   }
+  return { sizes, orders, total };
+}
+
+/** One rep: `blocks` blocks of random sizes in [min, max] allocated, then freed in a random order (four
+ *  different orders, taking turns). */
+function randomSizes(a: BenchAllocator, t: Toucher, blocks: number, min: number, max: number): Body {
+  const { sizes, orders, total } = randomDraws(blocks, min, max);
   const ptrs = new Float64Array(blocks);
   let turn = 0;
   return (reps, probe) => {

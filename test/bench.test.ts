@@ -14,6 +14,7 @@ import { FLOOR_BYTES, FLOOR_SINGLE, FloorAllocator, FloorList, FLOORS } from '..
 import { measure, TINY, turnsScaling, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { recompile } from '../bench/placement.js';
+import { PHASE_CONTENDERS, timePhases } from '../bench/phases.js';
 import { repoRoot } from '../bench/peers/types.js';
 import { evaluateTargets, medianOfPasses, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
 import { larsonBody, primeBody, RANDOM_BLOCKS, singleBody, SINGLE_WORKLOADS, xmLocal, type Body, type WorkloadName } from '../bench/workloads.js';
@@ -207,6 +208,19 @@ describe('benchmark workloads at a tiny size', () => {
     await assert.rejects(measure({ contender: 'webmalloc', workload: 'pairs-64' as WorkloadName, threads: 2 }, TINY));
   });
 
+  it('bench/phases.ts times both phases of the random workloads for each of its contenders', () => {
+    for (const workload of ['random-512', 'random-64k']) {
+      for (const c of PHASE_CONTENDERS) {
+        const t = timePhases(c, workload, 2, 1, TINY_BLOCKS[workload]);
+        const what = `${c} on ${workload}`;
+        assert.equal(t.alloc.length, 2, what);
+        assert.equal(t.free.length, 2, what);
+        for (const x of [...t.alloc, ...t.free]) assert.ok(Number.isFinite(x) && x > 0 && x < 1e7, `${what}: ${x} ns per call`);
+        if (c !== 'dlmalloc-wasm') assert.deepEqual(t.checkErrors, [], `${what}: check() after every block was freed`);
+      }
+    }
+  });
+
   it('the process that npm run bench:instructions counts under valgrind makes the calls asked for', () => {
     const r = spawnSync(process.execPath, [join(repoRoot(), 'build/bench/instructions.js'), '--child', 'webmalloc', 'batch-64', '5000'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
@@ -327,6 +341,14 @@ describe('native workloads', () => {
       const names = new Set(lines.map((l) => l.workload));
       for (const w of [...SINGLE_WORKLOADS, 'larson', 'xmalloc', 'xmalloc-local']) assert.ok(names.has(w), `native ${w} ran`);
       for (const l of lines) assert.ok(l.ns_per_op > 0 && l.allocator === 'test', `native ${l.workload}: ${l.ns_per_op} ns/op`);
+      // The random workloads time their two phases apart as well (bench/phases.ts reads them): each phase's
+      // ns per call, whose mean is the whole's.
+      for (const l of lines as { workload: string; ns_per_op: number; alloc_ns_per_op?: number; free_ns_per_op?: number }[]) {
+        if (!l.workload.startsWith('random-')) continue;
+        const { alloc_ns_per_op: alloc, free_ns_per_op: free } = l;
+        assert.ok(alloc !== undefined && free !== undefined && alloc > 0 && free > 0, `native ${l.workload}: phases ${alloc} and ${free}`);
+        assert.ok(Math.abs((alloc + free) / 2 - l.ns_per_op) < 0.01 * l.ns_per_op + 0.002, `native ${l.workload}: phases ${alloc} and ${free} against ${l.ns_per_op}`);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -213,13 +213,16 @@ static void run_random(const char *name, size_t max, size_t blocks, int rounds) 
     }
   }
   uint64_t acc = 0;
+  uint64_t alloc_ns = 0; /* the two phases apart (bench/phases.ts): two clock reads per phase of `blocks` calls */
   uint64_t t0 = now_ns();
   for (int r = 0; r < rounds; r++) {
+    uint64_t ta = now_ns();
     for (size_t i = 0; i < blocks; i++) {
       void *p = malloc(sizes[i]);
       touch(p, sizes[i], (unsigned)i);
       ptrs[i] = p;
     }
+    alloc_ns += now_ns() - ta;
     const uint32_t *o = order + (size_t)r * blocks;
     for (size_t i = 0; i < blocks; i++) {
       void *p = ptrs[o[i]];
@@ -231,8 +234,11 @@ static void run_random(const char *name, size_t max, size_t blocks, int rounds) 
   sink += acc;
   free(sizes); free(order); free(ptrs);
   result_t res = { 2ull * blocks * (uint64_t)rounds, t1 - t0, total };
-  char extra[128];
-  snprintf(extra, sizeof extra, "\"rounds\":%d,\"blocks\":%zu,\"min_size\":8,\"max_size\":%zu", rounds, blocks, max);
+  double calls = (double)blocks * rounds;
+  char extra[256];
+  snprintf(extra, sizeof extra,
+           "\"rounds\":%d,\"blocks\":%zu,\"min_size\":8,\"max_size\":%zu,\"alloc_ns_per_op\":%.3f,\"free_ns_per_op\":%.3f",
+           rounds, blocks, max, (double)alloc_ns / calls, (double)(t1 - t0 - alloc_ns) / calls);
   emit(name, 1, &res, extra);
 }
 
