@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeContender, WebmallocBench } from './contenders.js';
 import { rerunUnderBenchLock } from './lock.js';
+import { median } from './report.js';
 import { repoRoot, type BenchAllocator } from './peers/types.js';
 import { RANDOM_BLOCKS, randomDraws, sink, toucher, type Toucher } from './workloads.js';
 
@@ -38,8 +39,9 @@ export interface PhaseTimes {
 
 /**
  * The two phases as closures over the allocator and the requests, as the benchmark's bodies are (workloads.ts):
- * with the allocator passed to each call as an argument instead, V8 compiled it as an object it does not
- * know, and the phases took 25-40% longer (docs/design.md, "random-512, phase by phase").
+ * with the allocator passed to each call as an argument instead, webmalloc's phases took longer (in scratch
+ * loops, 22.5-28.7 and 40.8-46.6 ns per call against 17.9-21.2 and 30.9-32.6; docs/design.md, "random-512,
+ * phase by phase").
  */
 function phaseBodies(a: BenchAllocator, t: Toucher, sizes: Uint32Array, orders: Uint32Array[], ptrs: Float64Array) {
   return {
@@ -116,7 +118,7 @@ export function timePhases(
   }
   const body = from ? replayBodies(t, sizes, orders, from, ptrs) : own;
   for (let r = 0; r < 3; r++) {
-    // untimed: the replay's bodies get compiled here
+    // untimed (the replay's bodies are compiled here)
     body.alloc();
     acc += body.free(r);
   }
@@ -133,11 +135,6 @@ export function timePhases(
   sink.value += acc;
   if (a instanceof WebmallocBench) times.checkErrors = a.heap.check().errors;
   return times;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 interface Figures {
