@@ -8,7 +8,8 @@
 //   node build/bench/phases.js [random-512|random-64k] [--rounds N] [--no-native]
 //
 // Each JS contender runs in a process of its own, as in npm run bench; a phase's figure is its median round,
-// in ns per allocator call (the native ones: the mean over the C program's 10 rounds, the median of 3 runs).
+// in ns per allocator call. A native figure is the C program's own (its median of 5 runs of 10 rounds each),
+// the median of 3 such.
 // It holds the benchmark lock (lock.ts).
 
 import { spawnSync } from 'node:child_process';
@@ -198,7 +199,7 @@ function renderPhases(workload: string, rounds: number, rows: Map<string, Figure
     x.toFixed(1).padStart(10) + (of === undefined ? '' : ` (${(x / of).toFixed(2)}x)`).padEnd(9);
   const lines = [
     `${workload}: ${RANDOM_BLOCKS[workload]!.toLocaleString('en-US')} blocks; ns per allocator call, JS the median of ` +
-      `${rounds} rounds, native the median of 3 runs of 10${ref ? '; ratio to mimalloc in parentheses' : ''}`,
+      `${rounds} rounds, native the median of 3 runs${ref ? '; ratio to mimalloc in parentheses' : ''}`,
     'contender'.padEnd(16) + 'allocation'.padStart(10) + ' '.repeat(9) + 'free'.padStart(10) + ' '.repeat(9) + 'both'.padStart(10),
   ];
   for (const [name, f] of rows) {
