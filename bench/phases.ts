@@ -197,10 +197,13 @@ function renderPhases(workload: string, rounds: number, rows: Map<string, Figure
   const ref = rows.get('mimalloc');
   const cell = (x: number, of: number | undefined): string =>
     x.toFixed(1).padStart(10) + (of === undefined ? '' : ` (${(x / of).toFixed(2)}x)`).padEnd(9);
+  const blocks = RANDOM_BLOCKS[workload]!.toLocaleString('en-US');
+  const native = rows.has('glibc') || ref ? ', native the median of 3 runs' : '';
+  const ratios = ref ? '; ratio to mimalloc in parentheses' : '';
+  const gap = ' '.repeat(9);
   const lines = [
-    `${workload}: ${RANDOM_BLOCKS[workload]!.toLocaleString('en-US')} blocks; ns per allocator call, JS the median of ` +
-      `${rounds} rounds, native the median of 3 runs${ref ? '; ratio to mimalloc in parentheses' : ''}`,
-    'contender'.padEnd(16) + 'allocation'.padStart(10) + ' '.repeat(9) + 'free'.padStart(10) + ' '.repeat(9) + 'both'.padStart(10),
+    `${workload}: ${blocks} blocks; ns per allocator call, JS the median of ${rounds} rounds${native}${ratios}`,
+    'contender'.padEnd(16) + 'allocation'.padStart(10) + gap + 'free'.padStart(10) + gap + 'both'.padStart(10),
   ];
   for (const [name, f] of rows) {
     const both = (f.alloc + f.free) / 2;
