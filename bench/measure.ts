@@ -21,7 +21,7 @@ import { recompile } from './placement.js';
 import { median } from './report.js';
 import { THING_MALLOC_CAPS } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
-import { describe, primeBody, singleBody, XM_RING_WORDS, XM_SLOTS, type Body, type WorkloadName } from './workloads.js';
+import { describe, primeBody, RANDOM_WARM_PASSES, singleBody, XM_RING_WORDS, XM_SLOTS, type Body, type WorkloadName } from './workloads.js';
 
 export interface Spec {
   contender: ContenderName;
@@ -223,7 +223,7 @@ async function measureSingle(spec: Spec, s: Settings): Promise<Result> {
   // until all of it is resident. webmalloc on random-64k (385 MiB) costs ~5 µs per call on the first pass and
   // settles at ~200 ns after ~30. So warm up with at least 30 passes there and 10 on random-512 (the native
   // program runs 1 + 5 rounds of 2 passes in its quick mode, of 10 in its full mode).
-  const minWarm = spec.workload === 'random-64k' ? 30 : spec.workload === 'random-512' ? 10 : 0;
+  const minWarm = RANDOM_WARM_PASSES[spec.workload] ?? 0;
   primeBody(body);
   const reps = await calibrate(round, s, minWarm);
   const times = await timePlacements(round, () => (recompile(body), round(reps)), reps, s);

@@ -21,14 +21,10 @@ import { makeContender, WebmallocBench } from './contenders.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { median } from './report.js';
 import { repoRoot, type BenchAllocator } from './peers/types.js';
-import { RANDOM_BLOCKS, randomDraws, sink, toucher, type Toucher } from './workloads.js';
+import { RANDOM_BLOCKS, RANDOM_MAX_SIZE, RANDOM_WARM_PASSES, randomDraws, sink, toucher, type Toucher } from './workloads.js';
 
 export const PHASE_CONTENDERS = ['webmalloc', 'dlmalloc-wasm', 'no allocator'] as const;
 export type PhaseContender = (typeof PHASE_CONTENDERS)[number];
-
-/** Untimed rounds first: blocks land at new addresses for many passes before the memory is all resident
- *  (see measure.ts, measureSingle). */
-const WARM_ROUNDS: Record<string, number> = { 'random-512': 10, 'random-64k': 30 };
 
 export interface PhaseTimes {
   /** ns per allocator call of each timed round's allocation phase, and of its free phase. */
@@ -98,8 +94,8 @@ export function timePhases(
   warm: number,
   blocks?: number,
 ): PhaseTimes {
-  const max = workload === 'random-512' ? 512 : workload === 'random-64k' ? 65536 : 0;
-  if (max === 0) throw new Error(`phases: ${workload} is not a random workload`);
+  const max = RANDOM_MAX_SIZE[workload];
+  if (max === undefined) throw new Error(`phases: ${workload} is not a random workload`);
   const { sizes, orders } = randomDraws(blocks ?? RANDOM_BLOCKS[workload]!, 8, max);
   const a = makeContender(contender === 'no allocator' ? 'webmalloc' : contender);
   const t = toucher(a);
@@ -219,7 +215,7 @@ if (process.argv[1] === SELF) {
   const argv = process.argv.slice(2);
   if (argv[0] === '--child') {
     const [, contender, workload, rounds] = argv as [string, PhaseContender, string, string];
-    const times = timePhases(contender, workload, Number(rounds), WARM_ROUNDS[workload] ?? 10);
+    const times = timePhases(contender, workload, Number(rounds), RANDOM_WARM_PASSES[workload]!);
     process.stdout.write(JSON.stringify(times) + '\n');
   } else {
     const status = rerunUnderBenchLock(SELF, argv, 900);

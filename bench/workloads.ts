@@ -133,6 +133,10 @@ export const THREAD_WORKLOADS = ['larson', 'larson-turns', 'xmalloc', 'xmalloc-l
 export type WorkloadName = (typeof SINGLE_WORKLOADS)[number] | (typeof THREAD_WORKLOADS)[number];
 
 export const RANDOM_BLOCKS: Record<string, number> = { 'random-512': 100_000, 'random-64k': 10_000 };
+/** The random workloads' largest block (their smallest is 8 bytes). */
+export const RANDOM_MAX_SIZE: Record<string, number> = { 'random-512': 512, 'random-64k': 65536 };
+/** Untimed passes a random workload needs before its figures settle (measure.ts, measureSingle, says why). */
+export const RANDOM_WARM_PASSES: Record<string, number> = { 'random-512': 10, 'random-64k': 30 };
 
 export function describe(name: WorkloadName, blocks?: number): WorkloadInfo {
   const pm = /^pairs-(\d+)$/.exec(name);
@@ -146,7 +150,7 @@ export function describe(name: WorkloadName, blocks?: number): WorkloadInfo {
       return {
         name,
         kind: 'single',
-        describe: `${n.toLocaleString('en-US')} blocks of 8..${name === 'random-512' ? '512' : '65536'} bytes, freed in random order`,
+        describe: `${n.toLocaleString('en-US')} blocks of 8..${RANDOM_MAX_SIZE[name]} bytes, freed in random order`,
         blocks: n,
       };
     }
@@ -182,9 +186,8 @@ export function singleBody(name: WorkloadName, a: BenchAllocator, blocks?: numbe
     case 'batch-64':
       return batch(a, t, 64, 1000);
     case 'random-512':
-      return randomSizes(a, t, blocks ?? RANDOM_BLOCKS[name]!, 8, 512);
     case 'random-64k':
-      return randomSizes(a, t, blocks ?? RANDOM_BLOCKS[name]!, 8, 65536);
+      return randomSizes(a, t, blocks ?? RANDOM_BLOCKS[name]!, 8, RANDOM_MAX_SIZE[name]!);
     case 'realloc-grow':
       return reallocGrow(a, t);
     case 'aligned':
