@@ -4,7 +4,7 @@
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { abandonedPages, summaryHas } from './abandoned.js';
-import { BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, NBINS, START_MASK, blockAlignment } from './sizeclass.js';
+import { BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, NBINS, START_SHIFT, blockAlignment } from './sizeclass.js';
 import type { CheckResult } from './types.js';
 import { isMarkedLive, pendingBlocks } from './pages.js';
 import { hugeRunEnd, runCount, runSlot } from './segments.js';
@@ -247,9 +247,9 @@ function checkPage(
   const spanEnd = start + bytes;
   if (m[dw + L.P_BLOCK_SIZE] !== size) fail(`${where}: block size ${m[dw + L.P_BLOCK_SIZE]} is not class ${bin}'s ${size}`);
   if (m[dw + L.P_DIVISOR] !== BLOCK_INVERSE[bin]) fail(`${where}: divisor ${m[dw + L.P_DIVISOR]} is not class ${bin}'s`);
-  const mask = START_MASK[bin];
-  if (m[dw + L.P_START_MASK] !== mask) fail(`${where}: start mask ${m[dw + L.P_START_MASK]} is not class ${bin}'s ${mask}`);
-  if (m[dw + L.P_CARVED_LIMIT] !== reserved * (mask + 1)) fail(`${where}: carved limit ${m[dw + L.P_CARVED_LIMIT]} does not match ${reserved} blocks carved`);
+  const bound = m[dw + L.P_CARVED_BOUND];
+  if ((bound & 31) !== START_SHIFT[bin]) fail(`${where}: carved bound ${bound}: shift ${bound & 31} is not class ${bin}'s ${START_SHIFT[bin]}`);
+  if (bound >>> 5 !== reserved) fail(`${where}: carved bound ${bound} does not match ${reserved} blocks carved`);
   if (m[dw + L.P_SPAN] !== BIN_SLICES[bin]) fail(`${where}: page spans ${m[dw + L.P_SPAN]} slices, class ${bin} takes ${BIN_SLICES[bin]}`);
   if (area < start || area % blockAlignment(size) !== 0) fail(`${where}: block area ${area} misplaced`);
   if (capacity !== Math.floor((spanEnd - area) / size)) fail(`${where}: capacity ${capacity} wrong`);

@@ -51,8 +51,8 @@ export const enum Layout {
   P_AREA = 4, //        address of the first block (SMALL); of the block (LARGE, HUGE)
   P_CAPACITY = 5, //    blocks that fit in the span (SMALL)
   P_RESERVED = 6, //    blocks carved from the area so far, in address order (SMALL)
-  P_START_MASK = 7, //  2^s - 1, where the class's words are 2^s * odd (SMALL): see Heap.isCarvedBlock
-  P_CARVED_LIMIT = 8, // P_RESERVED * 2^s (SMALL): see Heap.isCarvedBlock
+  P_CARVED_BOUND = 7, // P_RESERVED << 5 | s, where the class's words are 2^s * odd (SMALL): see Heap.isCarvedBlock
+  //                    word 8 unused
   P_REMOTE = 9, //      remote frees: TF_PENDING (bits may wait in the remote bitmap) | TF_DELAYED (atomic)
   P_OWNER = 10, //      owning thread slot + 1, or ABANDONED (SMALL); LIVE_BLOCK / 0 / LARGE_HELD | slot (LARGE); LIVE_BLOCK (HUGE) (atomic)
   P_NEXT = 11, //       next page in the owner's bin queue or full list (descriptor word index)
@@ -110,7 +110,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 16,
+  LAYOUT_VERSION = 17,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.

@@ -7,7 +7,7 @@ import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { nameRelease } from './inflight.js';
 import { releaseSlices } from './segments.js';
-import { alignUp, BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, blockAlignment, START_MASK } from './sizeclass.js';
+import { alignUp, BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, blockAlignment, START_SHIFT } from './sizeclass.js';
 
 /**
  * The word of a segment bitmap (at byte `offset` of the segment header: REMOTE_BITMAP_OFFSET or
@@ -104,8 +104,7 @@ function writeDescriptor(m: Int32Array, w: number, kind: number, span: number): 
   m[w + L.P_AREA] = 0;
   m[w + L.P_CAPACITY] = 0;
   m[w + L.P_RESERVED] = 0;
-  m[w + L.P_START_MASK] = 0;
-  m[w + L.P_CARVED_LIMIT] = 0;
+  m[w + L.P_CARVED_BOUND] = 0;
   m[w + L.P_USED] = 0;
   m[w + L.P_FREE] = 0;
   m[w + L.P_REMOTE] = 0;
@@ -137,7 +136,7 @@ export function initSmallPage(
   m[dw + L.P_BIN] = bin;
   m[dw + L.P_BLOCK_SIZE] = size;
   m[dw + L.P_DIVISOR] = BLOCK_INVERSE[bin];
-  m[dw + L.P_START_MASK] = START_MASK[bin];
+  writeCarvedBound(m, dw); // nothing carved yet: free refuses every address
   m[dw + L.P_AREA] = area >>> 2;
   m[dw + L.P_CAPACITY] = Math.floor((spanStart + slices * L.SLICE_SIZE - area) / size);
   m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
@@ -195,8 +194,8 @@ export function collect(ctx: HeapContext, dw: number, unflagged = false): number
   if (wasmCollect !== undefined) return wasmCollect(dw, from, to, blockOfBit(baseW, from, 0) - from * 64);
   const area = m[dw + L.P_AREA];
   const divisor = m[dw + L.P_DIVISOR];
-  const startMask = m[dw + L.P_START_MASK];
-  const carvedLimit = m[dw + L.P_CARVED_LIMIT];
+  const bound = m[dw + L.P_CARVED_BOUND];
+  const carved = bound >>> 5;
   let free = m[dw + L.P_FREE];
   let n = 0;
   for (let bw = from; bw < to; bw++) {
@@ -204,7 +203,7 @@ export function collect(ctx: HeapContext, dw: number, unflagged = false): number
     for (let bits = Atomics.exchange(m, bw, 0); bits !== 0; bits &= bits - 1) {
       const w = blockOfBit(baseW, bw, 31 - Math.clz32(bits & -bits));
       const x = Math.imul(w - area, divisor); // Heap.isCarvedBlock's test
-      if ((x & startMask) !== 0 || x >>> 0 >= carvedLimit) continue;
+      if (((x >>> bound) | (x << (32 - bound))) >>> 0 >= carved) continue;
       m[w] = free;
       free = w;
       n++;
@@ -234,16 +233,17 @@ function extend(m: Int32Array, dw: number): void {
   m[b] = 0;
   // Before the list: a carved block is never beyond `reserved`.
   m[dw + L.P_RESERVED] = reserved + n;
-  writeCarvedLimit(m, dw);
+  writeCarvedBound(m, dw);
   m[dw + L.P_FREE] = first;
 }
 
 /**
- * Page `dw`'s carved limit from its count of blocks carved: P_RESERVED x 2^s, free's bound (see
- * Heap.isCarvedBlock). Written after the count by extend, and again by reclaim for a thread that died between.
+ * Page `dw`'s bound for free's block-start test from its count of blocks carved: P_RESERVED << 5 | s (see
+ * Heap.isCarvedBlock). Written with the class, after the count by extend, and again by reclaim for a thread
+ * that died between.
  */
-export function writeCarvedLimit(m: Int32Array, dw: number): void {
-  m[dw + L.P_CARVED_LIMIT] = m[dw + L.P_RESERVED] * (m[dw + L.P_START_MASK] + 1);
+export function writeCarvedBound(m: Int32Array, dw: number): void {
+  m[dw + L.P_CARVED_BOUND] = (m[dw + L.P_RESERVED] << 5) | START_SHIFT[m[dw + L.P_BIN]];
 }
 
 /**

@@ -15,7 +15,7 @@
 import { abandonedPages, abandonPage, isPublished, markClassSummary, publishAbandoned } from './abandoned.js';
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
-import { collect, isMarkedLive, pendingBlocks, releaseSpan, writeCarvedLimit } from './pages.js';
+import { collect, isMarkedLive, pendingBlocks, releaseSpan, writeCarvedBound } from './pages.js';
 import { ID_SLOTS, markLeaving, releaseSlot } from './registry.js';
 import { clearDescriptors, hugeHeadOf, hugeRunEnd, publishNormalSegment, releaseSegment, releaseSlices, runSlot } from './segments.js';
 import { freeRemote } from './threadfree.js';
@@ -102,12 +102,12 @@ function finishGrowth(ctx: HeapContext, claim: number): void {
 }
 
 /**
- * `used` from the list: every carved block not on `free` counts as in use. The carved limit from the count
+ * `used` from the list: every carved block not on `free` counts as in use. The carved bound from the count
  * carved (a thread that died inside extend may have written the one and not the other).
  */
 function repairPage(ctx: HeapContext, dw: number): void {
   const m = ctx.mem.m;
-  writeCarvedLimit(m, dw);
+  writeCarvedBound(m, dw);
   const reserved = m[dw + L.P_RESERVED];
   const used = reserved - listBlocks(m, m[dw + L.P_FREE], reserved).length;
   let lost = used !== m[dw + L.P_USED];

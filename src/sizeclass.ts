@@ -54,8 +54,8 @@ export const BIN_SLICES = new Uint8Array(NBINS);
  * divide (see Heap.isCarvedBlock in heap.ts).
  */
 export const BLOCK_INVERSE = new Int32Array(NBINS);
-/** Per class, 2^shift - 1 (words = 2^shift * odd): kept in the descriptor too (P_START_MASK), for the same test. */
-export const START_MASK = new Int32Array(NBINS);
+/** Per class, the shift of words = 2^shift * odd: in the descriptor's P_CARVED_BOUND too, for the same test. */
+export const START_SHIFT = new Uint8Array(NBINS);
 const MAX_ODD = 15;
 for (let b = 0; b < NBINS; b++) {
   const size = BIN_SIZE[b];
@@ -64,7 +64,7 @@ for (let b = 0; b < NBINS; b++) {
   const odd = words / (words & -words);
   if (odd > MAX_ODD) throw new Error(`size class ${size}: Heap.isCarvedBlock needs an odd part <= ${MAX_ODD}`);
   BLOCK_INVERSE[b] = oddInverse(odd);
-  START_MASK[b] = (words & -words) - 1;
+  START_SHIFT[b] = 31 - Math.clz32(words & -words);
 }
 
 /** x with odd * x = 1 modulo 2^32 (Newton's iteration; each step doubles the correct low bits). */

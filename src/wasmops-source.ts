@@ -54,13 +54,13 @@ export function wasmOpsWat(shared: boolean): string {
   ;; $k, modulo 2^32) pushed onto the page's free list, a bit that names no carved block dropped (the test of
   ;; Heap.isCarvedBlock). The page's count and flags then say so. Returns how many blocks.
   (func (export "collectRemoteBits") (param $dw i32) (param $from i32) (param $to i32) (param $k i32) (result i32)
-    (local $dwB i32) (local $bw i32) (local $bits i32) (local $w i32) (local $x i32) (local $free i32) (local $n i32)
-    (local $area i32) (local $divisor i32) (local $mask i32) (local $limit i32)
+    (local $dwB i32) (local $bw i32) (local $bits i32) (local $w i32) (local $free i32) (local $n i32)
+    (local $area i32) (local $divisor i32) (local $bound i32) (local $carved i32)
     local.get $dw i32.const 2 i32.shl local.tee $dwB
     i32.load offset=${L.P_AREA * L.WORD} local.set $area
     local.get $dwB i32.load offset=${L.P_DIVISOR * L.WORD} local.set $divisor
-    local.get $dwB i32.load offset=${L.P_START_MASK * L.WORD} local.set $mask
-    local.get $dwB i32.load offset=${L.P_CARVED_LIMIT * L.WORD} local.set $limit
+    local.get $dwB i32.load offset=${L.P_CARVED_BOUND * L.WORD} local.tee $bound
+    i32.const 5 i32.shr_u local.set $carved
     local.get $dwB i32.load offset=${L.P_FREE * L.WORD} local.set $free
     local.get $from local.set $bw
     block $done
@@ -75,10 +75,9 @@ export function wasmOpsWat(shared: boolean): string {
               local.get $bw i32.const 6 i32.shl local.get $bits i32.ctz i32.const 1 i32.shl i32.add local.get $k i32.add
               local.set $w
               local.get $bits local.get $bits i32.const 1 i32.sub i32.and local.set $bits
-              local.get $w local.get $area i32.sub local.get $divisor i32.mul local.tee $x
-              local.get $mask i32.and
-              local.get $x local.get $limit i32.ge_u
-              i32.or br_if $each
+              local.get $w local.get $area i32.sub local.get $divisor i32.mul
+              local.get $bound i32.rotr
+              local.get $carved i32.ge_u br_if $each
               local.get $w i32.const 2 i32.shl local.get $free i32.store
               local.get $w local.set $free
               local.get $n i32.const 1 i32.add local.set $n

@@ -289,13 +289,13 @@ const structureCorruptions: Corruption[] = [
     },
   },
   {
-    // free's block-start test reads the carved limit (P_CARVED_LIMIT, word 8: P_RESERVED x 2^s), not the count
-    // carved: here it lets through the blocks just past those carved, which were never handed out.
-    name: "a small page's carved limit beyond its count of blocks carved",
+    // free's block-start test reads the carved bound (P_CARVED_BOUND, word 7: P_RESERVED << 5 | s), not the
+    // count carved: here it lets through the block just past those carved, which was never handed out.
+    name: "a small page's carved bound beyond its count of blocks carved",
     prepare: (h) => {
-      const at = descriptorWordOf(h.a, h.s64[0]!) * 4 + 32;
-      assert.equal(word(h.a, at), word(h.a, at - 8) * 16, 'the limit is the count carved (word 6) x 16 for 64-byte blocks (16 words)');
-      return [{ offset: at, bytes: u32(word(h.a, at) + 16) }];
+      const at = descriptorWordOf(h.a, h.s64[0]!) * 4 + 28;
+      assert.equal(word(h.a, at), (word(h.a, at - 4) << 5) | 4, 'the bound is the count carved (word 6) << 5 | 4 for 64-byte blocks (2^4 words)');
+      return [{ offset: at, bytes: u32(word(h.a, at) + 32) }];
     },
   },
   {

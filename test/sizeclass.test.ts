@@ -9,7 +9,7 @@ interface SizeClasses {
   BIN_SIZE: readonly number[];
   BIN_SLICES: Uint8Array;
   BLOCK_INVERSE: Int32Array;
-  START_MASK: Int32Array;
+  START_SHIFT: Uint8Array;
 }
 const sc = (await import(new URL('../../dist/sizeclass.js', import.meta.url).href)) as SizeClasses;
 /** Heap.prototype.isCarvedBlock, which reads only the descriptor at `dw` in `m` (not `this`). */
@@ -20,8 +20,7 @@ const heapModule = (await import(new URL('../../dist/heap.js', import.meta.url).
 const isCarvedBlock = heapModule.Heap.prototype.isCarvedBlock;
 /** The descriptor words it reads (src/layout.ts). */
 const P_AREA = 4;
-const P_START_MASK = 7;
-const P_CARVED_LIMIT = 8;
+const P_CARVED_BOUND = 7;
 const P_DIVISOR = 14;
 
 const SEGMENT_WORDS = (1024 * 1024) / 4;
@@ -35,12 +34,11 @@ describe('size classes: telling a block start without a divide', () => {
     m[P_AREA] = area;
     for (let bin = 0; bin < sc.BIN_SIZE.length; bin++) {
       const words = sc.BIN_SIZE[bin]! / 4;
-      assert.equal(sc.START_MASK[bin], (words & -words) - 1, `class ${words * 4}: its mask`);
-      m[P_START_MASK] = sc.START_MASK[bin]!;
+      assert.equal(1 << sc.START_SHIFT[bin]!, words & -words, `class ${words * 4}: its shift`);
       m[P_DIVISOR] = sc.BLOCK_INVERSE[bin]!;
       const capacity = Math.floor((sc.BIN_SLICES[bin]! * SLICE_WORDS) / words);
       for (const carved of [0, 1, Math.ceil(capacity / 3), capacity]) {
-        m[P_CARVED_LIMIT] = carved * (sc.START_MASK[bin]! + 1); // as pages.ts's extend writes it
+        m[P_CARVED_BOUND] = (carved << 5) | sc.START_SHIFT[bin]!; // as pages.ts's writeCarvedBound writes it
         let starts = 0;
         // A page and its pointers lie in one segment: offsets from its first block are within +-2^18 words.
         for (let rel = -SEGMENT_WORDS + 1; rel < SEGMENT_WORDS; rel++) {

@@ -165,11 +165,11 @@ describe('reclaim', () => {
     assertCheckOk(heap);
   });
 
-  it("a thread that died between a page's count of blocks carved and its carved limit: reclaim makes them agree", () => {
+  it("a thread that died between a page's count of blocks carved and its carved bound: reclaim makes them agree", () => {
     // From the documented layout (docs/design.md): a page's descriptor is at segment + 128 * slice, its count
-    // carved (P_RESERVED) in word 6, the bound of free's block-start test (P_CARVED_LIMIT) in word 8, for
-    // 64-byte blocks (16 words) the count times 16. extend writes the count, then the limit: a thread killed
-    // between them leaves the old limit, by which the blocks just carved are no blocks.
+    // carved (P_RESERVED) in word 6, the bound of free's block-start test (P_CARVED_BOUND) in word 7, for
+    // 64-byte blocks (2^4 words) the count << 5 | 4. extend writes the count, then the bound: a thread killed
+    // between them leaves the old bound, by which the blocks just carved are no blocks.
     const heap = createAllocator();
     const dying = attach(heap.memory);
     const p = dying.malloc(64);
@@ -177,11 +177,11 @@ describe('reclaim', () => {
     const m = new Int32Array(bufferOf(heap.memory));
     const dw = descriptorWordOf(heap, p);
     const carved = m[dw + 6]!;
-    assert.ok(carved >= 2 && m[dw + 8] === carved * 16, `${carved} blocks carved, limit ${m[dw + 8]}`);
-    m[dw + 8] = (carved - 1) * 16; // as if the last extend had got no further than the count
-    assert.throws(() => heap.free(p + 16 * 4 * (carved - 1)), /invalid pointer/, 'the last block carved is no block by the old limit');
+    assert.ok(carved >= 2 && m[dw + 7] === ((carved << 5) | 4), `${carved} blocks carved, bound ${m[dw + 7]}`);
+    m[dw + 7] = ((carved - 1) << 5) | 4; // as if the last extend had got no further than the count
+    assert.throws(() => heap.free(p + 16 * 4 * (carved - 1)), /invalid pointer/, 'the last block carved is no block by the old bound');
     assert.equal(heap.reclaim(dying.threadId), true);
-    assert.equal(m[dw + 8], carved * 16, 'the limit from the count');
+    assert.equal(m[dw + 7], (carved << 5) | 4, 'the bound from the count');
     assertCheckOk(heap, 'check() after reclaim');
     heap.free(p);
     heap.free(keep);
