@@ -56,6 +56,11 @@ export abstract class Heap {
   protected readonly slot: number;
   /** P_OWNER value of pages this heap owns. */
   protected readonly ownerTag: number;
+  /**
+   * What free's fast path compares P_OWNER with: ownerTag, or in checked mode -1, which no descriptor holds,
+   * so that every free takes the checked way without a test of its own (10 bytes of free's bytecode).
+   */
+  private readonly fastFreeTag: number;
   protected readonly base: number;
   /** base / 4: block addresses inside are word indexes. */
   protected readonly baseW: number;
@@ -101,6 +106,7 @@ export abstract class Heap {
     }
     this.slot = this.threadId % ID_SLOTS;
     this.ownerTag = this.slot + 1;
+    this.fastFreeTag = this.checked ? -1 : this.ownerTag;
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
@@ -326,8 +332,9 @@ export abstract class Heap {
     const m = this.m;
     const dw = this.sliceOf(m, p);
     // Only this thread's small pages carry its tag (a tail's or a free slice's descriptor reads 0, a large
-    // block's LIVE_BLOCK or LARGE_HELD | slot), so the owner's free needs no look at the kind.
-    if (dw >= 0 && this.checked !== true && m[dw + L.P_OWNER] === this.ownerTag && this.isCarvedBlock(m, p >>> 2, dw)) {
+    // block's LARGE_HELD | slot, or LIVE_BLOCK, which is slot 0's tag: but a large block's carved bound is 0,
+    // and the block-start test refuses it), so the owner's free needs no look at the kind.
+    if (dw >= 0 && m[dw + L.P_OWNER] === this.fastFreeTag && this.isCarvedBlock(m, p >>> 2, dw)) {
       return this.freeLocal(m, p >>> 2, dw);
     }
     this.freeOther(p, dw);
