@@ -145,7 +145,11 @@ export class Allocator extends SpanBlockHeap {
     // wraps to 2^32 - 1 in the range test and goes to the slow path, which refuses it.
     if ((alignment >>> 0) === alignment && (alignment & (alignment - 1)) === 0 && (alignment - 1) >>> 0 < L.SLICE_SIZE &&
       (size >>> 0) === size && size <= Limit.MEDIUM_MAX) {
-      return this.malloc(alignment <= 8 ? size : (size + alignment - 1) & -alignment || alignment);
+      // `| 0`: the size as a 32-bit integer (it is one). Where the arguments came from a Uint32Array (as in
+      // the aligned benchmark), V8 carried the choice between them as a double, which malloc's inlined test
+      // converted back and compared: about 10% of the loop's samples. Without them, 7.33 ns per call against
+      // 7.44 (medians of eight alternated processes).
+      return this.malloc((alignment <= 8 ? size : (size + alignment - 1) & -alignment || alignment) | 0);
     }
     return this.alignedAllocSlow(alignment, size);
   }
