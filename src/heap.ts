@@ -24,8 +24,8 @@ import { freeRemote, REMOTE_FREED_TWICE } from './threadfree.js';
 
 /**
  * Segments and slices in words. A const enum, as the layout's: a module's `const` is a context slot, which
- * the bytecode loads and checks for the temporal dead zone at every use (4 bytes each, and V8 inlines callers
- * by their bytecode's size).
+ * the bytecode loads and checks for the temporal dead zone at every use, and V8 inlines a callee only while
+ * the bytecode inlined so far stays within a budget (docs/design.md: "Bytecode within V8's inlining budget").
  */
 const enum Words {
   SEGMENT_SHIFT = L.SEGMENT_SHIFT - 2,
@@ -447,8 +447,8 @@ export abstract class Heap {
    * One descriptor word holds both: P_CARVED_BOUND = carved << 5 | shift (set with P_RESERVED). JavaScript
    * takes a shift count modulo 32, so a shift by the word is one by shift, and one by 32 minus the word is one
    * by 32 - shift: V8 compiles the two and the or to one `ror`. With a mask and a limit in two words, the
-   * pairs loop ran 8 more instructions per free. (The arithmetic is written out here, not called: one level less to inline, and aligned took 176
-   * instructions per call instead of 192.)
+   * pairs loop ran 8 more instructions per free. (The arithmetic is written out here, not called: one level
+   * less to inline, and aligned took 176 instructions per call instead of 192.)
    */
   protected isCarvedBlock(m: Int32Array, w: number, dw: number): boolean {
     const x = Math.imul(w - m[dw + L.P_AREA], m[dw + L.P_DIVISOR]);
