@@ -22,21 +22,16 @@ import { claimSpan, lastClaimDirty, releaseCachedHuge } from './segments.js';
 import { BIN_OF_GRANULE, BIN_SLICES, Limit, NBINS } from './sizeclass.js';
 import { freeRemote, REMOTE_FREED_TWICE } from './threadfree.js';
 
-/**
- * Segments and slices in words. A const enum, as the layout's: a module's `const` is a context slot, which
- * the bytecode loads and checks for the temporal dead zone at every use, and V8 inlines a callee only while
- * the bytecode inlined so far stays within a budget (docs/design.md: "Bytecode within V8's inlining budget").
- */
-const enum Words {
-  SEGMENT_SHIFT = L.SEGMENT_SHIFT - 2,
-  SEGMENT_MASK = (L.SEGMENT_SIZE >>> 2) - 1,
-  SLICE_SHIFT = L.SLICE_SHIFT - 2,
-}
 /** Slow-path calls after which an unused class's empty page goes back to the pool. */
 const RETIRE_AFTER = 32;
 /** Abandoned pages looked at before the memory grows. */
 const RELEASE_BUDGET = 32;
-/** What sliceOf returns for an address outside the views, and in a segment that is not a normal one. */
+/**
+ * What sliceOf returns for an address outside the views, and in a segment that is not a normal one. A const
+ * enum, as the layout's: a module's `const` is a context slot, which the bytecode loads and checks for the
+ * temporal dead zone at every use, and V8 inlines a callee only while the bytecode inlined so far stays within
+ * a budget (docs/design.md: "Bytecode within V8's inlining budget").
+ */
 const enum Slice {
   NOT_IN_VIEWS = -1,
   NOT_NORMAL = -2,
@@ -420,8 +415,8 @@ export abstract class Heap {
     const off = w - this.baseW;
     // One test for: not an integer, negative, misaligned (blocks are 8-aligned: even word), out of range.
     if (w * 4 !== p || (w & 1) !== 0 || off >>> 0 >= this.heapWords) return Slice.NOT_IN_VIEWS;
-    if (m[this.segTableW + (off >>> Words.SEGMENT_SHIFT) * L.S_WORDS] !== L.SEG_NORMAL) return Slice.NOT_NORMAL;
-    return w - (off & Words.SEGMENT_MASK) + L.DESC_OFFSET / 4 + ((off >>> Words.SLICE_SHIFT) & 15) * L.DESC_WORDS;
+    if (m[this.segTableW + (off >>> L.SEGMENT_WORDS_SHIFT) * L.S_WORDS] !== L.SEG_NORMAL) return Slice.NOT_NORMAL;
+    return w - (off & L.SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> L.SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS;
   }
 
   /**
@@ -501,7 +496,7 @@ export abstract class Heap {
 
   /** Whether the segment holding word `w` is a normal segment now (an atomic read of its table word). */
   protected segmentIsNormal(w: number): boolean {
-    return Atomics.load(this.m, this.segTableW + ((w - this.baseW) >>> Words.SEGMENT_SHIFT) * L.S_WORDS) === L.SEG_NORMAL;
+    return Atomics.load(this.m, this.segTableW + ((w - this.baseW) >>> L.SEGMENT_WORDS_SHIFT) * L.S_WORDS) === L.SEG_NORMAL;
   }
 
   /** The owner freed into a page that is full, fresh, or now empty. */
@@ -591,7 +586,7 @@ export abstract class Heap {
   /** Page descriptor of block `w` (a word index) known to be valid (no checks). */
   protected pageOf(w: number): number {
     const off = w - this.baseW;
-    return this.spanHeadOf(this.m, w - (off & Words.SEGMENT_MASK) + L.DESC_OFFSET / 4 + ((off >>> Words.SLICE_SHIFT) & 15) * L.DESC_WORDS);
+    return this.spanHeadOf(this.m, w - (off & L.SEGMENT_WORDS_MASK) + L.DESC_OFFSET / 4 + ((off >>> L.SLICE_WORDS_SHIFT) & 15) * L.DESC_WORDS);
   }
 
   // ----------------------------------------------------------------------------------------------------

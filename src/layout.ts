@@ -27,6 +27,10 @@ export const enum Layout {
   SEGMENT_SHIFT = 20,
   SEGMENT_SIZE = 1 << SEGMENT_SHIFT, // 1 MiB: the unit of memory growth
   SEGMENT_MASK = SEGMENT_SIZE - 1,
+  // The same in words (structures and blocks are addressed by word index)
+  SLICE_WORDS_SHIFT = SLICE_SHIFT - 2,
+  SEGMENT_WORDS_SHIFT = SEGMENT_SHIFT - 2,
+  SEGMENT_WORDS_MASK = SEGMENT_SIZE / WORD - 1,
   SLICES_PER_SEGMENT = SEGMENT_SIZE / SLICE_SIZE, // 16
   ALL_SLICES = (1 << SLICES_PER_SEGMENT) - 1, // 0xFFFF
   /** Pointers are unsigned 32-bit: the heap never reaches past 4 GiB. */

@@ -14,7 +14,7 @@ import { alignUp, BIN_SIZE, BIN_SLICES, BLOCK_INVERSE, blockAlignment, START_SHI
  * LIVE_BITMAP_OFFSET) that holds block `w`'s bit. One bit per 8-byte granule of the segment.
  */
 export function bitmapWordOf(baseW: number, w: number, offset: number): number {
-  const inSegment = (w - baseW) & ((L.SEGMENT_SIZE >>> 2) - 1);
+  const inSegment = (w - baseW) & L.SEGMENT_WORDS_MASK;
   return w - inSegment + offset / 4 + (inSegment >>> 6);
 }
 
@@ -70,7 +70,7 @@ function remoteEnd(m: Int32Array, baseW: number, dw: number): number {
 
 /** The block (word index) that bit `i` of remote-bitmap word `bw` stands for. */
 function blockOfBit(baseW: number, bw: number, i: number): number {
-  const segW = bw - ((bw - baseW) & ((L.SEGMENT_SIZE >>> 2) - 1)); // the bitmap lies in its segment's header
+  const segW = bw - ((bw - baseW) & L.SEGMENT_WORDS_MASK); // the bitmap lies in its segment's header
   return segW + (bw - segW - L.REMOTE_BITMAP_OFFSET / 4) * 64 + i * 2;
 }
 

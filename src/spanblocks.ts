@@ -27,7 +27,6 @@ import {
   lastClaimDirty,
 } from './segments.js';
 
-const SEGMENT_WORDS_SHIFT = L.SEGMENT_SHIFT - 2;
 /** Largest block (plus alignment slack) that a span inside one segment takes; larger ones are huge. */
 const LARGE_MAX = L.SEGMENT_SIZE - L.SLICE_SIZE;
 
@@ -121,7 +120,7 @@ export abstract class SpanBlockHeap extends Heap {
       return this.locate(p);
     }
     const m = this.m;
-    const index = ((p >>> 2) - this.baseW) >>> SEGMENT_WORDS_SHIFT;
+    const index = ((p >>> 2) - this.baseW) >>> L.SEGMENT_WORDS_SHIFT;
     // Plain reads, as sliceOf's: what they find is only a candidate, which the free's CAS on the head's table
     // word checks (freeHugeRun).
     let word = m[this.segTableW + index * L.S_WORDS];
