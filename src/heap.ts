@@ -20,7 +20,7 @@ import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, othersAttachedWatch, releaseSlot, takeReservedSlot } from './registry.js';
 import { claimSpan, lastClaimDirty, releaseCachedHuge } from './segments.js';
 import { BIN_OF_GRANULE, BIN_SLICES, Limit, NBINS } from './sizeclass.js';
-import { freeRemote, REMOTE_FREED_TWICE } from './threadfree.js';
+import { freeRemote, Remote } from './threadfree.js';
 
 /** Slow-path calls after which an unused class's empty page goes back to the pool. */
 const RETIRE_AFTER = 32;
@@ -336,8 +336,9 @@ export abstract class Heap {
   }
 
   /**
-   * free of another thread's small block (`slice`: free's sliceOf), of 0, of any block in checked mode, of a
-   * block in a later slice of its page, of a large or huge block, and of a bad pointer.
+   * free of another thread's small block (`slice`: free's sliceOf), or of a block in a later slice of its
+   * page; everything else goes on to freeUnusual. Short, so that V8 inlines it where free is inlined (a
+   * consumer's loop) within its budget of inlined bytecode.
    */
   private freeOther(p: number, slice: number): void {
     const m = this.m;
@@ -345,6 +346,11 @@ export abstract class Heap {
       const dw = this.spanHeadOf(m, slice);
       if (m[dw + L.P_KIND] === L.KIND_SMALL && this.isCarvedBlock(m, p >>> 2, dw)) return this.freeSmall(m, p >>> 2, dw);
     }
+    this.freeUnusual(p, slice);
+  }
+
+  /** free of 0, of any block in checked mode, of a large or huge block, and of a bad pointer. */
+  private freeUnusual(p: number, slice: number): void {
     if (p === 0) return;
     const dw = this.locateFrom(p, slice);
     if (this.m[dw + L.P_KIND] !== L.KIND_SMALL) return this.freeSpanBlock(p, dw);
@@ -355,7 +361,7 @@ export abstract class Heap {
 
   private freeSmall(m: Int32Array, w: number, dw: number): void {
     if (m[dw + L.P_OWNER] === this.ownerTag) this.freeLocal(m, w, dw);
-    else if (freeRemote(this.ctx, dw, w) === REMOTE_FREED_TWICE) doubleFree(w * 4, 'freed by another thread already');
+    else if (freeRemote(this.ctx, dw, w) === Remote.FREED_TWICE) doubleFree(w * 4, 'freed by another thread already');
   }
 
   /** The owner frees block `w` of its page `dw`: a push onto the page's free list. */

@@ -32,24 +32,42 @@ import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
 import { bitmapWordOf, bitOf } from './pages.js';
 
-/** What freeRemote did: freed, or refused (the block's bit was set already: it was freed and not taken back). */
-export const REMOTE_FREED = 0;
-export const REMOTE_FREED_TWICE = 2;
-/** From setBit: the page is on its owner's full list, and the block's bit is clear (never set, or taken back). */
-const REMOTE_DELAYED = 1;
+/**
+ * What freeRemote did: FREED, or FREED_TWICE (refused: the block's bit was set already, so it was freed and
+ * not taken back); and from setBit (and wasmops.ts's setRemoteBit) also DELAYED: the page is on its owner's
+ * full list, and the block's bit is clear (never set, or taken back). A const enum, so that the values are
+ * literals in freeRemote's bytecode (a module's const is a context slot, loaded and checked at each use).
+ */
+export const enum Remote {
+  FREED = 0,
+  DELAYED = 1,
+  FREED_TWICE = 2,
+}
 
-/** Free block `w` (a word index) of page `dw` from a thread that does not own the page. */
+/**
+ * Free block `w` (a word index) of page `dw` from a thread that does not own the page. Small in bytecode, so
+ * that V8 inlines it into the free that calls it; the rare parked page goes to freeDelayed.
+ */
 export function freeRemote(ctx: HeapContext, dw: number, w: number): number {
-  const mem = ctx.mem;
-  const m = mem.m;
-  // bitmapWordOf itself, not pages.ts's remoteWordOf: one call level less on this path (through remoteWordOf,
-  // xmalloc x2 took 21.7-25.3 ns per call against 20.8-23.2, six alternated quick-mode processes each).
+  // The bitmap's word and bit are worked out in wasm, or by setBitOf: fewer bytes of bytecode here.
+  const wasmSetBit = ctx.mem.setRemoteBit;
+  const done = wasmSetBit !== undefined ? wasmSetBit(dw + L.P_REMOTE, w, ctx.base >>> 2) : setBitOf(ctx, dw, w);
+  return done === Remote.DELAYED ? freeDelayed(ctx, dw, w) : done;
+}
+
+/** setBit for block `w` of page `dw`. */
+function setBitOf(ctx: HeapContext, dw: number, w: number): number {
+  return setBit(ctx.mem.m, dw + L.P_REMOTE, bitmapWordOf(ctx.base >>> 2, w, L.REMOTE_BITMAP_OFFSET), bitOf(w));
+}
+
+/** freeRemote's block `w`, whose page is on its owner's full list (its bit taken back). */
+function freeDelayed(ctx: HeapContext, dw: number, w: number): number {
+  const m = ctx.mem.m;
+  const rw = dw + L.P_REMOTE;
   const bw = bitmapWordOf(ctx.base >>> 2, w, L.REMOTE_BITMAP_OFFSET);
   const bit = bitOf(w);
-  const rw = dw + L.P_REMOTE;
-  const wasmSetBit = mem.setRemoteBit;
-  let done = wasmSetBit !== undefined ? wasmSetBit(rw, bw, bit) : setBit(m, rw, bw, bit);
-  while (done === REMOTE_DELAYED) {
+  let done = Remote.DELAYED;
+  while (done === Remote.DELAYED) {
     // The page is on its owner's full list: whoever clears the flag tells the owner, through its delayed list.
     const flags = Atomics.load(m, rw);
     if ((flags & L.TF_DELAYED) === 0 || Atomics.compareExchange(m, rw, flags, flags & ~L.TF_DELAYED) !== flags) {
@@ -62,7 +80,7 @@ export function freeRemote(ctx: HeapContext, dw: number, w: number): number {
       continue;
     }
     pushBlock(m, ctx.threadW(owner - 1) + L.T_DELAYED, w);
-    return REMOTE_FREED;
+    return Remote.FREED;
   }
   return done;
 }
@@ -70,22 +88,22 @@ export function freeRemote(ctx: HeapContext, dw: number, w: number): number {
 /**
  * Set bit `bit` of remote-bitmap word `bw`, then make sure the page's flags (word `rw`) say TF_PENDING. The
  * flags are read after the OR, atomically: an owner that cleared TF_PENDING before that read takes the bit
- * in the scan that follows its clear, or finds the flag set again. Returns REMOTE_FREED, REMOTE_FREED_TWICE
- * (the bit was set: nothing changed), or REMOTE_DELAYED when the page carries TF_DELAYED (the bit taken back
- * first, unless the owner took it already: then the block is on the page's free list, and that is REMOTE_FREED).
+ * in the scan that follows its clear, or finds the flag set again. Returns Remote.FREED, Remote.FREED_TWICE
+ * (the bit was set: nothing changed), or Remote.DELAYED when the page carries TF_DELAYED (the bit taken back
+ * first, unless the owner took it already: then the block is on the page's free list, and that is Remote.FREED).
  * wasmops.ts's setRemoteBit does the same.
  */
 function setBit(m: Int32Array, rw: number, bw: number, bit: number): number {
-  if ((Atomics.or(m, bw, bit) & bit) !== 0) return REMOTE_FREED_TWICE;
+  if ((Atomics.or(m, bw, bit) & bit) !== 0) return Remote.FREED_TWICE;
   let flags = Atomics.load(m, rw);
   for (;;) {
-    if ((flags & L.TF_PENDING) !== 0) return REMOTE_FREED;
+    if ((flags & L.TF_PENDING) !== 0) return Remote.FREED;
     if ((flags & L.TF_DELAYED) !== 0) break;
     const seen = Atomics.compareExchange(m, rw, flags, flags | L.TF_PENDING);
-    if (seen === flags) return REMOTE_FREED;
+    if (seen === flags) return Remote.FREED;
     flags = seen;
   }
-  return (Atomics.and(m, bw, ~bit) & bit) !== 0 ? REMOTE_DELAYED : REMOTE_FREED;
+  return (Atomics.and(m, bw, ~bit) & bit) !== 0 ? Remote.DELAYED : Remote.FREED;
 }
 
 /** Push block `w` onto the lock-free list whose head is word `headW` (the block's first word links). */

@@ -20,12 +20,17 @@ export function wasmOpsWat(shared: boolean): string {
   (func (export "fill") (param $to i32) (param $value i32) (param $n i32)
     local.get $to local.get $value local.get $n memory.fill)
 
-  ;; threadfree.ts's setBit: bit $bit of remote-bitmap word $bw (a word index) set with an atomic or, then
-  ;; TF_PENDING in the page's flags (word $rw) unless they say so already. 0 when freed; 2 when the bit was
-  ;; set already (nothing changed); 1 when the page carries TF_DELAYED, whose owner the JS code must tell:
-  ;; the bit is then taken back first, unless the owner took it meanwhile (then 0: the block is free).
-  (func (export "setRemoteBit") (param $rw i32) (param $bw i32) (param $bit i32) (result i32)
-    (local $rwB i32) (local $flags i32) (local $seen i32)
+  ;; threadfree.ts's setBit for block $w of the page whose flags are word $rw (word indexes; $baseW: the heap's
+  ;; base, in words): the block's bit in its segment's remote bitmap (pages.ts's bitmapWordOf and bitOf) set
+  ;; with an atomic or, then TF_PENDING in the page's flags unless they say so already. 0 when freed; 2 when
+  ;; the bit was set already (nothing changed); 1 when the page carries TF_DELAYED, whose owner the JS code
+  ;; must tell: the bit is then taken back first, unless the owner took it meanwhile (then 0: the block is free).
+  (func (export "setRemoteBit") (param $rw i32) (param $w i32) (param $baseW i32) (result i32)
+    (local $rwB i32) (local $flags i32) (local $seen i32) (local $inSegment i32) (local $bw i32) (local $bit i32)
+    local.get $w local.get $baseW i32.sub i32.const ${L.SEGMENT_WORDS_MASK} i32.and local.set $inSegment
+    local.get $w local.get $inSegment i32.sub i32.const ${L.REMOTE_BITMAP_OFFSET / 4} i32.add
+    local.get $inSegment i32.const 6 i32.shr_u i32.add local.set $bw
+    i32.const 1 local.get $w i32.const 1 i32.shr_u i32.shl local.set $bit
     local.get $bw i32.const 2 i32.shl local.get $bit i32.atomic.rmw.or
     local.get $bit i32.and
     if i32.const 2 return end

@@ -22,8 +22,8 @@ import { WASM_OPS_SHARED, WASM_OPS_UNSHARED } from './wasmops-binary.js';
 export type CopyBytes = (to: number, from: number, n: number) => void;
 /** dst, byte value, byte count: wasm's memory.fill. */
 export type FillBytes = (to: number, value: number, n: number) => void;
-/** Page flags, remote-bitmap word (word indexes), bit: a remote free's bit (threadfree.ts's setBit). */
-export type SetRemoteBit = (rw: number, bw: number, bit: number) => number;
+/** Page flags, block (word indexes), the heap's base in words: a remote free's bit (threadfree.ts's setBit). */
+export type SetRemoteBit = (rw: number, w: number, baseW: number) => number;
 /** Page descriptor, remote-bitmap words [from, to), block of bit 0 of word 0: pages.ts's collect; how many. */
 export type CollectRemoteBits = (dw: number, from: number, to: number, k: number) => number;
 

@@ -2,7 +2,9 @@
 // bytecode inlined so far stays within a budget (920 bytes; a candidate counts 1.2 times its size), so a few
 // bytes more in malloc or in free's helpers can leave them calls in a user's loop: at 168 bytes malloc stayed
 // a call in the aligned benchmark's loop, and the loop took 8.6 ns per call instead of 7.7 (docs/design.md,
-// "Bytecode within V8's inlining budget"). Sizes are V8's own and change with its version: the test measures
+// "Bytecode within V8's inlining budget"). Another thread's free (freeOther, freeSmall, freeRemote) is the
+// fast path of a consumer's loop: inlined there whole, it took the producer/consumer benchmark from 9.4 to
+// 7.9 ns per call with 4 workers. Sizes are V8's own and change with its version: the test measures
 // them on the version they were recorded on (Node 20's V8 11.3), and only reports them on any other.
 // A change that must grow one of them updates the figure here, after looking at what the benchmark's loops
 // inline (`--trace-turbo-inlining`).
@@ -18,15 +20,22 @@ const RECORDED: Record<string, number> = {
   sliceOf: 121,
   isCarvedBlock: 79,
   freeLocal: 103,
+  freeOther: 115,
+  freeSmall: 94,
+  freeRemote: 83,
 };
 const RECORDED_V8 = '11.3.';
 
-/** Runs a malloc/free pair (so V8 compiles the paths to bytecode) and returns `name`'s bytecode length. */
+/**
+ * Runs a malloc/free pair, and a free of a block another heap (a second attach in the same thread) handed out,
+ * so that V8 compiles the paths to bytecode; returns `name`'s bytecode length.
+ */
 function bytecodeLength(name: string): number {
   const script = `
-    const { createAllocator } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
+    const { attach, createAllocator } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
     const heap = createAllocator();
-    heap.free(heap.malloc(16));`;
+    heap.free(heap.malloc(16));
+    heap.free(attach(heap.memory).malloc(16));`;
   const r = spawnSync(process.execPath, [`--print-bytecode`, `--print-bytecode-filter=${name}`, '--input-type=module', '-e', script], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,

@@ -9,7 +9,11 @@ import assert from 'node:assert/strict';
 type Ops = {
   copy: (to: number, from: number, n: number) => void;
   fill: (to: number, value: number, n: number) => void;
-  setRemoteBit: (rw: number, bw: number, bit: number) => number;
+  setRemoteBit: (rw: number, w: number, baseW: number) => number;
+};
+const { bitmapWordOf, bitOf } = (await import(new URL('../../dist/pages.js', import.meta.url).href)) as {
+  bitmapWordOf: (baseW: number, w: number, offset: number) => number;
+  bitOf: (w: number) => number;
 };
 const { wasmOps } = (await import(new URL('../../dist/wasmops.js', import.meta.url).href)) as {
   wasmOps: (memory: unknown) => Ops | undefined;
@@ -22,9 +26,11 @@ const { assembleWasmOps } = (await import(new URL('../../scripts/assemble-wasmop
   assembleWasmOps: (shared: boolean) => Promise<string>;
 };
 
-/** TF_DELAYED and TF_PENDING, as docs/design.md documents them (layout.ts is a const enum, not in the build). */
+/** TF_DELAYED and TF_PENDING, and the remote bitmap's offset in its segment, as docs/design.md documents them
+ *  (layout.ts is a const enum, not in the build). */
 const TF_DELAYED = 1;
 const TF_PENDING = 2;
+const REMOTE_BITMAP_OFFSET = 3072;
 
 /** Bytes i at offset i, mod 251 (a prime: no period of a power of two). */
 function pattern(u8: Uint8Array, from: number, n: number): void {
@@ -62,27 +68,36 @@ function checkCopies(memory: WebAssembly.Memory): void {
 }
 
 /**
- * A remote free's bit over `memory` (threadfree.ts's setBit): set with the page flagged pending, refused when
- * set already, and for a page flagged delayed, left to the JS path with the bit taken back (or, when the
- * owner took it meanwhile, done).
+ * A remote free's bit over `memory` (threadfree.ts's setBit): the block's word and bit found as pages.ts finds
+ * them, set with the page flagged pending, refused when set already, and for a page flagged delayed, left to
+ * the JS path with the bit taken back (or, when the owner took it meanwhile, done).
  */
 function checkSetBit(memory: WebAssembly.Memory): void {
   const ops = wasmOps(memory)!;
   const m = new Int32Array(memory.buffer);
   const rw = 1033; // a page's flags word
-  const bw = 2000; // a remote-bitmap word
+  // Blocks (word indexes) whose bits lie in one bitmap word, in a heap whose first segment starts at word
+  // `baseW`: granules 2048-2079 of the segment (two words each), so word 2048 / 32 of its bitmap.
+  const baseW = 1024;
+  const block = (bit: number): number => baseW + 4096 + 2 * bit;
+  const bw = bitmapWordOf(baseW, block(5), REMOTE_BITMAP_OFFSET);
+  assert.equal(bw, baseW + REMOTE_BITMAP_OFFSET / 4 + 2048 / 32, 'the word pages.ts finds');
+  for (const bit of [5, 7, 31]) {
+    assert.equal(bitmapWordOf(baseW, block(bit), REMOTE_BITMAP_OFFSET), bw);
+    assert.equal(bitOf(block(bit)), 1 << bit);
+  }
   m[rw] = 0;
   m[bw] = 0;
-  assert.equal(ops.setRemoteBit(rw, bw, 1 << 5), 0);
+  assert.equal(ops.setRemoteBit(rw, block(5), baseW), 0);
   assert.equal(m[bw], 1 << 5, 'the bit is set');
   assert.equal(m[rw], TF_PENDING, 'and the page flagged pending');
-  assert.equal(ops.setRemoteBit(rw, bw, 1 << 31), 0, 'the top bit too');
+  assert.equal(ops.setRemoteBit(rw, block(31), baseW), 0, 'the top bit too');
   assert.equal(m[bw], (1 << 5) | (1 << 31));
-  assert.equal(ops.setRemoteBit(rw, bw, 1 << 5), 2, 'a bit set already: freed twice');
+  assert.equal(ops.setRemoteBit(rw, block(5), baseW), 2, 'a bit set already: freed twice');
   assert.equal(m[bw], (1 << 5) | (1 << 31), 'and nothing changed');
   assert.equal(m[rw], TF_PENDING);
   m[rw] = TF_DELAYED;
-  assert.equal(ops.setRemoteBit(rw, bw, 1 << 7), 1, 'a page flagged delayed is the JS path\'s');
+  assert.equal(ops.setRemoteBit(rw, block(7), baseW), 1, 'a page flagged delayed is the JS path\'s');
   assert.equal(m[bw], (1 << 5) | (1 << 31), 'with the bit taken back');
   assert.equal(m[rw], TF_DELAYED, 'and the flags unchanged');
 }
