@@ -5,7 +5,7 @@
 
 import type { LinearMemory } from './types.js';
 import { Layout as L } from './layout.js';
-import { wasmOps, type CopyBytes, type FillBytes, type SetRemoteBit, type CollectRemoteBits } from './wasmops.js';
+import { wasmOps, type BeginCheckedFree, type CopyBytes, type FillBytes, type SetLiveBit, type SetRemoteBit, type CollectRemoteBits } from './wasmops.js';
 
 const WASM_PAGE = 65536;
 /** Up to this many bytes, zero() clears with a loop of word stores (a fill call costs ~70 ns before it starts). */
@@ -37,6 +37,9 @@ export class HeapMemory {
    *  and pages.ts use them; see wasmops.ts). */
   readonly setRemoteBit: SetRemoteBit | undefined;
   readonly collectRemoteBits: CollectRemoteBits | undefined;
+  /** Checked mode's atomics on the live bitmap, in wasm over a WebAssembly.Memory (heap.ts). */
+  readonly setLiveBit: SetLiveBit | undefined;
+  readonly beginCheckedFree: BeginCheckedFree | undefined;
 
   constructor(memory: LinearMemory, limit?: number) {
     this.memory = memory;
@@ -63,6 +66,8 @@ export class HeapMemory {
     this.wasmFill = ops?.fill;
     this.setRemoteBit = ops?.setRemoteBit;
     this.collectRemoteBits = ops?.collectRemoteBits;
+    this.setLiveBit = ops?.setLiveBit;
+    this.beginCheckedFree = ops?.beginCheckedFree;
   }
 
   static bufferOf(memory: LinearMemory): ArrayBufferLike {

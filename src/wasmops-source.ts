@@ -10,6 +10,20 @@ import { Layout as L } from './layout.js';
  * maximum (65536 pages, which every shared memory meets); a memory that is not shared gets limits with no
  * maximum, which any such memory meets.
  */
+/**
+ * WebAssembly text that leaves on the stack the word index of block `$w`'s word in the bitmap at byte `offset`
+ * of its segment (pages.ts's bitmapWordOf), the heap's base in words being `$baseW`; `$inSegment` is a scratch
+ * local.
+ */
+function bitmapWordWat(offset: number): string {
+  return `local.get $w local.get $baseW i32.sub i32.const ${L.SEGMENT_WORDS_MASK} i32.and local.set $inSegment
+    local.get $w local.get $inSegment i32.sub i32.const ${offset / 4} i32.add
+    local.get $inSegment i32.const 6 i32.shr_u i32.add`;
+}
+
+/** WebAssembly text that leaves on the stack block `$w`'s bit within its bitmap word (pages.ts's bitOf). */
+const BIT_WAT = 'i32.const 1 local.get $w i32.const 1 i32.shr_u i32.shl';
+
 export function wasmOpsWat(shared: boolean): string {
   return `(module
   (import "e" "m" (memory 0 ${shared ? '65536 shared' : ''}))
@@ -27,10 +41,8 @@ export function wasmOpsWat(shared: boolean): string {
   ;; must tell: the bit is then taken back first, unless the owner took it meanwhile (then 0: the block is free).
   (func (export "setRemoteBit") (param $rw i32) (param $w i32) (param $baseW i32) (result i32)
     (local $rwB i32) (local $flags i32) (local $seen i32) (local $inSegment i32) (local $bw i32) (local $bit i32)
-    local.get $w local.get $baseW i32.sub i32.const ${L.SEGMENT_WORDS_MASK} i32.and local.set $inSegment
-    local.get $w local.get $inSegment i32.sub i32.const ${L.REMOTE_BITMAP_OFFSET / 4} i32.add
-    local.get $inSegment i32.const 6 i32.shr_u i32.add local.set $bw
-    i32.const 1 local.get $w i32.const 1 i32.shr_u i32.shl local.set $bit
+    ${bitmapWordWat(L.REMOTE_BITMAP_OFFSET)} local.set $bw
+    ${BIT_WAT} local.set $bit
     local.get $bw i32.const 2 i32.shl local.get $bit i32.atomic.rmw.or
     local.get $bit i32.and
     if i32.const 2 return end
@@ -53,6 +65,27 @@ export function wasmOpsWat(shared: boolean): string {
     local.get $bit i32.and
     if i32.const 1 return end
     i32.const 0)
+
+  ;; Checked mode (heap.ts): block $w's live bit set, with an atomic or (the owner's malloc).
+  (func (export "setLiveBit") (param $w i32) (param $baseW i32)
+    (local $inSegment i32)
+    ${bitmapWordWat(L.LIVE_BITMAP_OFFSET)} i32.const 2 i32.shl ${BIT_WAT} i32.atomic.rmw.or drop)
+
+  ;; Checked mode (heap.ts's freeChecked): the free of block $w begins. The thread's record (word $recordW)
+  ;; names the block, an atomic store; then, read atomically, its segment's table word (word $segW) must say
+  ;; SEG_NORMAL, else 1 (the segment was reused: the block was freed by another thread meanwhile); then its
+  ;; live bit is cleared with an atomic and, whose old value must have it, else 2 (already freed). 0: the
+  ;; block was live and is now the caller's to free. (The caller clears the record.)
+  (func (export "beginCheckedFree") (param $recordW i32) (param $w i32) (param $baseW i32) (param $segW i32) (result i32)
+    (local $inSegment i32) (local $bit i32)
+    local.get $recordW i32.const 2 i32.shl local.get $w i32.atomic.store
+    local.get $segW i32.const 2 i32.shl i32.atomic.load i32.const ${L.SEG_NORMAL} i32.ne
+    if i32.const 1 return end
+    ${BIT_WAT} local.set $bit
+    ${bitmapWordWat(L.LIVE_BITMAP_OFFSET)} i32.const 2 i32.shl local.get $bit i32.const -1 i32.xor i32.atomic.rmw.and
+    local.get $bit i32.and
+    if i32.const 0 return end
+    i32.const 2)
 
   ;; pages.ts's collect, once the page's TF_PENDING is cleared: the remote-bitmap words [$from, $to) of page
   ;; $dw (word indexes), each with bits taken with one exchange, its blocks (word index: 64 * word + 2 * bit +

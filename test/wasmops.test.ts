@@ -10,6 +10,8 @@ type Ops = {
   copy: (to: number, from: number, n: number) => void;
   fill: (to: number, value: number, n: number) => void;
   setRemoteBit: (rw: number, w: number, baseW: number) => number;
+  setLiveBit: (w: number, baseW: number) => void;
+  beginCheckedFree: (recordW: number, w: number, baseW: number, segW: number) => number;
 };
 const { bitmapWordOf, bitOf } = (await import(new URL('../../dist/pages.js', import.meta.url).href)) as {
   bitmapWordOf: (baseW: number, w: number, offset: number) => number;
@@ -31,6 +33,8 @@ const { assembleWasmOps } = (await import(new URL('../../scripts/assemble-wasmop
 const TF_DELAYED = 1;
 const TF_PENDING = 2;
 const REMOTE_BITMAP_OFFSET = 3072;
+const LIVE_BITMAP_OFFSET = REMOTE_BITMAP_OFFSET + 16384;
+const SEG_NORMAL = 1;
 
 /** Bytes i at offset i, mod 251 (a prime: no period of a power of two). */
 function pattern(u8: Uint8Array, from: number, n: number): void {
@@ -102,6 +106,37 @@ function checkSetBit(memory: WebAssembly.Memory): void {
   assert.equal(m[rw], TF_DELAYED, 'and the flags unchanged');
 }
 
+/**
+ * Checked mode's live bits over `memory` (heap.ts's markLive and freeChecked): set where pages.ts finds them;
+ * a free names the block in the thread's record, then is refused with 1 when the segment is not normal (the
+ * bit untouched), with 2 when the bit is clear, and otherwise clears the bit.
+ */
+function checkLiveBits(memory: WebAssembly.Memory): void {
+  const ops = wasmOps(memory)!;
+  const m = new Int32Array(memory.buffer);
+  const baseW = 0;
+  const recordW = 100;
+  const segW = 101; // the segment's table word
+  const w = 2048 + 2 * 9; // granule 1033 of the segment: bit 9 of word 32 of the live bitmap
+  const lw = bitmapWordOf(baseW, w, LIVE_BITMAP_OFFSET);
+  assert.equal(lw, LIVE_BITMAP_OFFSET / 4 + 32);
+  assert.equal(bitOf(w), 1 << 9);
+  m[lw] = 1 << 3; // another block's bit
+  ops.setLiveBit(w, baseW);
+  assert.equal(m[lw], (1 << 3) | (1 << 9), 'the live bit is set, the other kept');
+  m[segW] = SEG_NORMAL + 1;
+  assert.equal(ops.beginCheckedFree(recordW, w, baseW, segW), 1, 'a segment no longer normal');
+  assert.equal(m[recordW], w, 'the record names the block first');
+  assert.equal(m[lw], (1 << 3) | (1 << 9), 'and the bit is untouched');
+  m[segW] = SEG_NORMAL;
+  m[recordW] = 0;
+  assert.equal(ops.beginCheckedFree(recordW, w, baseW, segW), 0, 'a live block');
+  assert.equal(m[recordW], w);
+  assert.equal(m[lw], 1 << 3, 'its bit cleared, the other kept');
+  assert.equal(ops.beginCheckedFree(recordW, w, baseW, segW), 2, 'freed already');
+  assert.equal(m[lw], 1 << 3, 'nothing changed');
+}
+
 describe('wasm operations (wasmops.ts)', () => {
   it('ships exactly what its source assembles to (npm run build:wasmops after changing it)', async () => {
     assert.equal(binary.WASM_OPS_SHARED, await assembleWasmOps(true), 'the module for shared memories is stale');
@@ -110,6 +145,10 @@ describe('wasm operations (wasmops.ts)', () => {
   it('sets a remote free\'s bit and flags its page, refuses a bit set already, and leaves a page flagged delayed to the JS path', () => {
     checkSetBit(new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true }));
     checkSetBit(new WebAssembly.Memory({ initial: 1 }));
+  });
+  it('sets and clears checked mode\'s live bits, refusing a free in a segment no longer normal or of a clear bit', () => {
+    checkLiveBits(new WebAssembly.Memory({ initial: 2, maximum: 4, shared: true }));
+    checkLiveBits(new WebAssembly.Memory({ initial: 2 }));
   });
   it('links to a shared WebAssembly.Memory and copies and fills as memmove and memset do', () => {
     checkCopies(new WebAssembly.Memory({ initial: 3, maximum: 65536, shared: true }));
