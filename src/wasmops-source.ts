@@ -6,11 +6,6 @@
 import { Layout as L } from './layout.js';
 
 /**
- * The module for a memory that is `shared` or not. The import must say which, and a shared one must declare a
- * maximum (65536 pages, which every shared memory meets); a memory that is not shared gets limits with no
- * maximum, which any such memory meets.
- */
-/**
  * WebAssembly text that leaves on the stack the word index of block `$w`'s word in the bitmap at byte `offset`
  * of its segment (pages.ts's bitmapWordOf), the heap's base in words being `$baseW`; `$inSegment` is a scratch
  * local.
@@ -24,6 +19,11 @@ function bitmapWordWat(offset: number): string {
 /** WebAssembly text that leaves on the stack block `$w`'s bit within its bitmap word (pages.ts's bitOf). */
 const BIT_WAT = 'i32.const 1 local.get $w i32.const 1 i32.shr_u i32.shl';
 
+/**
+ * The module for a memory that is `shared` or not. The import must say which, and a shared one must declare a
+ * maximum (65536 pages, which every shared memory meets); a memory that is not shared gets limits with no
+ * maximum, which any such memory meets.
+ */
 export function wasmOpsWat(shared: boolean): string {
   return `(module
   (import "e" "m" (memory 0 ${shared ? '65536 shared' : ''}))
