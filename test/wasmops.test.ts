@@ -1,7 +1,8 @@
 // The wasm module of wasmops.ts: that the shipped binary is what its source assembles to, that it links to each
 // kind of WebAssembly.Memory (and that any other memory gets none: the JS code does the work there), that it
-// moves bytes as memmove does in both directions of overlap and fills, and that its remote free's bit keeps the
-// protocol of threadfree.ts. Internals: loaded from the build (dist/) and the assembling script.
+// moves bytes as memmove does in both directions of overlap and fills, that its remote free's bit keeps the
+// protocol of threadfree.ts, and that checked mode's live bits keep heap.ts's; its bits land where pages.ts
+// puts them. Internals: loaded from the build (dist/) and the assembling script.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,8 +29,8 @@ const { assembleWasmOps } = (await import(new URL('../../scripts/assemble-wasmop
   assembleWasmOps: (shared: boolean) => Promise<string>;
 };
 
-/** TF_DELAYED and TF_PENDING, and the remote bitmap's offset in its segment, as docs/design.md documents them
- *  (layout.ts is a const enum, not in the build). */
+/** TF_DELAYED and TF_PENDING, the two bitmaps' offsets in a segment's header, and SEG_NORMAL, as docs/design.md
+ *  documents them (layout.ts is a const enum, not in the build). */
 const TF_DELAYED = 1;
 const TF_PENDING = 2;
 const REMOTE_BITMAP_OFFSET = 3072;
