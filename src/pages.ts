@@ -198,10 +198,14 @@ export function collect(ctx: HeapContext, dw: number, unflagged = false): number
   const carved = bound >>> 5;
   let free = m[dw + L.P_FREE];
   let n = 0;
-  for (let bw = from; bw < to; bw++) {
+  // Last word first, highest bit first: the list then runs up through memory, as extend's does (see the wasm
+  // module's collectRemoteBits).
+  for (let bw = to - 1; bw >= from; bw--) {
     if (m[bw] === 0) continue;
-    for (let bits = Atomics.exchange(m, bw, 0); bits !== 0; bits &= bits - 1) {
-      const w = blockOfBit(baseW, bw, 31 - Math.clz32(bits & -bits));
+    for (let bits = Atomics.exchange(m, bw, 0); bits !== 0; ) {
+      const bit = 31 - Math.clz32(bits);
+      bits ^= 1 << bit;
+      const w = blockOfBit(baseW, bw, bit);
       const x = Math.imul(w - area, divisor); // Heap.isCarvedBlock's test
       if (((x >>> bound) | (x << (32 - bound))) >>> 0 >= carved) continue;
       m[w] = free;

@@ -90,7 +90,10 @@ export function wasmOpsWat(shared: boolean): string {
   ;; pages.ts's collect, once the page's TF_PENDING is cleared: the remote-bitmap words [$from, $to) of page
   ;; $dw (word indexes), each with bits taken with one exchange, its blocks (word index: 64 * word + 2 * bit +
   ;; $k, modulo 2^32) pushed onto the page's free list, a bit that names no carved block dropped (the test of
-  ;; Heap.isCarvedBlock). The page's count and flags then say so. Returns how many blocks.
+  ;; Heap.isCarvedBlock). The page's count and flags then say so. Returns how many blocks. Last word first
+  ;; and highest bit first, so that the list runs up through memory, as after extend, and the owner's pops
+  ;; read the links in address order: the producer/consumer benchmark with 2 workers took 15.3 ns per call
+  ;; instead of 17.0 (medians of eight alternated processes; 4 workers 7.40 against 7.27).
   (func (export "collectRemoteBits") (param $dw i32) (param $from i32) (param $to i32) (param $k i32) (result i32)
     (local $dwB i32) (local $bw i32) (local $bits i32) (local $w i32) (local $free i32) (local $n i32)
     (local $area i32) (local $divisor i32) (local $bound i32) (local $carved i32)
@@ -100,19 +103,21 @@ export function wasmOpsWat(shared: boolean): string {
     local.get $dwB i32.load offset=${L.P_CARVED_BOUND * L.WORD} local.tee $bound
     i32.const 5 i32.shr_u local.set $carved
     local.get $dwB i32.load offset=${L.P_FREE * L.WORD} local.set $free
-    local.get $from local.set $bw
+    local.get $to local.set $bw
     block $done
       loop $words
-        local.get $bw local.get $to i32.ge_u br_if $done
+        local.get $bw local.get $from i32.le_u br_if $done
+        local.get $bw i32.const 1 i32.sub local.set $bw
         local.get $bw i32.const 2 i32.shl i32.load
         if
           local.get $bw i32.const 2 i32.shl i32.const 0 i32.atomic.rmw.xchg local.set $bits
           block $taken
             loop $each
               local.get $bits i32.eqz br_if $taken
-              local.get $bw i32.const 6 i32.shl local.get $bits i32.ctz i32.const 1 i32.shl i32.add local.get $k i32.add
+              i32.const 31 local.get $bits i32.clz i32.sub local.set $w
+              local.get $bits i32.const 1 local.get $w i32.shl i32.xor local.set $bits
+              local.get $bw i32.const 6 i32.shl local.get $w i32.const 1 i32.shl i32.add local.get $k i32.add
               local.set $w
-              local.get $bits local.get $bits i32.const 1 i32.sub i32.and local.set $bits
               local.get $w local.get $area i32.sub local.get $divisor i32.mul
               local.get $bound i32.rotr
               local.get $carved i32.ge_u br_if $each
@@ -123,7 +128,6 @@ export function wasmOpsWat(shared: boolean): string {
             end
           end
         end
-        local.get $bw i32.const 1 i32.add local.set $bw
         br $words
       end
     end
