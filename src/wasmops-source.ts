@@ -95,7 +95,7 @@ export function wasmOpsWat(shared: boolean): string {
   ;; read the links in address order: the producer/consumer benchmark with 2 workers took 15.3 ns per call
   ;; instead of 17.0 (medians of eight alternated processes; 4 workers 7.40 against 7.27).
   (func (export "collectRemoteBits") (param $dw i32) (param $from i32) (param $to i32) (param $k i32) (result i32)
-    (local $dwB i32) (local $bw i32) (local $bits i32) (local $w i32) (local $free i32) (local $n i32)
+    (local $dwB i32) (local $bw i32) (local $bits i32) (local $bit i32) (local $w i32) (local $free i32) (local $n i32)
     (local $area i32) (local $divisor i32) (local $bound i32) (local $carved i32)
     local.get $dw i32.const 2 i32.shl local.tee $dwB
     i32.load offset=${L.P_AREA * L.WORD} local.set $area
@@ -114,9 +114,9 @@ export function wasmOpsWat(shared: boolean): string {
           block $taken
             loop $each
               local.get $bits i32.eqz br_if $taken
-              i32.const 31 local.get $bits i32.clz i32.sub local.set $w
-              local.get $bits i32.const 1 local.get $w i32.shl i32.xor local.set $bits
-              local.get $bw i32.const 6 i32.shl local.get $w i32.const 1 i32.shl i32.add local.get $k i32.add
+              i32.const 31 local.get $bits i32.clz i32.sub local.set $bit
+              local.get $bits i32.const 1 local.get $bit i32.shl i32.xor local.set $bits
+              local.get $bw i32.const 6 i32.shl local.get $bit i32.const 1 i32.shl i32.add local.get $k i32.add
               local.set $w
               local.get $w local.get $area i32.sub local.get $divisor i32.mul
               local.get $bound i32.rotr
