@@ -386,23 +386,25 @@ export abstract class Heap {
     // each Atomics call is a builtin call. With this and markLive's bit in wasm, checked pairs-64 took 16.7 ns
     // per call instead of 26.6, random-512 53 instead of 79 (medians of alternated processes).
     const begin = this.mem.beginCheckedFree;
-    if (begin !== undefined) {
-      const refused = begin(this.threadW + L.T_BLOCK, w, this.baseW, this.segmentWordOf(w));
-      if (refused !== 0) {
-        this.m[this.threadW + L.T_BLOCK] = 0;
-        doubleFree(p, refused === 1 ? 'freed by another thread meanwhile' : 'already freed');
-      }
-    } else {
-      Atomics.store(this.m, this.threadW + L.T_BLOCK, w);
-      // The record guards the segment, whose header holds the live bit (see claimFreeSegments).
-      if (!this.segmentIsNormal(w)) {
-        this.m[this.threadW + L.T_BLOCK] = 0;
-        doubleFree(p, 'freed by another thread meanwhile');
-      }
-      this.clearLive(w, p);
+    const refused = begin !== undefined ? begin(this.threadW + L.T_BLOCK, w, this.baseW, this.segmentWordOf(w)) : this.beginCheckedFree(w);
+    if (refused !== 0) {
+      this.m[this.threadW + L.T_BLOCK] = 0;
+      doubleFree(p, refused === 1 ? 'freed by another thread meanwhile' : 'already freed');
     }
     this.freeSmall(this.m, w, dw);
     this.m[this.threadW + L.T_BLOCK] = 0;
+  }
+
+  /**
+   * wasmops.ts's beginCheckedFree with Atomics calls: the record names block `w`; then 1 if its segment is not
+   * a normal one now, 2 if its live bit was clear, else 0 with the bit cleared.
+   */
+  private beginCheckedFree(w: number): number {
+    Atomics.store(this.m, this.threadW + L.T_BLOCK, w);
+    // The record guards the segment, whose header holds the live bit (see claimFreeSegments).
+    if (!this.segmentIsNormal(w)) return 1;
+    const bit = bitOf(w);
+    return (Atomics.and(this.m, liveWordOf(this.baseW, w), ~bit) & bit) === 0 ? 2 : 0;
   }
 
   /**
@@ -619,14 +621,6 @@ export abstract class Heap {
     const setLiveBit = this.mem.setLiveBit;
     if (setLiveBit !== undefined) setLiveBit(w, this.baseW);
     else Atomics.or(this.m, liveWordOf(this.baseW, w), bitOf(w));
-  }
-
-  private clearLive(w: number, p: number): void {
-    const bit = bitOf(w);
-    if ((Atomics.and(this.m, liveWordOf(this.baseW, w), ~bit) & bit) === 0) {
-      this.m[this.threadW + L.T_BLOCK] = 0;
-      doubleFree(p, 'already freed'); // a racing free of the same block won
-    }
   }
 
   /** Whether small block `p` is live (checked mode only; true otherwise). */

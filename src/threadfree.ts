@@ -30,7 +30,7 @@
 
 import { Layout as L } from './layout.js';
 import type { HeapContext } from './context.js';
-import { bitmapWordOf, bitOf } from './pages.js';
+import { bitOf, remoteWordOf } from './pages.js';
 
 /**
  * What freeRemote did: FREED, or FREED_TWICE (refused: the block's bit was set already, so it was freed and
@@ -57,14 +57,14 @@ export function freeRemote(ctx: HeapContext, dw: number, w: number): number {
 
 /** setBit for block `w` of page `dw`. */
 function setBitOf(ctx: HeapContext, dw: number, w: number): number {
-  return setBit(ctx.mem.m, dw + L.P_REMOTE, bitmapWordOf(ctx.base >>> 2, w, L.REMOTE_BITMAP_OFFSET), bitOf(w));
+  return setBit(ctx.mem.m, dw + L.P_REMOTE, remoteWordOf(ctx.base >>> 2, w), bitOf(w));
 }
 
 /** freeRemote's block `w`, whose page is on its owner's full list (its bit taken back). */
 function freeDelayed(ctx: HeapContext, dw: number, w: number): number {
   const m = ctx.mem.m;
   const rw = dw + L.P_REMOTE;
-  const bw = bitmapWordOf(ctx.base >>> 2, w, L.REMOTE_BITMAP_OFFSET);
+  const bw = remoteWordOf(ctx.base >>> 2, w);
   const bit = bitOf(w);
   let done = Remote.DELAYED;
   while (done === Remote.DELAYED) {
