@@ -520,7 +520,7 @@ export abstract class Heap {
   }
 
   /** The segment-table word of the segment holding word `w`. */
-  private segmentWordOf(w: number): number {
+  protected segmentWordOf(w: number): number {
     return this.segTableW + ((w - this.baseW) >>> L.SEGMENT_WORDS_SHIFT) * L.S_WORDS;
   }
 

@@ -5,7 +5,18 @@
 
 import type { LinearMemory } from './types.js';
 import { Layout as L } from './layout.js';
-import { wasmOps, type BeginCheckedFree, type CopyBytes, type FillBytes, type SetLiveBit, type SetRemoteBit, type CollectRemoteBits } from './wasmops.js';
+import {
+  wasmOps,
+  type AtomicCompareExchange,
+  type AtomicStore,
+  type BeginCheckedFree,
+  type BeginLargeFree,
+  type CollectRemoteBits,
+  type CopyBytes,
+  type FillBytes,
+  type SetLiveBit,
+  type SetRemoteBit,
+} from './wasmops.js';
 
 const WASM_PAGE = 65536;
 /** Up to this many bytes, zero() clears with a loop of word stores (a fill call costs ~70 ns before it starts). */
@@ -40,6 +51,11 @@ export class HeapMemory {
   /** Checked mode's atomics on the live bitmap, in wasm over a WebAssembly.Memory (heap.ts). */
   readonly setLiveBit: SetLiveBit | undefined;
   readonly beginCheckedFree: BeginCheckedFree | undefined;
+  /** wasm's atomic store and compare-exchange (see store and compareExchange). */
+  private readonly wasmStore: AtomicStore | undefined;
+  private readonly wasmCompareExchange: AtomicCompareExchange | undefined;
+  /** A large block's free (spanblocks.ts): its record, its segment's state and its owner word, in one call. */
+  readonly beginLargeFree: BeginLargeFree | undefined;
 
   constructor(memory: LinearMemory, limit?: number) {
     this.memory = memory;
@@ -68,6 +84,23 @@ export class HeapMemory {
     this.collectRemoteBits = ops?.collectRemoteBits;
     this.setLiveBit = ops?.setLiveBit;
     this.beginCheckedFree = ops?.beginCheckedFree;
+    this.wasmStore = ops?.atomicStore;
+    this.wasmCompareExchange = ops?.atomicCompareExchange;
+    this.beginLargeFree = ops?.beginLargeFree;
+  }
+
+  /**
+   * Atomics.store of word `w`, in wasm over a WebAssembly.Memory: one locked instruction, where a JS Atomics
+   * call is a builtin call. For the atomics of large and huge blocks' malloc and free (spanblocks.ts).
+   */
+  store(w: number, value: number): void {
+    if (this.wasmStore !== undefined) this.wasmStore(w, value);
+    else Atomics.store(this.m, w, value);
+  }
+
+  /** Atomics.compareExchange of word `w` (the old value), in wasm over a WebAssembly.Memory (as store). */
+  compareExchange(w: number, expected: number, value: number): number {
+    return this.wasmCompareExchange !== undefined ? this.wasmCompareExchange(w, expected, value) : Atomics.compareExchange(this.m, w, expected, value);
   }
 
   static bufferOf(memory: LinearMemory): ArrayBufferLike {

@@ -78,17 +78,55 @@ function blockOfBit(baseW: number, bw: number, i: number): number {
 const EXTEND_BYTES = 4096;
 const EXTEND_MIN_BLOCKS = 4;
 
-/** Write a span's descriptors (all their words): the head with `kind`, the later slices as TAIL pointing back. */
+/** Write a span's descriptors: the head with `kind` (all its words), the later slices as TAIL pointing back. */
 export function writeSpan(m: Int32Array, headW: number, kind: number, slices: number): void {
   // A free slice's descriptor is clear only in kind and owner.
   writeDescriptor(m, headW, kind, slices);
-  for (let s = 1; s < slices; s++) writeDescriptor(m, headW + s * L.DESC_WORDS, L.KIND_TAIL, s);
+  for (let s = 1; s < slices; s++) writeTail(m, headW + s * L.DESC_WORDS, s);
 }
 
 /** Span `headW` of `n` slices grown to `to`: the slices after it become its tails, then its head counts them. */
 export function growSpan(m: Int32Array, headW: number, n: number, to: number): void {
-  for (let s = n; s < to; s++) writeDescriptor(m, headW + s * L.DESC_WORDS, L.KIND_TAIL, s);
+  for (let s = n; s < to; s++) writeTail(m, headW + s * L.DESC_WORDS, s);
   m[headW + L.P_SPAN] = to;
+}
+
+/**
+ * The slices of span `headW` (of `n`) after its first `keep` described as a span of their own: its head
+ * written with `kind` (all its words), its later slices, tails already, with their new way back. Returns
+ * the rest's head. The caller then cuts the span (its P_SPAN to `keep`).
+ */
+export function describeRest(m: Int32Array, headW: number, n: number, keep: number, kind: number): number {
+  const rest = headW + keep * L.DESC_WORDS;
+  writeDescriptor(m, rest, kind, n - keep);
+  for (let s = 1; s < n - keep; s++) m[rest + s * L.DESC_WORDS + L.P_SPAN] = s;
+  return rest;
+}
+
+/**
+ * Span `headW` of `n` slices joined with the span of `k` slices right after it, with no record naming them
+ * (both are one thread's held spans, or a held span and a live block's): first the later span's tails lead
+ * back to `headW`, then `headW` counts them, and only then does the later span's head become a tail. So
+ * every tail leads back to a head at every step, and a reclaim sweeping meanwhile (which steps from head to
+ * head and takes a tail no head covers for an orphan) never meets one that is not covered.
+ */
+export function joinSpans(m: Int32Array, headW: number, n: number, k: number): void {
+  const next = headW + n * L.DESC_WORDS;
+  for (let s = 1; s < k; s++) m[next + s * L.DESC_WORDS + L.P_SPAN] = n + s;
+  m[headW + L.P_SPAN] = n + k;
+  writeTail(m, next, n);
+}
+
+/**
+ * Descriptor `w` made a tail, `back` slices after its span's head: its kind, the way back and its owner (0:
+ * the owner's free takes a descriptor whose owner word holds its tag). Nothing reads a tail's other words
+ * (every path steps to the head first), so they are left as they were: a held span's split and join
+ * (spanblocks.ts) rewrite up to 14 tails, and writing all 17 words of each was most of a large malloc/free.
+ */
+function writeTail(m: Int32Array, w: number, back: number): void {
+  m[w + L.P_KIND] = L.KIND_TAIL;
+  m[w + L.P_SPAN] = back;
+  m[w + L.P_OWNER] = 0;
 }
 
 /**
@@ -251,17 +289,15 @@ export function writeCarvedBound(m: Int32Array, dw: number): void {
 }
 
 /**
- * Give the span of page or large block `dw` back to the shared pool, or with `keep`, its slices after the
- * first `keep` (the head then spans `keep`); recorded in the acting thread's record (`threadW`) until it is
- * published. The descriptors say so first: the slices given back FREE.
+ * Give the span of page or large block `dw` back to the shared pool; recorded in the acting thread's record
+ * (`threadW`) until it is published. The descriptors say so first: the slices given back FREE.
  */
-export function releaseSpan(ctx: HeapContext, threadW: number, dw: number, keep = 0): void {
+export function releaseSpan(ctx: HeapContext, threadW: number, dw: number): void {
   const m = ctx.mem.m;
   const slices = m[dw + L.P_SPAN];
   const index = ctx.segmentOfWord(dw);
   const first = ctx.sliceOfDescriptor(dw);
-  nameRelease(m, threadW, index, first + keep, slices - keep, false);
-  if (keep !== 0) m[dw + L.P_SPAN] = keep;
-  m.fill(0, dw + keep * L.DESC_WORDS, dw + slices * L.DESC_WORDS);
-  releaseSlices(ctx, threadW, index, first + keep, slices - keep);
+  nameRelease(m, threadW, index, first, slices, false);
+  m.fill(0, dw, dw + slices * L.DESC_WORDS);
+  releaseSlices(ctx, threadW, index, first, slices);
 }

@@ -31,12 +31,17 @@ function slicesNeeded(ctx: HeapContext, seg: number, i: number, pageSlices: numb
  */
 export function largeBlockStart(ctx: HeapContext, seg: number, first: number, align: number): number {
   const start = seg + first * L.SLICE_SIZE;
+  // Up to 64 KiB of alignment a slice meets it (segments start 64 KiB-aligned), and the header's end rounds
+  // up in integers; alignUp divides doubles (addresses reach 2^32).
+  if (align <= L.SLICE_SIZE) return first === 0 ? start + ((ctx.segmentHeader + align - 1) & -align) : start;
   return alignUp(first === 0 ? start + ctx.segmentHeader : start, align);
 }
 
 /** Slices a large block of `size` bytes starting at `block` takes in a span from slice `first` of the segment at `seg`. */
 export function largeSpanSlices(seg: number, first: number, block: number, size: number): number {
-  return Math.ceil((block + size - (seg + first * L.SLICE_SIZE)) / L.SLICE_SIZE);
+  const bytes = block + size - (seg + first * L.SLICE_SIZE);
+  // A shift while the sum stays below 2^32 (realloc asks here for any size), not a division of doubles.
+  return bytes <= 0xffff_0000 ? (bytes + L.SLICE_SIZE - 1) >>> L.SLICE_SHIFT : Math.ceil(bytes / L.SLICE_SIZE);
 }
 
 /**
@@ -566,7 +571,7 @@ function cachedRunFits(ctx: HeapContext, first: number, k: number, size: number,
 export function freeHugeRun(ctx: HeapContext, first: number, k: number, freed: number): boolean {
   const w = ctx.segTableW + first * L.S_WORDS + L.S_KIND;
   const live = L.SEG_HUGE | (k << L.S_COUNT_SHIFT);
-  return Atomics.compareExchange(ctx.mem.m, w, live, freed) === live;
+  return ctx.mem.compareExchange(w, live, freed) === live;
 }
 
 /** The word of a cached run of `k` segments. */

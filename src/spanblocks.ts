@@ -9,8 +9,8 @@ import { doubleFree, invalidPointer } from './errors.js';
 import { Heap, detachedError } from './heap.js';
 import { HeldRuns } from './held.js';
 import { HeldSpans } from './heldspans.js';
-import { clearRecord } from './inflight.js';
-import { growSpan, releaseSpan, writeSpan } from './pages.js';
+import { clearRecord, nameClaimedSpan } from './inflight.js';
+import { describeRest, growSpan, joinSpans, releaseSpan, writeSpan } from './pages.js';
 import {
   cachedWord,
   claimCachedHuge,
@@ -72,6 +72,15 @@ export abstract class SpanBlockHeap extends Heap {
         return block;
       }
     }
+    return this.mallocHuge(size, align);
+  }
+
+  /**
+   * A huge block: whole segments. (A method of its own, so that V8 inlines what it calls: inside mallocLarge,
+   * writeSpan stayed a call.)
+   */
+  private mallocHuge(size: number, align: number): number {
+    const ctx = this.ctx;
     // A run this thread holds, then a freed huge block's segments, then whole free segments; then, before the
     // memory grows, the cached runs and pages nobody uses go back to the pool (all abandoned pages are looked
     // at: a huge block needs whole free segments).
@@ -108,7 +117,7 @@ export abstract class SpanBlockHeap extends Heap {
     if (!cached) for (let j = 1; j < k; j++) Atomics.store(m, this.segTableW + (first + j) * L.S_WORDS, L.SEG_HUGE_TAIL);
     // Published: a free can take it from here (freeHugeRun swaps exactly this word). An atomic store: whoever
     // reads it atomically sees the plain stores before it (the descriptor, a split's rest).
-    Atomics.store(m, this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << L.S_COUNT_SHIFT));
+    this.mem.store(this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << L.S_COUNT_SHIFT));
     if (!cached) clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
     return block;
   }
@@ -157,25 +166,35 @@ export abstract class SpanBlockHeap extends Heap {
   protected freeSpanBlock(p: number, dw: number): void {
     const m = this.m;
     if (m[dw + L.P_KIND] !== L.KIND_LARGE) return this.freeHuge(p, this.ctx.segmentOfWord(dw), m[dw + L.P_SPAN]);
-    Atomics.store(m, this.threadW + L.T_RELEASING, dw); // named before the CAS that makes it intermediate
-    // The record guards the segment (see claimFreeSegments): if it is still normal now, its header stays
-    // metadata until the record is cleared. If not, the block was freed, and its segment reused whole.
-    if (!this.segmentIsNormal(dw)) {
-      clearRecord(m, this.threadW, L.T_RELEASING);
-      doubleFree(p, 'freed by another thread meanwhile');
-    }
-    // The span as it reads before the CAS decides (a live block's span does not change); once won, it is ours.
+    // Whether the span may be held decides what the CAS swaps in: the span as it reads before (a live block's
+    // span does not change; one that changed belongs to a block freed meanwhile, and the free is refused, or to
+    // a double free racing with a reuse of the segment, which no allocator tells apart). Once won, it is ours.
     const holds = this.heldSpans.allows(m[dw + L.P_SPAN]);
-    if (Atomics.compareExchange(m, dw + L.P_OWNER, L.LIVE_BLOCK, holds ? L.LARGE_HELD | this.slot : 0) !== L.LIVE_BLOCK) {
-      clearRecord(m, this.threadW, L.T_RELEASING);
-      doubleFree(p, 'already freed');
+    const refused = this.beginLargeFree(dw, holds ? L.LARGE_HELD | this.slot : 0);
+    if (refused !== 0) {
+      this.mem.store(this.threadW + L.T_RELEASING, 0);
+      doubleFree(p, refused === 1 ? 'freed by another thread meanwhile' : 'already freed');
     }
     if (!holds) releaseSpan(this.ctx, this.threadW, dw);
-    else {
-      if (this.heldSpans.full()) this.releaseHeldSpan(0); // the oldest
-      this.heldSpans.add(dw, m[dw + L.P_SPAN]);
-    }
-    clearRecord(m, this.threadW, L.T_RELEASING);
+    else this.holdSpan(dw);
+    this.mem.store(this.threadW + L.T_RELEASING, 0); // complete
+  }
+
+  /**
+   * A large block's free begins: the thread's record names descriptor `dw` (before the CAS that makes it
+   * intermediate); its segment must still be normal, else 1: the record guards the segment (see
+   * claimFreeSegments), so if it is normal now its header stays metadata until the record is cleared, and if
+   * not, the block was freed and its segment reused whole. Then the owner word is swapped from LIVE_BLOCK to
+   * `owner`, else 2 (already freed); 0 when freed. Over a WebAssembly.Memory one wasm call does the three
+   * atomics (wasmops.ts). The caller clears the record.
+   */
+  private beginLargeFree(dw: number, owner: number): number {
+    const recordW = this.threadW + L.T_RELEASING;
+    const begin = this.mem.beginLargeFree;
+    if (begin !== undefined) return begin(recordW, dw, this.segmentWordOf(dw), owner);
+    Atomics.store(this.m, recordW, dw);
+    if (!this.segmentIsNormal(dw)) return 1;
+    return Atomics.compareExchange(this.m, dw + L.P_OWNER, L.LIVE_BLOCK, owner) === L.LIVE_BLOCK ? 0 : 2;
   }
 
   /**
@@ -249,7 +268,7 @@ export abstract class SpanBlockHeap extends Heap {
     m[dw + L.P_AREA] = block >>> 2;
     m[dw + L.P_BLOCK_SIZE] = this.ctx.sliceAddress(index, first + slices) - block;
     m[dw + L.P_FLAGS] = fresh ? L.PF_FRESH : 0;
-    Atomics.store(m, dw + L.P_OWNER, L.LIVE_BLOCK);
+    this.mem.store(dw + L.P_OWNER, L.LIVE_BLOCK);
     return block;
   }
 
@@ -279,12 +298,63 @@ export abstract class SpanBlockHeap extends Heap {
       return 0;
     }
     const dw = held.start[best]!;
+    const n = held.units[best]!;
     const need = this.slicesAt(dw, size, align);
-    if (need < held.units[best]!) releaseSpan(this.ctx, this.threadW, dw, need);
     held.remove(best);
+    if (need < n) this.holdRest(dw, n, need);
     const index = this.ctx.segmentOfWord(dw);
     const first = this.ctx.sliceOfDescriptor(dw);
     return this.publishLarge(index, first, need, this.largeBlockIn(index, first, align), false);
+  }
+
+  /**
+   * Span `dw` of `n` slices, this thread's and in no list (a held span just taken, or a live block's span
+   * about to grow), cut to its first `keep`: the slices after them stay held, as a span of their own (joined
+   * with a held span after it, see holdSpan). Plain stores: nobody else changes a held span. The rest is
+   * described and named held before the cut, so a thread that dies in between leaves one span covering both,
+   * or two: reclaim releases a held span whole.
+   */
+  private holdRest(dw: number, n: number, keep: number): void {
+    const m = this.m;
+    const ctx = this.ctx;
+    const rest = describeRest(m, dw, n, keep, L.KIND_LARGE);
+    m[rest + L.P_AREA] = ctx.sliceAddress(ctx.segmentOfWord(dw), ctx.sliceOfDescriptor(rest)) >>> 2;
+    m[rest + L.P_OWNER] = L.LARGE_HELD | this.slot;
+    m[dw + L.P_SPAN] = keep; // the cut
+    this.holdSpan(rest);
+  }
+
+  /**
+   * Span `dw`, whose owner word names this thread as its holder (a freed large block's, or the rest of a cut),
+   * held for its next large block: joined with the held spans right after and right before it in its
+   * segment (plain stores, as holdRest), so that a larger block finds them whole and no two held spans are
+   * neighbours. The joined span's block words cover it to its end (check()).
+   */
+  private holdSpan(dw: number): void {
+    const m = this.m;
+    const held = this.heldSpans;
+    let head = dw;
+    let n = m[dw + L.P_SPAN];
+    const after = held.indexOf(dw + n * L.DESC_WORDS);
+    if (after >= 0) {
+      const k = held.units[after]!;
+      held.remove(after);
+      joinSpans(m, head, n, k);
+      n += k;
+    }
+    const before = held.endingAt(head);
+    if (before >= 0) {
+      const start = held.start[before]!;
+      const k = held.units[before]!;
+      held.remove(before);
+      joinSpans(m, start, k, n);
+      head = start;
+      n += k;
+    }
+    const ctx = this.ctx;
+    m[head + L.P_BLOCK_SIZE] = ctx.sliceAddress(ctx.segmentOfWord(head), ctx.sliceOfDescriptor(head) + n) - m[head + L.P_AREA] * L.WORD;
+    if (held.full()) this.releaseHeldSpan(0); // the oldest
+    held.add(head, n);
   }
 
   /** Slices a large block of `size` bytes aligned to `align` takes in the span whose head is `dw`. */
@@ -295,10 +365,11 @@ export abstract class SpanBlockHeap extends Heap {
   }
 
   /**
-   * Large span `dw` grown to `need` slices in place, if the slices after it are free: claimed, made its
-   * tails, counted by its head, and (`live`) the block's usable size written, all before the claim record is
-   * cleared. A thread that dies in between leaves tails that no span covers, which reclaim gives back, or a
-   * live block whose size reclaim writes (finishGrowth). Returns whether it grew.
+   * Large span `dw` grown to `need` slices in place, if the slices after it are free or a span this thread
+   * holds: claimed (or named as if claimed), made its tails, counted by its head, and (`live`) the block's
+   * usable size written, all before the claim record is cleared. A thread that dies in between leaves tails
+   * that no span covers, which reclaim gives back, or a live block whose size reclaim writes (finishGrowth).
+   * Returns whether it grew.
    */
   private growLargeSpan(dw: number, need: number, live: boolean): boolean {
     const m = this.m;
@@ -306,8 +377,23 @@ export abstract class SpanBlockHeap extends Heap {
     const first = this.ctx.sliceOfDescriptor(dw);
     const n = m[dw + L.P_SPAN];
     if (need <= n || first + need > this.ctx.segmentSlices(index)) return false;
-    if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
-    growSpan(m, dw, n, need);
+    const held = this.heldSpans;
+    const after = held.indexOf(dw + n * L.DESC_WORDS);
+    if (after >= 0) {
+      // A span this thread holds comes next (a live block's, as no two held spans are neighbours): its first
+      // slices join as claimed ones would (named meanwhile, tails first: reclaim finishes the growth, see
+      // finishGrowth), and the rest stays held.
+      const next = held.start[after]!;
+      const k = held.units[after]!;
+      if (n + k < need) return false;
+      held.remove(after);
+      if (n + k > need) this.holdRest(next, k, need - n);
+      nameClaimedSpan(m, this.threadW, index, first + n, need - n);
+      growSpan(m, dw, n, need);
+    } else {
+      if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
+      growSpan(m, dw, n, need);
+    }
     if (live) m[dw + L.P_BLOCK_SIZE] = this.ctx.sliceAddress(index, first + need) - m[dw + L.P_AREA] * L.WORD;
     clearRecord(m, this.threadW, L.T_CLAIM_SPAN); // complete
     return true;

@@ -66,6 +66,28 @@ export function wasmOpsWat(shared: boolean): string {
     if i32.const 1 return end
     i32.const 0)
 
+  ;; Atomics.store and Atomics.compareExchange on word $w (memory.ts's store and compareExchange: the atomics
+  ;; of large and huge blocks): one locked instruction each, where a JS Atomics call is a builtin call.
+  (func (export "atomicStore") (param $w i32) (param $value i32)
+    local.get $w i32.const 2 i32.shl local.get $value i32.atomic.store)
+  (func (export "atomicCompareExchange") (param $w i32) (param $expected i32) (param $value i32) (result i32)
+    local.get $w i32.const 2 i32.shl local.get $expected local.get $value i32.atomic.rmw.cmpxchg)
+
+  ;; A large block's free begins (spanblocks.ts's freeSpanBlock): the thread's record (word $recordW) names its
+  ;; descriptor $dw, an atomic store; then, read atomically, its segment's table word (word $segW) must say
+  ;; SEG_NORMAL, else 1 (the segment was reused: the block was freed by another thread meanwhile); then its
+  ;; owner word is swapped from LIVE_BLOCK to $owner, else 2 (already freed). 0: freed, the span now the
+  ;; caller's. (The caller clears the record.)
+  (func (export "beginLargeFree") (param $recordW i32) (param $dw i32) (param $segW i32) (param $owner i32) (result i32)
+    local.get $recordW i32.const 2 i32.shl local.get $dw i32.atomic.store
+    local.get $segW i32.const 2 i32.shl i32.atomic.load i32.const ${L.SEG_NORMAL} i32.ne
+    if i32.const 1 return end
+    local.get $dw i32.const 2 i32.shl i32.const ${L.LIVE_BLOCK} local.get $owner
+    i32.atomic.rmw.cmpxchg offset=${L.P_OWNER * L.WORD}
+    i32.const ${L.LIVE_BLOCK} i32.ne
+    if i32.const 2 return end
+    i32.const 0)
+
   ;; Checked mode (heap.ts): block $w's live bit set, with an atomic or (the owner's malloc).
   (func (export "setLiveBit") (param $w i32) (param $baseW i32)
     (local $inSegment i32)

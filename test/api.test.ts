@@ -1427,7 +1427,7 @@ describe("large blocks: a freed block's span is held for the thread's next one",
   }
   const heldBy = (a: Allocator) => 0x10000 | a.threadId % 1024;
 
-  it('reused in place, split for a smaller block, grown again, and given back on collect()', () => {
+  it('reused in place, split for a smaller block (the rest held), joined again, grown, and given back on collect()', () => {
     const a = createAllocator();
     const p = a.malloc(200 * KiB);
     const slices = descriptor(a, p).span;
@@ -1448,14 +1448,27 @@ describe("large blocks: a freed block's span is held for the thread's next one",
     fillPattern(a.u8, q, 200 * KiB - 100, 7);
     assertCheckOk(a, 'check() with the block live again');
     a.free(q);
-    const r = a.malloc(100 * KiB); // 2 slices: the rest of the held span goes back to the pool
+    const r = a.malloc(100 * KiB); // 2 slices: the rest of the held span stays held, a span of its own
     assert.equal(r, p, "a smaller block at the held span's start");
     assert.equal(descriptor(a, r).span, 2);
-    assert.equal(descriptor(a, r + 2 * 64 * KiB).kind, 0, 'the slices it does not need are free');
+    const rest = r + 2 * 64 * KiB;
+    assert.deepEqual(descriptor(a, rest), { kind: 2, span: slices - 2, owner: heldBy(a) }, 'the slices it does not need are held');
+    assertPointerError(() => a.free(rest), rest, 'a free of the held rest', 'DOUBLE_FREE');
     assert.ok(a.usableSize(r) >= 100 * KiB && a.usableSize(r) <= 2 * 64 * KiB);
     assertCheckOk(a, 'check() after a split');
+    assertBalanced(a.stats(), 'after a split');
+    fillPattern(a.u8, r, 100 * KiB, 5);
+    assert.equal(a.realloc(r, 150 * KiB), r, 'realloc grows it in place, into the held rest');
+    assert.equal(descriptor(a, r).span, 3);
+    assert.deepEqual(descriptor(a, r + 3 * 64 * KiB), { kind: 2, span: slices - 3, owner: heldBy(a) }, 'what is left stays held');
+    assert.ok(a.usableSize(r) >= 150 * KiB);
+    assertPattern(a.u8, r, 100 * KiB, 5, 'the contents');
+    assertCheckOk(a, 'check() after realloc grew into the held rest');
     a.free(r);
-    const t = a.malloc(300 * KiB); // more than the held span: it grows into the slices it gave back
+    assert.deepEqual(descriptor(a, r), { kind: 2, span: slices, owner: heldBy(a) }, 'joined again with the rest');
+    assert.deepEqual(descriptor(a, rest), { kind: 4, span: 2, owner: 0 }, "the rest's first slice is a tail of the joined span");
+    assertCheckOk(a, 'check() after a join');
+    const t = a.malloc(300 * KiB); // 5 slices, more than the held span: it grows into the free slices after it
     assert.equal(t, p, 'the held span grew in place');
     assert.equal(descriptor(a, t).owner, 1, 'live, nothing held any more');
     assert.equal(a.stats().memorySize, size, 'no growth');
@@ -1501,13 +1514,43 @@ describe("large blocks: a freed block's span is held for the thread's next one",
     assertCheckOk(a);
   });
 
+  it('freed neighbours join into one held span, which serves a larger block whole', () => {
+    const a = createAllocator();
+    const [p, q, r, guard] = [a.malloc(100 * KiB), a.malloc(100 * KiB), a.malloc(100 * KiB), a.malloc(100 * KiB)];
+    assert.deepEqual([q, r, guard], [p + 2 * 64 * KiB, p + 4 * 64 * KiB, p + 6 * 64 * KiB], 'four spans of 2 slices, one after another');
+    a.free(p);
+    a.free(r);
+    assert.deepEqual(descriptor(a, p), { kind: 2, span: 2, owner: heldBy(a) });
+    assert.deepEqual(descriptor(a, r), { kind: 2, span: 2, owner: heldBy(a) }, 'not next to p: held apart');
+    a.free(q); // joins both: the span after it, then the one before it
+    assert.deepEqual(descriptor(a, p), { kind: 2, span: 6, owner: heldBy(a) }, 'one held span of 6 slices');
+    for (const x of [q, r]) assert.equal(descriptor(a, x).kind, 4, 'the others are its tails');
+    assertCheckOk(a, 'check() after the joins');
+    const size = a.stats().memorySize;
+    const big = a.malloc(350 * KiB); // 6 slices
+    assert.equal(big, p, 'the joined span serves it');
+    assert.equal(descriptor(a, big).span, 6);
+    assert.equal(a.stats().memorySize, size, 'no growth');
+    fillPattern(a.u8, big, 350 * KiB, 3);
+    assertCheckOk(a, 'check() with the block in the joined span');
+    a.free(big);
+    a.free(guard); // joins the span before it too
+    assert.deepEqual(descriptor(a, p), { kind: 2, span: 8, owner: heldBy(a) });
+    assertBalanced(a.stats(), 'after all the frees');
+    assertCheckOk(a);
+  });
+
   it('at most 8 spans, the oldest given back first; detach() gives them all back', () => {
     const a = createAllocator();
-    const blocks = Array.from({ length: 9 }, () => a.malloc(100 * KiB));
-    for (const q of blocks) a.free(q);
-    assert.equal(descriptor(a, blocks[0]!).kind, 0, 'the oldest went back to the pool');
-    for (const q of blocks.slice(1)) assert.equal(descriptor(a, q).owner, heldBy(a), 'the 8 others are held');
+    // Every other block stays live, so that the freed ones are not neighbours (neighbours join).
+    const blocks = Array.from({ length: 18 }, () => a.malloc(100 * KiB));
+    const freed = blocks.filter((_, i) => i % 2 === 0);
+    for (const q of freed) a.free(q);
+    assert.equal(descriptor(a, freed[0]!).kind, 0, 'the oldest went back to the pool');
+    for (const q of freed.slice(1)) assert.equal(descriptor(a, q).owner, heldBy(a), 'the 8 others are held');
     assertCheckOk(a, 'check() with 8 held spans');
+    for (const q of blocks.filter((_, i) => i % 2 === 1)) a.free(q);
+    assertCheckOk(a, 'check() after the live ones were freed too');
     a.detach();
     const b = attach(a.memory);
     for (const q of blocks) assert.equal(descriptor(b, q).kind, 0, 'detach(): all back to the pool');

@@ -294,17 +294,45 @@ describe('reclaim', () => {
     }
   });
 
-  it('a thread that died holding the span of a large block it freed, or splitting one: reclaim gives it back', () => {
+  it('a thread that died holding the span of a large block it freed, splitting one or joining two: reclaim gives them back', () => {
     // From the documented layout (docs/design.md): the descriptor of slice i of a segment at segment + 128 * i,
-    // P_KIND word 0 (FREE 0, LARGE 2, TAIL 4), P_SPAN word 1, P_OWNER word 10 (LARGE_HELD | slot = 0x10000 | slot).
-    // Each state is one a thread leaves when it stops between two steps of taking a held span (heap.ts).
-    const states: Record<string, (m: Int32Array, w: number) => void> = {
+    // P_KIND word 0 (FREE 0, LARGE 2, TAIL 4), P_SPAN word 1, P_AREA word 4, P_OWNER word 10 (LARGE_HELD | slot
+    // = 0x10000 | slot). Each state is one a thread leaves when it stops between two steps of cutting a held
+    // span of 5 slices after its first 2 (spanblocks.ts's holdRest: the rest described, named held, then the
+    // cut), of joining the two held spans of 2 and 3 slices again (pages.ts's joinSpans: the second's tails
+    // lead back to the first, the first counts them, then the second's head becomes a tail), or of a growth
+    // (tails that no head counts yet).
+    const rest = (m: Int32Array, w: number) => {
+      m[w + 2 * 32] = 2; // the rest's head: LARGE, 3 slices; its tails 1 and 2 slices back
+      m[w + 2 * 32 + 1] = 3;
+      m[w + 3 * 32 + 1] = 1;
+      m[w + 4 * 32 + 1] = 2;
+    };
+    const twoHeld = (m: Int32Array, w: number, held: number) => {
+      rest(m, w);
+      m[w + 2 * 32 + 10] = held;
+      m[w + 1] = 2;
+    };
+    const states: Record<string, (m: Int32Array, w: number, held: number) => void> = {
       'a held span': () => {},
-      'a split: the head shrunk, the rest still tails': (m, w) => (m[w + 1] = 2),
-      'a split: the rest cleared, not yet given back': (m, w) => {
-        m[w + 1] = 2;
-        m.fill(0, w + 2 * 32, w + 5 * 32);
+      'a cut: the rest described, its owner not yet named': rest,
+      'a cut: the rest named held, the head not yet cut': (m, w, held) => {
+        rest(m, w);
+        m[w + 2 * 32 + 10] = held;
       },
+      'a cut: two held spans': twoHeld,
+      "a join: the second span's tails leading back to the first": (m, w, held) => {
+        twoHeld(m, w, held);
+        m[w + 3 * 32 + 1] = 3;
+        m[w + 4 * 32 + 1] = 4;
+      },
+      "a join: the first span counting them, the second's head not yet a tail": (m, w, held) => {
+        twoHeld(m, w, held);
+        m[w + 3 * 32 + 1] = 3;
+        m[w + 4 * 32 + 1] = 4;
+        m[w + 1] = 5;
+      },
+      'tails no head counts (a growth stopped half way)': (m, w) => (m[w + 1] = 2),
     };
     for (const [what, make] of Object.entries(states)) {
       const heap = createAllocator();
@@ -314,8 +342,9 @@ describe('reclaim', () => {
       const w = descriptorWordOf(heap, p);
       assert.equal(m[w + 1], 5, `${what}: a span of 5 slices`);
       dying.free(p);
-      assert.equal(m[w + 10], 0x10000 | dying.threadId % 1024, `${what}: held`);
-      make(m, w);
+      const held = 0x10000 | dying.threadId % 1024;
+      assert.equal(m[w + 10], held, `${what}: held`);
+      make(m, w, held);
       const size = heap.stats().memorySize;
       assert.equal(heap.reclaim(dying.threadId), true);
       assertCheckOk(heap, `${what}: check() after reclaim`);

@@ -1,8 +1,8 @@
 // The wasm module of wasmops.ts: that the shipped binary is what its source assembles to, that it links to each
 // kind of WebAssembly.Memory (and that any other memory gets none: the JS code does the work there), that it
 // moves bytes as memmove does in both directions of overlap and fills, that its remote free's bit keeps the
-// protocol of threadfree.ts, and that checked mode's live bits keep heap.ts's; its bits land where pages.ts
-// puts them. Internals: loaded from the build (dist/) and the assembling script.
+// protocol of threadfree.ts, that checked mode's live bits keep heap.ts's, and that the atomics of large and
+// huge blocks keep spanblocks.ts's; its bits land where pages.ts puts them. Internals: loaded from the build (dist/) and the assembling script.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +13,9 @@ type Ops = {
   setRemoteBit: (rw: number, w: number, baseW: number) => number;
   setLiveBit: (w: number, baseW: number) => void;
   beginCheckedFree: (recordW: number, w: number, baseW: number, segW: number) => number;
+  atomicStore: (w: number, value: number) => void;
+  atomicCompareExchange: (w: number, expected: number, value: number) => number;
+  beginLargeFree: (recordW: number, dw: number, segW: number, owner: number) => number;
 };
 const { bitmapWordOf, bitOf } = (await import(new URL('../../dist/pages.js', import.meta.url).href)) as {
   bitmapWordOf: (baseW: number, w: number, offset: number) => number;
@@ -36,6 +39,9 @@ const TF_PENDING = 2;
 const REMOTE_BITMAP_OFFSET = 3072;
 const LIVE_BITMAP_OFFSET = REMOTE_BITMAP_OFFSET + 16384;
 const SEG_NORMAL = 1;
+/** A large block's owner word (descriptor word 10) while it is live. */
+const P_OWNER = 10;
+const LIVE_BLOCK = 1;
 
 /** Bytes i at offset i, mod 251 (a prime: no period of a power of two). */
 function pattern(u8: Uint8Array, from: number, n: number): void {
@@ -138,6 +144,42 @@ function checkLiveBits(memory: WebAssembly.Memory): void {
   assert.equal(m[lw], 1 << 3, 'nothing changed');
 }
 
+/**
+ * The atomics of large and huge blocks over `memory` (memory.ts's store and compareExchange, spanblocks.ts's
+ * beginLargeFree): a store and a compare-exchange of one word (the old value back, the word changed only when
+ * it held the expected one); a large free names the descriptor in the thread's record, then is refused with
+ * 1 when the segment is not normal (the owner word untouched), with 2 when the owner word is not LIVE_BLOCK,
+ * and otherwise swaps in the owner it is given.
+ */
+function checkLargeAtomics(memory: WebAssembly.Memory): void {
+  const ops = wasmOps(memory)!;
+  const m = new Int32Array(memory.buffer);
+  ops.atomicStore(1000, -7);
+  assert.equal(m[1000], -7, 'stored');
+  assert.equal(m[999], 0, 'and nothing beside it');
+  assert.equal(m[1001], 0);
+  assert.equal(ops.atomicCompareExchange(1000, 5, 6), -7, 'not the expected value: the old one back');
+  assert.equal(m[1000], -7, 'and the word unchanged');
+  assert.equal(ops.atomicCompareExchange(1000, -7, 0x10003), -7);
+  assert.equal(m[1000], 0x10003, 'swapped');
+  const recordW = 100;
+  const segW = 101;
+  const dw = 2048;
+  const held = 0x10000 | 3;
+  m[dw + P_OWNER] = LIVE_BLOCK;
+  m[segW] = SEG_NORMAL + 1;
+  assert.equal(ops.beginLargeFree(recordW, dw, segW, held), 1, 'a segment no longer normal');
+  assert.equal(m[recordW], dw, 'the record names the descriptor first');
+  assert.equal(m[dw + P_OWNER], LIVE_BLOCK, 'and the owner word is untouched');
+  m[segW] = SEG_NORMAL;
+  m[recordW] = 0;
+  assert.equal(ops.beginLargeFree(recordW, dw, segW, held), 0, 'a live block');
+  assert.equal(m[recordW], dw);
+  assert.equal(m[dw + P_OWNER], held, 'its owner word now the holder\'s');
+  assert.equal(ops.beginLargeFree(recordW, dw, segW, 0), 2, 'freed already');
+  assert.equal(m[dw + P_OWNER], held, 'nothing changed');
+}
+
 describe('wasm operations (wasmops.ts)', () => {
   it('ships exactly what its source assembles to (npm run build:wasmops after changing it)', async () => {
     assert.equal(binary.WASM_OPS_SHARED, await assembleWasmOps(true), 'the module for shared memories is stale');
@@ -150,6 +192,10 @@ describe('wasm operations (wasmops.ts)', () => {
   it('sets and clears checked mode\'s live bits, refusing a free in a segment no longer normal or of a clear bit', () => {
     checkLiveBits(new WebAssembly.Memory({ initial: 2, maximum: 4, shared: true }));
     checkLiveBits(new WebAssembly.Memory({ initial: 2 }));
+  });
+  it('stores and compare-exchanges a word, and begins a large free: named, then refused (segment not normal, not live) or swapped', () => {
+    checkLargeAtomics(new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true }));
+    checkLargeAtomics(new WebAssembly.Memory({ initial: 1 }));
   });
   it('links to a shared WebAssembly.Memory and copies and fills as memmove and memset do', () => {
     checkCopies(new WebAssembly.Memory({ initial: 3, maximum: 65536, shared: true }));
