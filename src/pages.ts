@@ -92,13 +92,19 @@ export function growSpan(m: Int32Array, headW: number, n: number, to: number): v
 }
 
 /**
- * The slices of span `headW` (of `n`) after its first `keep` described as a span of their own: its head
- * written with `kind` (all its words), its later slices, tails already, with their new way back. Returns
- * the rest's head. The caller then cuts the span (its P_SPAN to `keep`).
+ * The slices of large span `headW` (of `n`) after its first `keep` described as a large span of their own,
+ * whose head gets the words a large span's head is read for before its block words are written (kind, span,
+ * owner 0, and a carved bound of 0: with it the owner's free refuses any pointer, even when the owner word
+ * comes to read LIVE_BLOCK, slot 0's tag; see heap.ts's free), all in its first line; its later slices,
+ * tails already, get their new way back. Returns the rest's head. The caller then cuts the span (its P_SPAN
+ * to `keep`).
  */
-export function describeRest(m: Int32Array, headW: number, n: number, keep: number, kind: number): number {
+export function describeRest(m: Int32Array, headW: number, n: number, keep: number): number {
   const rest = headW + keep * L.DESC_WORDS;
-  writeDescriptor(m, rest, kind, n - keep);
+  m[rest + L.P_KIND] = L.KIND_LARGE;
+  m[rest + L.P_SPAN] = n - keep;
+  m[rest + L.P_CARVED_BOUND] = 0;
+  m[rest + L.P_OWNER] = 0;
   for (let s = 1; s < n - keep; s++) m[rest + s * L.DESC_WORDS + L.P_SPAN] = s;
   return rest;
 }

@@ -632,7 +632,8 @@ export function hugeBlockOffset(ctx: HeapContext, index: number, align: number):
 
 /** Segments a huge block of `size` bytes aligned to `align` needs when it starts in segment `index`. */
 export function hugeSegmentsNeeded(ctx: HeapContext, index: number, size: number, align: number): number {
-  return Math.ceil((hugeBlockOffset(ctx, index, align) + size) * Reciprocal.PER_SEGMENT);
+  const end = hugeBlockOffset(ctx, index, align) + size; // where the block ends, from its segment's start
+  return end <= 0xfff0_0000 ? (end + L.SEGMENT_SIZE - 1) >>> L.SEGMENT_SHIFT : Math.ceil(end * Reciprocal.PER_SEGMENT);
 }
 
 /**

@@ -108,7 +108,9 @@ export abstract class SpanBlockHeap extends Heap {
     const seg = ctx.segmentAddress(first);
     const block = seg + hugeBlockOffset(ctx, first, align);
     const dw = ctx.descriptorW(first, 0);
-    writeSpan(m, dw, L.KIND_HUGE, 1);
+    // The words a huge block's descriptor has (nothing reads its others: its segment is not a normal one, so
+    // no path of small blocks looks at its descriptors).
+    m[dw + L.P_KIND] = L.KIND_HUGE;
     m[dw + L.P_SPAN] = k;
     m[dw + L.P_AREA] = block >>> 2;
     m[dw + L.P_BLOCK_SIZE] = Math.min(seg + k * L.SEGMENT_SIZE, ctx.heapLimit) - block;
@@ -317,7 +319,7 @@ export abstract class SpanBlockHeap extends Heap {
   private holdRest(dw: number, n: number, keep: number): void {
     const m = this.m;
     const ctx = this.ctx;
-    const rest = describeRest(m, dw, n, keep, L.KIND_LARGE);
+    const rest = describeRest(m, dw, n, keep);
     m[rest + L.P_AREA] = ctx.sliceAddress(ctx.segmentOfWord(dw), ctx.sliceOfDescriptor(rest)) >>> 2;
     m[rest + L.P_OWNER] = L.LARGE_HELD | this.slot;
     m[dw + L.P_SPAN] = keep; // the cut
