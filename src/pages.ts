@@ -110,17 +110,20 @@ export function describeRest(m: Int32Array, headW: number, n: number, keep: numb
 }
 
 /**
- * Span `headW` of `n` slices joined with the span of `k` slices right after it, with no record naming them
- * (both are one thread's held spans, or a held span and a live block's): first the later span's tails lead
- * back to `headW`, then `headW` counts them, and only then does the later span's head become a tail. So
- * every tail leads back to a head at every step, and a reclaim sweeping meanwhile (which steps from head to
- * head and takes a tail no head covers for an orphan) never meets one that is not covered.
+ * Span `headW` of `n` slices joined with the span of `k` slices right after it, both this thread's held
+ * spans, with no record naming them: first the later span's tails lead back to `headW`, then `headW` counts
+ * them, and only then does the later span's head become a tail, its kind stored last and atomically. A
+ * reclaim sweeping meanwhile (reclaim.ts: it steps from head to head, reads kinds atomically, and takes a
+ * tail no head before it covers for an orphan) that sees the new tail sees the count that covers it.
  */
-export function joinSpans(m: Int32Array, headW: number, n: number, k: number): void {
+export function joinSpans(ctx: HeapContext, headW: number, n: number, k: number): void {
+  const m = ctx.mem.m;
   const next = headW + n * L.DESC_WORDS;
   for (let s = 1; s < k; s++) m[next + s * L.DESC_WORDS + L.P_SPAN] = n + s;
   m[headW + L.P_SPAN] = n + k;
-  writeTail(m, next, n);
+  m[next + L.P_SPAN] = n;
+  m[next + L.P_OWNER] = 0;
+  ctx.mem.store(next + L.P_KIND, L.KIND_TAIL);
 }
 
 /**

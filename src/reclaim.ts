@@ -243,13 +243,16 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
     const slices = ctx.segmentSlices(index);
     for (let s = 0; s < slices; ) {
       const dw = ctx.descriptorW(index, s);
-      const k = m[dw + L.P_KIND];
-      const n = m[dw + L.P_SPAN];
+      // Atomic loads: a live thread's split or join of its held spans names nothing in its record, and stores
+      // last, atomically, the word that makes a slice a later one of another span (see spanblocks.ts's
+      // holdRest and pages.ts's joinSpans); read so, it comes with the words stored before it.
+      const k = Atomics.load(m, dw + L.P_KIND);
+      const n = Atomics.load(m, dw + L.P_SPAN);
       const isFree = () => (Atomics.load(m, slicesW) & (1 << s)) !== 0;
       if (k === L.KIND_FREE || k === L.KIND_TAIL) {
         // A slice no span covers and the pool does not have: claimed and never described, or a release not published.
         if (!isFree() && !coveredByEarlierSpan(ctx, index, s)) {
-          if (isOrphan(at + s, dw, () => !isFree() && m[dw + L.P_KIND] === k)) {
+          if (isOrphan(at + s, dw, () => !isFree() && Atomics.load(m, dw + L.P_KIND) === k)) {
             m.fill(0, dw, dw + L.DESC_WORDS);
             releaseSlices(ctx, selfW, index, s, 1);
           }
@@ -281,7 +284,7 @@ function sweepOrphans(ctx: HeapContext, selfW: number, dead: number, top: number
       }
       if ((k === L.KIND_SMALL || k === L.KIND_LARGE) && owner === 0) {
         // A page or block being set up (owner not yet stored), or a large block whose release stopped.
-        if (isOrphan(at + s, dw, () => m[dw + L.P_KIND] === k && Atomics.load(m, dw + L.P_OWNER) === 0)) {
+        if (isOrphan(at + s, dw, () => Atomics.load(m, dw + L.P_KIND) === k && Atomics.load(m, dw + L.P_OWNER) === 0)) {
           m.fill(0, dw, dw + span * L.DESC_WORDS);
           releaseSlices(ctx, selfW, index, s, span);
         }
@@ -296,8 +299,8 @@ function coveredByEarlierSpan(ctx: HeapContext, index: number, s: number): boole
   const m = ctx.mem.m;
   for (let h = s - 1; h >= 0; h--) {
     const dw = ctx.descriptorW(index, h);
-    const k = m[dw + L.P_KIND];
-    if (k === L.KIND_SMALL || k === L.KIND_LARGE || k === L.KIND_META) return h + m[dw + L.P_SPAN] > s;
+    const k = Atomics.load(m, dw + L.P_KIND);
+    if (k === L.KIND_SMALL || k === L.KIND_LARGE || k === L.KIND_META) return h + Atomics.load(m, dw + L.P_SPAN) > s;
     if (k === L.KIND_FREE) return false;
   }
   return false;

@@ -312,9 +312,10 @@ export abstract class SpanBlockHeap extends Heap {
   /**
    * Span `dw` of `n` slices, this thread's and in no list (a held span just taken, or a live block's span
    * about to grow), cut to its first `keep`: the slices after them stay held, as a span of their own (joined
-   * with a held span after it, see holdSpan). Plain stores: nobody else changes a held span. The rest is
-   * described and named held before the cut, so a thread that dies in between leaves one span covering both,
-   * or two: reclaim releases a held span whole.
+   * with a held span after it, see holdSpan). Plain stores (nobody else changes a held span), but for the
+   * cut: the rest is described and named held before it, so a thread that dies in between leaves one span
+   * covering both, or two, and reclaim releases a held span whole; and a reclaim sweeping meanwhile that
+   * reads the cut (an atomic store, read atomically) sees the rest as it is written.
    */
   private holdRest(dw: number, n: number, keep: number): void {
     const m = this.m;
@@ -322,7 +323,7 @@ export abstract class SpanBlockHeap extends Heap {
     const rest = describeRest(m, dw, n, keep);
     m[rest + L.P_AREA] = ctx.sliceAddress(ctx.segmentOfWord(dw), ctx.sliceOfDescriptor(rest)) >>> 2;
     m[rest + L.P_OWNER] = L.LARGE_HELD | this.slot;
-    m[dw + L.P_SPAN] = keep; // the cut
+    this.mem.store(dw + L.P_SPAN, keep); // the cut, atomic: a sweep that reads it (atomically) sees the rest
     this.holdSpan(rest);
   }
 
@@ -341,7 +342,7 @@ export abstract class SpanBlockHeap extends Heap {
     if (after >= 0) {
       const k = held.units[after]!;
       held.remove(after);
-      joinSpans(m, head, n, k);
+      joinSpans(this.ctx, head, n, k);
       n += k;
     }
     const before = held.endingAt(head);
@@ -349,7 +350,7 @@ export abstract class SpanBlockHeap extends Heap {
       const start = held.start[before]!;
       const k = held.units[before]!;
       held.remove(before);
-      joinSpans(m, start, k, n);
+      joinSpans(this.ctx, start, k, n);
       head = start;
       n += k;
     }
