@@ -1866,8 +1866,11 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     // second free is stopped after locate, the first frees the block, its segment (all free then) becomes
     // a later segment of a huge block, and the huge block's data there reads exactly like the large
     // block's descriptor did.
-    for (const checked of [false, true]) {
-      const a = createAllocator({ checked });
+    // Over the default memory the free's atomics are wasm's (beginLargeFree), over a SharedArrayBuffer JS's.
+    const memories = [() => undefined, () => new SharedArrayBuffer(8 * MiB, { maxByteLength: 64 * MiB })];
+    for (const [checked, makeMemory] of [false, true].flatMap((c) => memories.map((mm) => [c, mm] as const))) {
+      const memory = makeMemory();
+      const a = createAllocator(memory === undefined ? { checked } : { checked, memory });
       const other = attach(a.memory);
       const h = a.malloc(1.5 * MiB); // segments 1 and 2
       const l = a.malloc(900 * KiB); // 15 slices: a new segment 3 of its own
@@ -1879,14 +1882,15 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
       const descW = descriptorWordOf(a, l);
       const forged = Array.from(m.subarray(descW, descW + 16)); // its descriptor while it is live
       let y = 0;
-      assertStalledFreeRefused(a, l, `the stalled second free (checked: ${checked})`, () => {
+      const what = `checked: ${checked}, ${memory === undefined ? 'default memory' : 'SharedArrayBuffer'}`;
+      assertStalledFreeRefused(a, l, `the stalled second free (${what})`, () => {
         other.free(l); // the first free
         y = other.malloc(3.5 * MiB); // segments 1..4: the free segments below the top, and one more
         m.set(forged, descW); // y's data, where the large block's descriptor was
       });
       assert.equal(y - ((y - a.heapBase) % MiB) - a.heapBase, MiB, 'the huge block covers segment 3');
       assert.deepEqual(Array.from(m.subarray(descW, descW + 16)), forged, "the huge block's data is untouched");
-      assertCheckOk(a, `check() after the refused free (checked: ${checked})`);
+      assertCheckOk(a, `check() after the refused free (${what})`);
       other.free(y);
       assertCheckOk(a);
       assert.equal(a.stats().liveBlocks, 0);
