@@ -61,13 +61,16 @@ describe('reclaim', () => {
     it(`takes over workers that die without detaching${checked ? ' (checked heap)' : ''}: check() passes after each`, async () => {
       const heap = createAllocator({ checked });
       const slots = new Int32Array(new SharedArrayBuffer(4 * 512));
+      const errors = new Int32Array(new SharedArrayBuffer(4)); // blocks whose tag changed while live (the worker's)
       const rounds = checked ? 12 : 25;
       let reclaimed = 0;
       const r = rng(checked ? 99 : 42);
       for (let round = 0; round < rounds; round++) {
         const handoffs = [0, 1, 2].map(() => heap.handoff());
         const pauses = handoffs.map(() => new Int32Array(new SharedArrayBuffer(8)));
-        const ws = handoffs.map((h, k) => new Worker(workerUrl, { workerData: { role: 'churn', webmalloc: h, slots, seed: round * 3 + k, pause: pauses[k] } }));
+        const ws = handoffs.map(
+          (h, k) => new Worker(workerUrl, { workerData: { role: 'churn', webmalloc: h, slots, seed: round * 3 + k, pause: pauses[k], errors } }),
+        );
         await Promise.all(ws.map(onMessage));
         await sleep(r() * 40);
         // Each worker dies at its next stop between operations, its heap in use and never detached.
@@ -83,9 +86,16 @@ describe('reclaim', () => {
         assert.equal(heap.stats().threadsAttached, 1, 'every dead worker was reclaimed');
       }
       assert.equal(reclaimed, rounds * 3);
+      assert.equal(Atomics.load(errors, 0), 0, 'no live block was handed out again or written into');
+      const u = heap.u8;
+      const read32 = (q: number) => (u[q]! | (u[q + 1]! << 8) | (u[q + 2]! << 16) | (u[q + 3]! << 24)) >>> 0;
       for (let i = 0; i < slots.length; i++) {
         const p = Atomics.exchange(slots, i, 0) >>> 0;
-        if (p !== 0) heap.free(p);
+        if (p === 0) continue;
+        // A handed-over block's tag (see the churn worker): the same at both ends, its size after the first.
+        const n = read32(p + 4);
+        assert.ok(n >= 12 && n <= heap.usableSize(p) && read32(p) === read32(p + n - 4), `the tag of the block at ${p} in slot ${i}`);
+        heap.free(p);
       }
       heap.collect();
       assertBalanced(heap.stats());
@@ -111,10 +121,11 @@ describe('reclaim', () => {
     it(`takes over workers terminated at any instruction while others keep allocating${checked ? ' (checked heap)' : ''}`, async () => {
       const heap = createAllocator({ checked });
       const slots = new Int32Array(new SharedArrayBuffer(4 * 256));
+      const errors = new Int32Array(new SharedArrayBuffer(4)); // blocks whose tag changed while live (the worker's)
       const r = rng(checked ? 7 : 8);
       const start = (seed: number) => {
         const h = heap.handoff();
-        const w = new Worker(workerUrl, { workerData: { role: 'churn', webmalloc: h, slots, seed } });
+        const w = new Worker(workerUrl, { workerData: { role: 'churn', webmalloc: h, slots, seed, errors } });
         return { h, w, ready: onMessage(w) };
       };
       const live = [start(1), start(2), start(3)];
@@ -131,6 +142,7 @@ describe('reclaim', () => {
       for (const x of live) heap.reclaimHandoff(x.h);
       assertCheckOk(heap);
       assert.equal(heap.stats().threadsAttached, 1);
+      assert.equal(Atomics.load(errors, 0), 0, 'no live block was handed out again or written into');
     });
   }
 

@@ -8,14 +8,39 @@ import { fillPattern, rng } from '../helpers.js';
 const { role } = workerData as { role: string };
 
 if (role === 'churn') {
-  // Allocates and frees forever (small, large and huge, aligned too), handing a quarter of its blocks to
-  // others through `slots`, and never detaches. With a `pause` cell it stops between bursts of operations
-  // (pause[0] counts the stops) so that the parent can terminate it there; without, terminate() stops it
-  // at whatever instruction it is at.
-  const { webmalloc, slots, seed, pause } = workerData as { webmalloc: WorkerHandoff; slots: Int32Array; seed: number; pause?: Int32Array };
+  // Allocates and frees forever (small, large and huge, aligned too), handing a quarter of its blocks of 12
+  // bytes or more to others through `slots`, and never detaches. With a `pause` cell it stops between bursts
+  // of operations (pause[0] counts the stops) so that the parent can terminate it there; without,
+  // terminate() stops it at whatever instruction it is at. A block of 12 bytes or more carries a tag in its
+  // first four bytes and its last four, and its size in the four after the first, written right after
+  // malloc; before a free, its own blocks are checked against the tag it wrote, a block taken from `slots`
+  // for the two ends agreeing. errors[0] (with `errors`) counts the blocks whose tag changed while they were
+  // live: a block handed out twice, or written into by the heap.
+  const { webmalloc, slots, seed, pause, errors } = workerData as {
+    webmalloc: WorkerHandoff; slots: Int32Array; seed: number; pause?: Int32Array; errors?: Int32Array;
+  };
   const heap = attach(webmalloc.memory, webmalloc);
   const r = rng(seed);
   const mine: number[] = [];
+  const mineTags: number[] = [];
+  let nextTag = (seed * 0x10000) | 0;
+  const read32 = (q: number) => {
+    const u = heap.u8;
+    return u[q]! | (u[q + 1]! << 8) | (u[q + 2]! << 16) | (u[q + 3]! << 24);
+  };
+  const write32 = (q: number, v: number) => {
+    const u = heap.u8;
+    for (let b = 0; b < 4; b++) u[q + b] = (v >>> (8 * b)) & 255;
+  };
+  /** Block q's tag holds (`tag` undefined: whatever it is, the same at both ends). */
+  const tagHolds = (q: number, tag: number | undefined) => {
+    const n = read32(q + 4);
+    return n >= 12 && n <= heap.usableSize(q) && read32(q) === read32(q + n - 4) && (tag === undefined || read32(q) === tag);
+  };
+  const freeChecked = (q: number, tag: number | undefined) => {
+    if (errors !== undefined && !tagHolds(q, tag)) Atomics.add(errors, 0, 1);
+    heap.free(q);
+  };
   parentPort!.postMessage('attached');
   for (let op = 1; ; op++) {
     if (pause && op % 500 === 0) {
@@ -26,16 +51,29 @@ if (role === 'churn') {
     const k = r();
     const n = k < 0.9 ? Math.floor(r() * 300) : k < 0.995 ? Math.floor(r() * 200_000) : Math.floor(r() * 3_000_000);
     const p = k < 0.02 ? heap.alignedAlloc(1 << (3 + Math.floor(r() * 15)), n) : heap.malloc(n);
-    if (p !== 0 && r() < 0.25) {
+    const tag = n >= 12 ? nextTag++ | 0 : -1;
+    if (p !== 0 && tag !== -1) {
+      write32(p, tag);
+      write32(p + 4, n);
+      write32(p + n - 4, tag);
+    }
+    if (p !== 0 && tag !== -1 && r() < 0.25) {
       const q = Atomics.exchange(slots, Math.floor(r() * slots.length), p) >>> 0;
-      if (q !== 0) heap.free(q);
-    } else if (p !== 0) mine.push(p);
+      if (q !== 0) freeChecked(q, undefined);
+    } else if (p !== 0) {
+      mine.push(p);
+      mineTags.push(tag);
+    }
     if (mine.length > 300 || (mine.length > 0 && r() < 0.4)) {
       const j = Math.floor(r() * mine.length);
-      const q = mine[j];
-      mine[j] = mine[mine.length - 1];
+      const q = mine[j]!;
+      const t = mineTags[j]!;
+      mine[j] = mine[mine.length - 1]!;
+      mineTags[j] = mineTags[mineTags.length - 1]!;
       mine.pop();
-      heap.free(q);
+      mineTags.pop();
+      if (t === -1) heap.free(q);
+      else freeChecked(q, t);
     }
     if (r() < 0.0005) heap.collect();
   }
