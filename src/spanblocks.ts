@@ -283,16 +283,22 @@ export abstract class SpanBlockHeap extends Heap {
   private takeHeldSpan(size: number, align: number): number {
     const held = this.heldSpans;
     let best = -1;
+    let need = 0;
     for (let i = 0; i < held.count; i++) {
       const n = held.units[i]!;
-      if (this.slicesAt(held.start[i]!, size, align) <= n && (best < 0 || n < held.units[best]!)) best = i;
+      const k = this.slicesAt(held.start[i]!, size, align);
+      if (k <= n && (best < 0 || n < held.units[best]!)) {
+        best = i;
+        need = k;
+      }
     }
     for (let i = 0; i < held.count && best < 0; i++) {
       const dw = held.start[i]!;
-      const need = this.slicesAt(dw, size, align);
-      if (this.growLargeSpan(dw, need, false)) {
-        held.set(i, dw, need);
+      const k = this.slicesAt(dw, size, align);
+      if (this.growLargeSpan(dw, k, false)) {
+        held.set(i, dw, k);
         best = i;
+        need = k;
       }
     }
     if (best < 0) {
@@ -301,7 +307,6 @@ export abstract class SpanBlockHeap extends Heap {
     }
     const dw = held.start[best]!;
     const n = held.units[best]!;
-    const need = this.slicesAt(dw, size, align);
     held.remove(best);
     if (need < n) this.holdRest(dw, n, need);
     const index = this.ctx.segmentOfWord(dw);
