@@ -397,11 +397,8 @@ export abstract class SpanBlockHeap extends Heap {
       held.remove(after);
       if (n + k > need) this.holdRest(next, k, need - n);
       nameClaimedSpan(m, this.threadW, index, first + n, need - n);
-      growSpan(m, dw, n, need);
-    } else {
-      if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
-      growSpan(m, dw, n, need);
-    }
+    } else if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
+    growSpan(m, dw, n, need);
     if (live) m[dw + L.P_BLOCK_SIZE] = this.ctx.sliceAddress(index, first + need) - m[dw + L.P_AREA] * L.WORD;
     clearRecord(m, this.threadW, L.T_CLAIM_SPAN); // complete
     return true;
