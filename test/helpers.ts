@@ -44,6 +44,26 @@ function pattern(len: number): Uint8Array {
   return PATTERN;
 }
 
+/**
+ * A live block's tag (threads.test.ts's churn workers): `tag` in the first four bytes of the `n` bytes at p
+ * and in the last four, and `n` in the four after the first (n >= 12).
+ */
+export function writeBlockTag(u8: Uint8Array, p: number, n: number, tag: number): void {
+  for (const [at, v] of [[p, tag], [p + 4, n], [p + n - 4, tag]] as const) {
+    for (let b = 0; b < 4; b++) u8[at + b] = (v >>> (8 * b)) & 255;
+  }
+}
+
+/**
+ * Whether the tag writeBlockTag wrote at block p (`usable`: its usable size) is still there: a size that fits
+ * the block, the same tag at both ends, and that tag `tag` when given.
+ */
+export function blockTagHolds(u8: Uint8Array, p: number, usable: number, tag?: number): boolean {
+  const read32 = (q: number) => u8[q]! | (u8[q + 1]! << 8) | (u8[q + 2]! << 16) | (u8[q + 3]! << 24);
+  const n = read32(p + 4);
+  return n >= 12 && n <= usable && read32(p) === read32(p + n - 4) && (tag === undefined || read32(p) === tag);
+}
+
 /** Fills n bytes at p with the pattern of `seed`. */
 export function fillPattern(u8: Uint8Array, p: number, n: number, seed: number): void {
   if (n <= 0) return;

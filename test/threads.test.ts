@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { attach, createAllocator, spawnWorker, type Allocator } from 'webmalloc';
-import { assertBalanced, assertCheckOk, assertPattern, assertZero, bufferOf, descriptorWordOf, fillPattern, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
+import { assertBalanced, assertCheckOk, assertPattern, assertZero, blockTagHolds, bufferOf, descriptorWordOf, fillPattern, heapHeaderWord, KiB, MiB, rng } from './helpers.js';
 
 const workerUrl = new URL('./workers/threads-worker.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,14 +87,11 @@ describe('reclaim', () => {
       }
       assert.equal(reclaimed, rounds * 3);
       assert.equal(Atomics.load(errors, 0), 0, 'no live block was handed out again or written into');
-      const u = heap.u8;
-      const read32 = (q: number) => (u[q]! | (u[q + 1]! << 8) | (u[q + 2]! << 16) | (u[q + 3]! << 24)) >>> 0;
       for (let i = 0; i < slots.length; i++) {
         const p = Atomics.exchange(slots, i, 0) >>> 0;
         if (p === 0) continue;
         // A handed-over block's tag (see the churn worker): the same at both ends, its size after the first.
-        const n = read32(p + 4);
-        assert.ok(n >= 12 && n <= heap.usableSize(p) && read32(p) === read32(p + n - 4), `the tag of the block at ${p} in slot ${i}`);
+        assert.ok(blockTagHolds(heap.u8, p, heap.usableSize(p)), `the tag of the block at ${p} in slot ${i}`);
         heap.free(p);
       }
       heap.collect();

@@ -3,7 +3,7 @@
 
 import { workerData, parentPort } from 'node:worker_threads';
 import { attach, type WorkerHandoff } from 'webmalloc';
-import { fillPattern, rng } from '../helpers.js';
+import { blockTagHolds, fillPattern, rng, writeBlockTag } from '../helpers.js';
 
 const { role } = workerData as { role: string };
 
@@ -24,21 +24,8 @@ if (role === 'churn') {
   const mine: number[] = [];
   const mineTags: number[] = [];
   let nextTag = (seed * 0x10000) | 0;
-  const read32 = (q: number) => {
-    const u = heap.u8;
-    return u[q]! | (u[q + 1]! << 8) | (u[q + 2]! << 16) | (u[q + 3]! << 24);
-  };
-  const write32 = (q: number, v: number) => {
-    const u = heap.u8;
-    for (let b = 0; b < 4; b++) u[q + b] = (v >>> (8 * b)) & 255;
-  };
-  /** Block q's tag holds (`tag` undefined: whatever it is, the same at both ends). */
-  const tagHolds = (q: number, tag: number | undefined) => {
-    const n = read32(q + 4);
-    return n >= 12 && n <= heap.usableSize(q) && read32(q) === read32(q + n - 4) && (tag === undefined || read32(q) === tag);
-  };
   const freeChecked = (q: number, tag: number | undefined) => {
-    if (errors !== undefined && !tagHolds(q, tag)) Atomics.add(errors, 0, 1);
+    if (errors !== undefined && !blockTagHolds(heap.u8, q, heap.usableSize(q), tag)) Atomics.add(errors, 0, 1);
     heap.free(q);
   };
   parentPort!.postMessage('attached');
@@ -52,11 +39,7 @@ if (role === 'churn') {
     const n = k < 0.9 ? Math.floor(r() * 300) : k < 0.995 ? Math.floor(r() * 200_000) : Math.floor(r() * 3_000_000);
     const p = k < 0.02 ? heap.alignedAlloc(1 << (3 + Math.floor(r() * 15)), n) : heap.malloc(n);
     const tag = n >= 12 ? nextTag++ | 0 : -1;
-    if (p !== 0 && tag !== -1) {
-      write32(p, tag);
-      write32(p + 4, n);
-      write32(p + n - 4, tag);
-    }
+    if (p !== 0 && tag !== -1) writeBlockTag(heap.u8, p, n, tag);
     if (p !== 0 && tag !== -1 && r() < 0.25) {
       const q = Atomics.exchange(slots, Math.floor(r() * slots.length), p) >>> 0;
       if (q !== 0) freeChecked(q, undefined);
