@@ -48,7 +48,7 @@ export function abandonPage(ctx: HeapContext, threadW: number, dw: number): void
   Atomics.store(m, threadW + L.T_HANDOVER, dw);
   Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
   publishAbandoned(ctx, dw);
-  clearRecord(m, threadW, L.T_HANDOVER);
+  clearRecord(ctx.mem, threadW, L.T_HANDOVER);
 }
 
 /** Set the bit and the class summary bit of page `dw`, whose owner is ABANDONED already. */
@@ -82,7 +82,7 @@ function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): 
   let v = m[word]; // (a plain read: the CAS checks it, and hands over what it found when it fails)
   for (;;) {
     if ((v & bit) === 0) {
-      clearRecord(m, threadW, L.T_HANDOVER);
+      clearRecord(ctx.mem, threadW, L.T_HANDOVER);
       return false;
     }
     const seen = Atomics.compareExchange(m, word, v, v & ~bit);
@@ -90,7 +90,7 @@ function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): 
     v = seen;
   }
   Atomics.store(m, dw + L.P_OWNER, ownerTag);
-  clearRecord(m, threadW, L.T_HANDOVER);
+  clearRecord(ctx.mem, threadW, L.T_HANDOVER);
   return true;
 }
 

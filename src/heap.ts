@@ -216,7 +216,7 @@ export abstract class Heap {
     this.m[this.threadW + L.T_SEGMENT_HINT] = index;
     const dw = initSmallPage(ctx, index, span & 15, bin, this.ownerTag, !lastClaimDirty);
     this.queuePushFront(bin, dw);
-    clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete: the page is ours and listed
+    clearRecord(this.mem, this.threadW, L.T_CLAIM_SPAN); // complete: the page is ours and listed
     return dw;
   }
 

@@ -306,7 +306,7 @@ export function releaseSpan(ctx: HeapContext, threadW: number, dw: number): void
   const slices = m[dw + L.P_SPAN];
   const index = ctx.segmentOfWord(dw);
   const first = ctx.sliceOfDescriptor(dw);
-  nameRelease(m, threadW, index, first, slices, false);
+  nameRelease(ctx.mem, threadW, index, first, slices, false);
   m.fill(0, dw, dw + slices * L.DESC_WORDS);
   releaseSlices(ctx, threadW, index, first, slices);
 }

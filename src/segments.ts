@@ -82,7 +82,7 @@ function claimInSegment(
     }
     if (first < 0) return -1;
     const claimed = (v & ~run) | (run << L.DIRTY_SHIFT);
-    nameClaimedSpan(m, threadW, index, first, n);
+    nameClaimedSpan(ctx.mem, threadW, index, first, n);
     if (Atomics.compareExchange(m, w + L.S_SLICES, v, claimed) === v) {
       lastClaimDirty = ((v >>> L.DIRTY_SHIFT) & run) !== 0;
       return first;
@@ -101,13 +101,13 @@ export function claimSlicesAt(ctx: HeapContext, threadW: number, index: number, 
   const run = ((1 << n) - 1) << first;
   let v = Atomics.load(m, w);
   if ((v & run) !== run) return false;
-  nameClaimedSpan(m, threadW, index, first, n);
+  nameClaimedSpan(ctx.mem, threadW, index, first, n);
   for (;;) {
     const seen = Atomics.compareExchange(m, w, v, (v & ~run) | (run << L.DIRTY_SHIFT));
     if (seen === v) return true;
     v = seen;
     if ((v & run) !== run) {
-      clearRecord(m, threadW, L.T_CLAIM_SPAN);
+      clearRecord(ctx.mem, threadW, L.T_CLAIM_SPAN);
       return false;
     }
   }
@@ -167,17 +167,16 @@ export function claimSpan(
   // publishes it if this thread died before doing so.
   const index = claimTop(ctx, threadW, 1);
   if (index < 0) return -1;
-  const m2 = ctx.mem.m;
   const n = slicesNeeded(ctx, ctx.segmentAddress(index), 0, pageSlices, size, align);
   if (n > ctx.segmentSlices(index)) {
     // Does not fit even a fresh segment (a short last one): give it to the pool as it is.
     publishNormalSegment(ctx, index, 0);
-    clearRecord(m2, threadW, L.T_CLAIM_SEGMENTS);
+    clearRecord(ctx.mem, threadW, L.T_CLAIM_SEGMENTS);
     return -1;
   }
-  nameClaimedSpan(m2, threadW, index, 0, n);
+  nameClaimedSpan(ctx.mem, threadW, index, 0, n);
   lastClaimDirty = publishNormalSegment(ctx, index, (1 << n) - 1);
-  clearRecord(m2, threadW, L.T_CLAIM_SEGMENTS);
+  clearRecord(ctx.mem, threadW, L.T_CLAIM_SEGMENTS);
   return index * L.SLICES_PER_SEGMENT;
 }
 
@@ -189,11 +188,11 @@ export function claimSpan(
 function claimTop(ctx: HeapContext, threadW: number, k: number): number {
   for (;;) {
     const t = ctx.top();
-    nameClaimedSegments(ctx.mem.m, threadW, t, k);
+    nameClaimedSegments(ctx.mem, threadW, t, k);
     const grown = growTop(ctx, t, k);
     if (grown === 0) return t;
     if (grown < 0) {
-      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS);
+      clearRecord(ctx.mem, threadW, L.T_CLAIM_SEGMENTS);
       return -1;
     }
   }
@@ -229,7 +228,7 @@ export function releaseSlices(ctx: HeapContext, threadW: number, index: number, 
   const m = ctx.mem.m;
   Atomics.or(m, ctx.segTableW + index * L.S_WORDS + L.S_SLICES, ((1 << n) - 1) << first);
   Atomics.or(m, ctx.summaryW + (index >>> 5), 1 << (index & 31));
-  clearRecord(m, threadW, L.T_RELEASE_AT);
+  clearRecord(ctx.mem, threadW, L.T_RELEASE_AT);
 }
 
 /**
@@ -246,13 +245,13 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     const k = hugeSegmentsNeeded(ctx, first, size, align);
     if (first + k > top) break;
     if (ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size > ctx.heapLimit) break;
-    nameClaimedSegments(ctx.mem.m, threadW, first, k);
+    nameClaimedSegments(ctx.mem, threadW, first, k);
     const got = claimFreeSegments(ctx, first, k);
     if (got >= 0) {
       lastClaimDirty = got === 1;
       return first;
     }
-    clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS);
+    clearRecord(ctx.mem, threadW, L.T_CLAIM_SEGMENTS);
     first -= got + 1; // on past the segment that is not free
   }
   if (!grow) return -1;
@@ -267,11 +266,11 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     const k = hugeSegmentsNeeded(ctx, first, size, align);
     if (first + k > ctx.maxSegments) return -1;
     if (ctx.segmentAddress(first) + hugeBlockOffset(ctx, first, align) + size > ctx.heapLimit) return -1;
-    nameClaimedSegments(ctx.mem.m, threadW, first, k);
+    nameClaimedSegments(ctx.mem, threadW, first, k);
     const below = Math.min(t, first + k) - first; // free segments of the run below the top
     const got = claimFreeSegments(ctx, first, below);
     if (got < 0) {
-      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile, or guarded: look again above it
+      clearRecord(ctx.mem, threadW, L.T_CLAIM_SEGMENTS); // taken meanwhile, or guarded: look again above it
       floor = first - got;
       continue;
     }
@@ -282,7 +281,7 @@ export function claimHugeSegments(ctx: HeapContext, threadW: number, size: numbe
     const grown = growTop(ctx, t, first + k - t);
     if (grown !== 0) {
       unclaimFreeSegments(ctx, first, below);
-      clearRecord(ctx.mem.m, threadW, L.T_CLAIM_SEGMENTS);
+      clearRecord(ctx.mem, threadW, L.T_CLAIM_SEGMENTS);
       if (grown < 0) return -1;
       continue; // another thread moved the top: the run would not be contiguous
     }
@@ -642,10 +641,9 @@ export function hugeSegmentsNeeded(ctx: HeapContext, index: number, size: number
  * the block's descriptor, goes last.
  */
 function releaseHugeSegments(ctx: HeapContext, threadW: number, first: number, k: number): void {
-  const m = ctx.mem.m;
-  nameRelease(m, threadW, first, 0, k, true);
+  nameRelease(ctx.mem, threadW, first, 0, k, true);
   for (let j = k - 1; j >= 0; j--) releaseSegment(ctx, first + j);
-  clearRecord(m, threadW, L.T_RELEASE_AT);
+  clearRecord(ctx.mem, threadW, L.T_RELEASE_AT);
 }
 
 /** One segment back to the pool: descriptors cleared, slices free, summary, and last the kind that publishes it. */

@@ -68,7 +68,7 @@ export abstract class SpanBlockHeap extends Heap {
         const slices = largeSpanSlices(ctx.segmentAddress(index), first, block, size);
         writeSpan(this.m, ctx.descriptorW(index, first), L.KIND_LARGE, slices);
         this.publishLarge(index, first, slices, block, !lastClaimDirty);
-        clearRecord(this.m, this.threadW, L.T_CLAIM_SPAN); // complete
+        clearRecord(this.mem, this.threadW, L.T_CLAIM_SPAN); // complete
         return block;
       }
     }
@@ -120,7 +120,7 @@ export abstract class SpanBlockHeap extends Heap {
     // Published: a free can take it from here (freeHugeRun swaps exactly this word). An atomic store: whoever
     // reads it atomically sees the plain stores before it (the descriptor, a split's rest).
     this.mem.store(this.segTableW + first * L.S_WORDS, L.SEG_HUGE | (k << L.S_COUNT_SHIFT));
-    if (!cached) clearRecord(m, this.threadW, L.T_CLAIM_SEGMENTS); // complete
+    if (!cached) clearRecord(this.mem, this.threadW, L.T_CLAIM_SEGMENTS); // complete
     return block;
   }
 
@@ -174,12 +174,12 @@ export abstract class SpanBlockHeap extends Heap {
     const holds = this.heldSpans.allows(m[dw + L.P_SPAN]);
     const refused = this.beginLargeFree(dw, holds ? L.LARGE_HELD | this.slot : 0);
     if (refused !== 0) {
-      this.mem.store(this.threadW + L.T_RELEASING, 0);
+      clearRecord(this.mem, this.threadW, L.T_RELEASING);
       doubleFree(p, refused === 1 ? 'freed by another thread meanwhile' : 'already freed');
     }
     if (!holds) releaseSpan(this.ctx, this.threadW, dw);
     else this.holdSpan(dw);
-    this.mem.store(this.threadW + L.T_RELEASING, 0); // complete
+    clearRecord(this.mem, this.threadW, L.T_RELEASING); // complete
   }
 
   /**
@@ -396,11 +396,11 @@ export abstract class SpanBlockHeap extends Heap {
       if (n + k < need) return false;
       held.remove(after);
       if (n + k > need) this.holdRest(next, k, need - n);
-      nameClaimedSpan(m, this.threadW, index, first + n, need - n);
+      nameClaimedSpan(this.mem, this.threadW, index, first + n, need - n);
     } else if (!claimSlicesAt(this.ctx, this.threadW, index, first + n, need - n)) return false;
     growSpan(m, dw, n, need);
     if (live) m[dw + L.P_BLOCK_SIZE] = this.ctx.sliceAddress(index, first + need) - m[dw + L.P_AREA] * L.WORD;
-    clearRecord(m, this.threadW, L.T_CLAIM_SPAN); // complete
+    clearRecord(this.mem, this.threadW, L.T_CLAIM_SPAN); // complete
     return true;
   }
 
