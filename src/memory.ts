@@ -91,7 +91,8 @@ export class HeapMemory {
 
   /**
    * Atomics.store of word `w`, in wasm over a WebAssembly.Memory: one locked instruction, where a JS Atomics
-   * call is a builtin call. For the atomics of large and huge blocks' malloc and free (spanblocks.ts).
+   * call is a builtin call. For the in-flight records (inflight.ts) and the atomics of large and huge blocks'
+   * malloc and free (spanblocks.ts).
    */
   store(w: number, value: number): void {
     if (this.wasmStore !== undefined) this.wasmStore(w, value);
