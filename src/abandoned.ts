@@ -15,7 +15,7 @@
 
 import type { HeapContext } from './context.js';
 import { Layout as L } from './layout.js';
-import { clearRecord } from './inflight.js';
+import { clearRecord, nameHandover } from './inflight.js';
 
 /** The slice number (over the whole heap) of page head `dw`: its bit's place in the abandoned bitmap. */
 function sliceNumber(ctx: HeapContext, dw: number): number {
@@ -45,7 +45,7 @@ function summaryWord(ctx: HeapContext, bin: number, index: number): number {
  */
 export function abandonPage(ctx: HeapContext, threadW: number, dw: number): void {
   const m = ctx.mem.m;
-  Atomics.store(m, threadW + L.T_HANDOVER, dw);
+  nameHandover(ctx.mem, threadW, dw);
   Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
   publishAbandoned(ctx, dw);
   clearRecord(ctx.mem, threadW, L.T_HANDOVER);
@@ -78,7 +78,7 @@ function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): 
   const m = ctx.mem.m;
   const word = bitWordOf(ctx, dw);
   const bit = bitOf(ctx, dw);
-  Atomics.store(m, threadW + L.T_HANDOVER, dw);
+  nameHandover(ctx.mem, threadW, dw);
   let v = m[word]; // (a plain read: the CAS checks it, and hands over what it found when it fails)
   for (;;) {
     if ((v & bit) === 0) {

@@ -30,6 +30,11 @@ export function nameRelease(mem: HeapMemory, threadW: number, index: number, fir
   mem.store(threadW + L.T_RELEASE_AT, index * L.SLICES_PER_SEGMENT + first + 1);
 }
 
+/** Name page `dw`, between its owner word and its abandoned bit (abandoning or adopting it: T_HANDOVER). */
+export function nameHandover(mem: HeapMemory, threadW: number, dw: number): void {
+  mem.store(threadW + L.T_HANDOVER, dw);
+}
+
 /** The record's word `word` (T_*) names nothing again: the object it named is consistent. */
 export function clearRecord(mem: HeapMemory, threadW: number, word: number): void {
   mem.store(threadW + word, 0);
