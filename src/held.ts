@@ -29,17 +29,11 @@ const MAX_RUNS = 4;
 export class HeldRuns extends HeldList {
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSegments: number, othersAttached: () => boolean) {
-    super(MAX_RUNS, new ThreadShare(heapSegments, 0, 1 / 8, othersAttached));
+    super(MAX_RUNS, new ThreadShare(heapSegments, 0, 1 / 8, othersAttached), 1);
   }
 
   /** Whether a run of `k` more segments may be held (a run that joins a held one takes no entry). */
   mayHold(k: number, joins: boolean): boolean {
     return (!this.full() || joins) && this.allows(k);
-  }
-
-  /** The entry of the held run that ends where segment `index` starts, or -1. */
-  endingAt(index: number): number {
-    for (let i = 0; i < this.count; i++) if (this.start[i]! + this.units[i]! === index) return i;
-    return -1;
   }
 }

@@ -39,18 +39,12 @@ const SHARED_SLICES = 16;
 export class HeldSpans extends HeldList {
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSlices: number, othersAttached: () => boolean) {
-    super(MAX_SPANS, new ThreadShare(heapSlices, Math.min(1, SHARED_SLICES / heapSlices), 1 / 8, othersAttached));
+    super(MAX_SPANS, new ThreadShare(heapSlices, Math.min(1, SHARED_SLICES / heapSlices), 1 / 8, othersAttached), L.DESC_WORDS);
   }
 
   /** The entry of the held span whose head is descriptor `dw`, or -1. */
   indexOf(dw: number): number {
     for (let i = 0; i < this.count; i++) if (this.start[i] === dw) return i;
-    return -1;
-  }
-
-  /** The entry of the held span that ends where descriptor `dw` is (its segment's next slice), or -1. */
-  endingAt(dw: number): number {
-    for (let i = 0; i < this.count; i++) if (this.start[i]! + this.units[i]! * L.DESC_WORDS === dw) return i;
     return -1;
   }
 }

@@ -45,12 +45,23 @@ export class HeldList {
   /** Units the entries span. */
   private total = 0;
 
+  /**
+   * `unitStep`: how far `start` moves per unit (1 for segments named by their index, DESC_WORDS for slices
+   * named by their descriptor's word index).
+   */
   constructor(
     readonly capacity: number,
     private readonly share: ThreadShare,
+    private readonly unitStep: number,
   ) {
     this.start = new Int32Array(capacity);
     this.units = new Int32Array(capacity);
+  }
+
+  /** The entry that ends where `at` starts (the unit right after its last), or -1. */
+  endingAt(at: number): number {
+    for (let i = 0; i < this.count; i++) if (this.start[i]! + this.units[i]! * this.unitStep === at) return i;
+    return -1;
   }
 
   /** Whether `units` more may be held, besides what is held now. */
