@@ -66,8 +66,9 @@ export function wasmOpsWat(shared: boolean): string {
     if i32.const 1 return end
     i32.const 0)
 
-  ;; Atomics.store and Atomics.compareExchange on word $w (memory.ts's store and compareExchange: the atomics
-  ;; of large and huge blocks): one locked instruction each, where a JS Atomics call is a builtin call.
+  ;; Atomics.store and Atomics.compareExchange on word $w (memory.ts's store and compareExchange: the in-flight
+  ;; records and the atomics of large and huge blocks): one locked instruction each, where a JS Atomics call
+  ;; is a builtin call.
   (func (export "atomicStore") (param $w i32) (param $value i32)
     local.get $w i32.const 2 i32.shl local.get $value i32.atomic.store)
   (func (export "atomicCompareExchange") (param $w i32) (param $expected i32) (param $value i32) (result i32)

@@ -19,6 +19,7 @@
 // - Large and huge blocks (spanblocks.ts): the publish and the record's clearing (an atomic store), a huge
 //   free's CAS, and a large free's record, segment check and CAS in one call. Blocks of 1 to 64 MiB took 28.7
 //   ns per call instead of 33.2, of 64 KiB to 1 MiB 57 instead of 80 (medians of ten and five processes).
+// - Every in-flight record (inflight.ts), through the same atomic store.
 //
 // Over any other memory, or where the engine refuses the module, the JS code does the same work.
 
