@@ -400,7 +400,7 @@ export abstract class Heap {
    * a normal one now, 2 if its live bit was clear, else 0 with the bit cleared.
    */
   private beginCheckedFree(w: number): number {
-    Atomics.store(this.m, this.threadW + L.T_BLOCK, w);
+    this.mem.store(this.threadW + L.T_BLOCK, w); // (Atomics.store here: no wasm over this memory)
     // The record guards the segment, whose header holds the live bit (see claimFreeSegments).
     if (!this.segmentIsNormal(w)) return 1;
     const bit = bitOf(w);

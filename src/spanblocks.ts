@@ -194,7 +194,7 @@ export abstract class SpanBlockHeap extends Heap {
     const recordW = this.threadW + L.T_RELEASING;
     const begin = this.mem.beginLargeFree;
     if (begin !== undefined) return begin(recordW, dw, this.segmentWordOf(dw), owner);
-    Atomics.store(this.m, recordW, dw);
+    this.mem.store(recordW, dw); // (Atomics.store here: no wasm over this memory)
     if (!this.segmentIsNormal(dw)) return 1;
     return Atomics.compareExchange(this.m, dw + L.P_OWNER, L.LIVE_BLOCK, owner) === L.LIVE_BLOCK ? 0 : 2;
   }
