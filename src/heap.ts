@@ -15,6 +15,7 @@ import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
+import type { FreeBlock } from './wasmops.js';
 import { bitOf, collect, initSmallPage, liveWordOf, refill, releaseSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, othersAttachedWatch, releaseSlot, takeReservedSlot } from './registry.js';
@@ -56,6 +57,11 @@ export abstract class Heap {
    * so that every free takes the checked way without a test of its own (10 bytes of free's bytecode).
    */
   private readonly fastFreeTag: number;
+  /**
+   * The free of a small block in wasm (wasmops.ts), over a WebAssembly.Memory and unless checked (checked mode's
+   * live bits take the JS path): one call instead of a dozen typed-array accesses with their bounds checks.
+   */
+  private readonly freeBlock: FreeBlock | undefined;
   protected readonly base: number;
   /** base / 4: block addresses inside are word indexes. */
   protected readonly baseW: number;
@@ -102,6 +108,7 @@ export abstract class Heap {
     this.slot = this.threadId % ID_SLOTS;
     this.ownerTag = this.slot + 1;
     this.fastFreeTag = this.checked ? -1 : this.ownerTag;
+    this.freeBlock = this.checked ? undefined : ctx.mem.freeBlock;
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
@@ -323,6 +330,29 @@ export abstract class Heap {
 
   /** Free block `p` (0 does nothing). Throws WebmallocError, changing nothing, if `p` is not a live block. */
   free(p: number): void {
+    const freeBlock = this.freeBlock;
+    // A u32 only: wasm would take any other number modulo 2^32.
+    if (freeBlock !== undefined && p >>> 0 === p) {
+      const r = freeBlock(p, this.baseW, this.heapWords, this.segTableW, this.ownerTag);
+      if (r !== 0) this.freeAfterBlock(p, r);
+      return;
+    }
+    this.freeInJs(p);
+  }
+
+  /**
+   * What wasm's freeBlock left to do for `p`, by its result `r` (see wasmops-source.ts): the owner's slow path
+   * for page `r`, a double free, or (-1, nothing changed) the JS path: 0, a large or huge block, a bad pointer,
+   * or a page parked on its owner's full list.
+   */
+  private freeAfterBlock(p: number, r: number): void {
+    if (r > 0) this.localFreeSlow(r, this.m[r + L.P_USED]);
+    else if (r === -2) doubleFree(p, 'freed by another thread already');
+    else this.freeInJs(p);
+  }
+
+  /** free in JS: over memories that are not a WebAssembly.Memory, in checked mode, and every unusual case. */
+  private freeInJs(p: number): void {
     // The views are passed down: V8 then checks them once for the whole path, not in every helper.
     const m = this.m;
     const dw = this.sliceOf(m, p);

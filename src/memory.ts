@@ -14,6 +14,7 @@ import {
   type CollectRemoteBits,
   type CopyBytes,
   type FillBytes,
+  type FreeBlock,
   type SetLiveBit,
   type SetRemoteBit,
 } from './wasmops.js';
@@ -56,6 +57,8 @@ export class HeapMemory {
   private readonly wasmCompareExchange: AtomicCompareExchange | undefined;
   /** A large block's free (spanblocks.ts): its record, its segment's state and its owner word, in one call. */
   readonly beginLargeFree: BeginLargeFree | undefined;
+  /** The free of a small block, whole, in wasm over a WebAssembly.Memory (heap.ts's free). */
+  readonly freeBlock: FreeBlock | undefined;
 
   constructor(memory: LinearMemory, limit?: number) {
     this.memory = memory;
@@ -87,6 +90,7 @@ export class HeapMemory {
     this.wasmStore = ops?.atomicStore;
     this.wasmCompareExchange = ops?.atomicCompareExchange;
     this.beginLargeFree = ops?.beginLargeFree;
+    this.freeBlock = ops?.freeBlock;
   }
 
   /**

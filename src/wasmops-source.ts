@@ -39,7 +39,7 @@ export function wasmOpsWat(shared: boolean): string {
   ;; with an atomic or, then TF_PENDING in the page's flags unless they say so already. 0 when freed; 2 when
   ;; the bit was set already (nothing changed); 1 when the page carries TF_DELAYED, whose owner the JS code
   ;; must tell: the bit is then taken back first, unless the owner took it meanwhile (then 0: the block is free).
-  (func (export "setRemoteBit") (param $rw i32) (param $w i32) (param $baseW i32) (result i32)
+  (func $setRemoteBit (export "setRemoteBit") (param $rw i32) (param $w i32) (param $baseW i32) (result i32)
     (local $rwB i32) (local $flags i32) (local $seen i32) (local $inSegment i32) (local $bw i32) (local $bit i32)
     ${bitmapWordWat(L.REMOTE_BITMAP_OFFSET)} local.set $bw
     ${BIT_WAT} local.set $bit
@@ -161,6 +161,53 @@ export function wasmOpsWat(shared: boolean): string {
       local.get $dwB local.get $dwB i32.load offset=${L.P_FLAGS * L.WORD} i32.const ${~L.PF_FRESH} i32.and i32.store offset=${L.P_FLAGS * L.WORD}
     end
     local.get $n)
+
+  ;; heap.ts's free of a small block, whole: $p an address (as u32); the views' base, words and segment table
+  ;; (word indexes); $tag the calling thread's owner tag. 0 when freed (onto its page's list when the page is
+  ;; the caller's, else in its remote bitmap); the page's descriptor (a word index) when freed onto a page of
+  ;; the caller's that needs localFreeSlow; -2 when the block's remote bit was set already (a double free:
+  ;; nothing changed); -1 when it is none of these (not a carved block of a small page the views cover, or a
+  ;; page parked on its owner's full list): nothing changed, the JS path decides.
+  (func (export "freeBlock") (param $p i32) (param $baseW i32) (param $heapWords i32) (param $segTableW i32) (param $tag i32) (result i32)
+    (local $w i32) (local $off i32) (local $dwB i32) (local $bound i32) (local $used i32) (local $owner i32) (local $kind i32) (local $done i32)
+    local.get $p i32.const 7 i32.and if i32.const -1 return end
+    local.get $p i32.const 2 i32.shr_u local.tee $w local.get $baseW i32.sub local.tee $off
+    local.get $heapWords i32.ge_u if i32.const -1 return end
+    local.get $off i32.const ${L.SEGMENT_WORDS_SHIFT} i32.shr_u i32.const ${L.S_WORDS} i32.mul local.get $segTableW i32.add
+    i32.const 2 i32.shl i32.load i32.const ${L.SEG_NORMAL} i32.ne if i32.const -1 return end
+    local.get $w local.get $off i32.const ${L.SEGMENT_WORDS_MASK} i32.and i32.sub
+    local.get $off i32.const ${L.SLICE_WORDS_SHIFT} i32.shr_u i32.const 15 i32.and i32.const ${L.DESC_WORDS} i32.mul i32.add
+    i32.const ${L.DESC_OFFSET / 4} i32.add i32.const 2 i32.shl local.tee $dwB
+    i32.load offset=${L.P_OWNER * L.WORD} local.tee $owner local.get $tag i32.ne
+    if
+      ;; Not the caller's slice: a later slice of a page (its head's descriptor), or another thread's page.
+      local.get $dwB i32.load offset=${L.P_KIND * L.WORD} local.tee $kind i32.const ${L.KIND_TAIL} i32.eq
+      if
+        local.get $dwB local.get $dwB i32.load offset=${L.P_SPAN * L.WORD} i32.const ${L.DESC_SIZE} i32.mul i32.sub local.tee $dwB
+        i32.load offset=${L.P_KIND * L.WORD} local.set $kind
+        local.get $dwB i32.load offset=${L.P_OWNER * L.WORD} local.set $owner
+      end
+      local.get $kind i32.const ${L.KIND_SMALL} i32.ne if i32.const -1 return end
+    end
+    local.get $w local.get $dwB i32.load offset=${L.P_AREA * L.WORD} i32.sub local.get $dwB i32.load offset=${L.P_DIVISOR * L.WORD} i32.mul
+    local.get $dwB i32.load offset=${L.P_CARVED_BOUND * L.WORD} local.tee $bound i32.rotr
+    local.get $bound i32.const 5 i32.shr_u i32.ge_u if i32.const -1 return end
+    local.get $owner local.get $tag i32.ne
+    if
+      ;; Another thread's page: its remote bitmap.
+      local.get $dwB i32.const 2 i32.shr_u i32.const ${L.P_REMOTE} i32.add local.get $w local.get $baseW call $setRemoteBit
+      local.tee $done i32.eqz if i32.const 0 return end
+      local.get $done i32.const 2 i32.eq if i32.const -2 return end
+      i32.const -1 return
+    end
+    ;; The caller's page: a push onto its free list.
+    local.get $p local.get $dwB i32.load offset=${L.P_FREE * L.WORD} i32.store
+    local.get $dwB local.get $w i32.store offset=${L.P_FREE * L.WORD}
+    local.get $dwB local.get $dwB i32.load offset=${L.P_USED * L.WORD} i32.const 1 i32.sub local.tee $used i32.store offset=${L.P_USED * L.WORD}
+    local.get $used i32.eqz if local.get $dwB i32.load offset=${L.P_PREV * L.WORD} if local.get $dwB i32.const 2 i32.shr_u return end end
+    local.get $dwB i32.load offset=${L.P_FLAGS * L.WORD} i32.const ${L.PF_SLOW_FREE} i32.and
+    if local.get $dwB i32.const 2 i32.shr_u return end
+    i32.const 0)
 )
 `;
 }

@@ -10,9 +10,13 @@
 //   and the owner's taking of those bits (pages.ts's collect) run here. (With the thread_free list that came
 //   before the bitmap, the push in wasm took the producer/consumer benchmark with 4 workers from 11.8-12.2
 //   to 9.0-9.5 ns per call; with the bitmap, taking the bits in wasm took it from 10.0-10.5 to 9.2-9.6, three
-//   alternated processes each.) The owner's own malloc and free stay in JS: they use no atomics, and a call
-//   into wasm costs more than their typed-array accesses do (pairs of malloc(16) and free took 5.3-5.5 ns per
-//   call in JS and 5.6-5.7 with both paths in wasm).
+//   alternated processes each.)
+// - The free of a small block, whole (heap.ts's free): the pointer's validation, then the owner's push or
+//   another thread's bit, in one call where the JS path makes a dozen typed-array accesses, each with its
+//   bounds check. pairs-16 took 3.62-3.68 ns per call instead of 4.11-4.23, batch-64 4.60-4.77 instead of
+//   5.04-5.50, the producer/consumer benchmark with 2 workers 13.0-13.1 instead of 15.4-16.4 (three alternated
+//   processes each; docs/design.md, "free in wasm"). malloc stays in JS: with its pop in wasm as well,
+//   pairs-16 took 4.2 ns per call, its six accesses cheaper than one call more.
 // - Checked mode's live bits (heap.ts): malloc sets one (an atomic or), and a free stores its record, reads its
 //   segment's state and clears the bit, three atomics in one call. Checked malloc(64)/free pairs took 16.7 ns
 //   per call instead of 26.6 with the Atomics calls (medians of four alternated processes).
@@ -52,6 +56,13 @@ export type AtomicStore = (w: number, value: number) => void;
 /** Word index, expected, replacement: Atomics.compareExchange (the old value). */
 export type AtomicCompareExchange = (w: number, expected: number, value: number) => number;
 
+/**
+ * heap.ts's free of a small block: the address (a u32), the views' base, their words and the segment table's
+ * word, the caller's owner tag. 0 when freed; a page descriptor that needs the owner's slow path; -2 for a
+ * double free seen in the remote bitmap; -1 when the JS path decides (see wasmops-source.ts).
+ */
+export type FreeBlock = (p: number, baseW: number, heapWords: number, segTableW: number, tag: number) => number;
+
 export interface WasmOps {
   copy: CopyBytes;
   fill: FillBytes;
@@ -62,6 +73,7 @@ export interface WasmOps {
   atomicStore: AtomicStore;
   atomicCompareExchange: AtomicCompareExchange;
   beginLargeFree: BeginLargeFree;
+  freeBlock: FreeBlock;
 }
 
 /** The compiled modules (for a shared memory, and for one that is not), compiled once per thread. */
@@ -73,7 +85,7 @@ function compiled(shared: boolean): WebAssembly.Module {
     const hex = shared ? WASM_OPS_SHARED : WASM_OPS_UNSHARED;
     const bytes = new Uint8Array(hex.length / 2);
     for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-    // Synchronous: the module is under 900 bytes, far below what browsers allow to compile on the main thread.
+    // Synchronous: the module is under 1.2 KB, far below what browsers allow to compile on the main thread.
     module = new WebAssembly.Module(bytes);
     modules.set(shared, module);
   }
@@ -97,6 +109,7 @@ export function wasmOps(memory: unknown): WasmOps | undefined {
       atomicStore: e.atomicStore,
       atomicCompareExchange: e.atomicCompareExchange,
       beginLargeFree: e.beginLargeFree,
+      freeBlock: e.freeBlock,
     };
   } catch {
     return undefined; // no bulk memory or atomics in this engine, or a content security policy without wasm

@@ -771,9 +771,13 @@ describe('invalid arguments', () => {
 });
 
 describe('invalid pointers', () => {
-  // A heap with a spread of live blocks: small, medium, large, huge and over-aligned; each holds a pattern.
-  function setup(checked: boolean, start = 0) {
-    const memory = new SharedArrayBuffer(24 * MiB, { maxByteLength: 256 * MiB });
+  // A heap with a spread of live blocks: small, medium, large, huge and over-aligned; each holds a pattern. Over
+  // a SharedArrayBuffer (free's JS path) or a shared WebAssembly.Memory (where an unchecked heap's free of a
+  // small block runs in wasm: wasmops.ts's freeBlock).
+  function setup(checked: boolean, wasm: boolean, start = 0) {
+    const memory = wasm
+      ? new WebAssembly.Memory({ initial: 384, maximum: 4096, shared: true })
+      : new SharedArrayBuffer(24 * MiB, { maxByteLength: 256 * MiB });
     const a = createAllocator({ memory, start, checked });
     const blocks: Block[] = [];
     for (const size of [24, 100, 3000, 40 * KiB, 300 * KiB, 2 * MiB]) blocks.push(allocFilled(a, size));
@@ -810,11 +814,11 @@ describe('invalid pointers', () => {
     return out;
   }
 
-  for (const checked of [false, true]) {
-    const tag = checked ? 'checked heap' : 'unchecked heap';
+  for (const [checked, wasm] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+    const tag = `${checked ? 'checked heap' : 'unchecked heap'} over ${wasm ? 'a WebAssembly.Memory' : 'a SharedArrayBuffer'}`;
 
     it(`${tag}: pointers outside the heap or past the memory throw and change nothing`, () => {
-      const { a, blocks } = setup(checked);
+      const { a, blocks } = setup(checked, wasm);
       const len = a.u8.length;
       for (const p of [len, len + 16, len + 4096, 0x7ffffff0, 0xfffffff0, 0xfffffff8, 0xffffffff])
         assertRejected(a, blocks, p, 'past the memory');
@@ -823,12 +827,12 @@ describe('invalid pointers', () => {
     });
 
     it(`${tag}: pointers below start throw and change nothing`, () => {
-      const { a, blocks } = setup(checked, 100_000);
+      const { a, blocks } = setup(checked, wasm, 100_000);
       for (const p of [16, 64, 4096, 65536, 99_984]) assertRejected(a, blocks, p, 'below start');
     });
 
     it(`${tag}: pointers into a never-used region throw and change nothing`, () => {
-      const { a, blocks } = setup(checked);
+      const { a, blocks } = setup(checked, wasm);
       const s = a.stats();
       assert.ok(s.unclaimed >= 256 * KiB, `test needs unclaimed memory above the heap (unclaimed = ${s.unclaimed})`);
       const top = s.memorySize - s.unclaimed; // the unclaimed region is [top, memorySize)
@@ -837,14 +841,14 @@ describe('invalid pointers', () => {
     });
 
     it(`${tag}: interior and misaligned pointers of live blocks throw and change nothing`, () => {
-      const { a, blocks } = setup(checked);
+      const { a, blocks } = setup(checked, wasm);
       for (const [p, what] of interiorPointers(a, blocks)) assertRejected(a, blocks, p, what);
     });
 
     it(`${tag}: blocks in a later slice of a medium page: realloc keeps them, their interior is refused, any thread frees them`, () => {
       // 20 KiB blocks: a page of 3 slices, 4 of its 8 blocks starting in the first. free and realloc find the
       // page of a block that starts in a later slice by its head (spanHeadOf) on their fast paths.
-      const { a, blocks } = setup(checked);
+      const { a, blocks } = setup(checked, wasm);
       const page: Block[] = [];
       for (let i = 0; i < 8; i++) page.push(allocFilled(a, 20 * KiB));
       const sliceOf = (p: number) => Math.floor((p - a.heapBase) / (64 * KiB));
@@ -872,7 +876,7 @@ describe('invalid pointers', () => {
     });
 
     it(`${tag}: pointers into the region of a freed huge block throw and change nothing`, () => {
-      const { a, blocks } = setup(checked);
+      const { a, blocks } = setup(checked, wasm);
       const h = a.malloc(3 * MiB);
       assert.notEqual(h, 0);
       a.free(h);
@@ -881,7 +885,7 @@ describe('invalid pointers', () => {
   }
 
   it('checked heap: double free of small, medium, large and huge blocks throws DOUBLE_FREE and changes nothing', () => {
-    const { a, blocks } = setup(true);
+    const { a, blocks } = setup(true, false);
     for (const size of [8, 24, 100, 3000, 40 * KiB, 300 * KiB, 2 * MiB]) {
       const p = a.malloc(size);
       assert.notEqual(p, 0);
