@@ -346,6 +346,9 @@ export abstract class Heap {
    * or a page parked on its owner's full list.
    */
   private freeAfterBlock(p: number, r: number): void {
+    // The views first: wasm reads and writes the memory as it is now, so a free there can succeed while this
+    // thread's views are over a buffer the memory has replaced (a non-shared WebAssembly.Memory that grew).
+    this.renewDetachedViews();
     if (r > 0) this.localFreeSlow(r, this.m[r + L.P_USED]);
     else if (r === -2) doubleFree(p, 'freed by another thread already');
     else this.freeInJs(p);
