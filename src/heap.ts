@@ -15,7 +15,7 @@ import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
 import { KeptPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
-import type { FreeBlock } from './wasmops.js';
+import type { FreeBlock, FreeCheckedBlock } from './wasmops.js';
 import { bitOf, collect, initSmallPage, liveWordOf, refill, releaseSpan } from './pages.js';
 import { clearRecord } from './inflight.js';
 import { acquireSlot, ID_SLOTS, markLeaving, othersAttachedWatch, releaseSlot, takeReservedSlot } from './registry.js';
@@ -37,6 +37,15 @@ const enum Slice {
   NOT_IN_VIEWS = -1,
   NOT_NORMAL = -2,
 }
+/**
+ * A checked heap's FreeBlock: wasm's freeCheckedBlock with the thread's record `recordW` bound, so that free's
+ * one call site passes an unchecked heap's function only what it uses.
+ */
+function checkedFreeBlock(free: FreeCheckedBlock | undefined, recordW: number): FreeBlock | undefined {
+  if (free === undefined) return undefined;
+  return (p, baseW, heapWords, segTableW, tag) => free(p, baseW, heapWords, segTableW, tag, recordW);
+}
+
 /** Words every read of a detached heap lands in: all zero, so every path falls to a slow path that throws. */
 const DETACHED_WORDS = new Int32Array(256);
 
@@ -58,8 +67,8 @@ export abstract class Heap {
    */
   private readonly fastFreeTag: number;
   /**
-   * The free of a small block in wasm (wasmops.ts), over a WebAssembly.Memory and unless checked (checked mode's
-   * live bits take the JS path): one call instead of a dozen typed-array accesses with their bounds checks.
+   * The free of a small block in wasm (wasmops.ts), over a WebAssembly.Memory, checked or not: one call instead
+   * of a dozen typed-array accesses with their bounds checks (and, checked, of a call for the live bit's atomics).
    */
   private readonly freeBlock: FreeBlock | undefined;
   protected readonly base: number;
@@ -108,7 +117,7 @@ export abstract class Heap {
     this.slot = this.threadId % ID_SLOTS;
     this.ownerTag = this.slot + 1;
     this.fastFreeTag = this.checked ? -1 : this.ownerTag;
-    this.freeBlock = this.checked ? undefined : ctx.mem.freeBlock;
+    this.freeBlock = this.checked ? checkedFreeBlock(ctx.mem.freeCheckedBlock, ctx.threadW(this.slot) + L.T_BLOCK) : ctx.mem.freeBlock;
     this.threadW = ctx.threadW(this.slot);
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
@@ -351,7 +360,22 @@ export abstract class Heap {
     this.renewDetachedViews();
     if (r > 0) this.localFreeSlow(r, this.m[r + L.P_USED]);
     else if (r === -2) doubleFree(p, 'freed by another thread already');
-    else this.freeInJs(p);
+    else if (r === -1) this.freeInJs(p);
+    else this.freeCheckedRest(p, r);
+  }
+
+  /**
+   * Checked mode: what wasm's freeCheckedBlock left to do for `p` once its record names the block: refused
+   * (-5, -6: the record cleared, then the error), or a block whose live bit is cleared and whose page is parked
+   * on its owner's full list (-4: the owner told, as the JS path's freeSmall does, then the record cleared).
+   */
+  private freeCheckedRest(p: number, r: number): void {
+    if (r !== -4) {
+      this.m[this.threadW + L.T_BLOCK] = 0;
+      doubleFree(p, r === -5 ? 'freed by another thread meanwhile' : 'already freed');
+    }
+    this.freeSmall(this.m, p >>> 2, this.locate(p));
+    this.m[this.threadW + L.T_BLOCK] = 0;
   }
 
   /** free in JS: over memories that are not a WebAssembly.Memory, in checked mode, and every unusual case. */

@@ -15,6 +15,7 @@ import {
   type CopyBytes,
   type FillBytes,
   type FreeBlock,
+  type FreeCheckedBlock,
   type SetLiveBit,
   type SetRemoteBit,
 } from './wasmops.js';
@@ -57,8 +58,9 @@ export class HeapMemory {
   private readonly wasmCompareExchange: AtomicCompareExchange | undefined;
   /** A large block's free (spanblocks.ts): its record, its segment's state and its owner word, in one call. */
   readonly beginLargeFree: BeginLargeFree | undefined;
-  /** The free of a small block, whole, in wasm over a WebAssembly.Memory (heap.ts's free). */
+  /** The free of a small block, whole, in wasm over a WebAssembly.Memory (heap.ts's free): unchecked, checked. */
   readonly freeBlock: FreeBlock | undefined;
+  readonly freeCheckedBlock: FreeCheckedBlock | undefined;
 
   constructor(memory: LinearMemory, limit?: number) {
     this.memory = memory;
@@ -91,6 +93,7 @@ export class HeapMemory {
     this.wasmCompareExchange = ops?.atomicCompareExchange;
     this.beginLargeFree = ops?.beginLargeFree;
     this.freeBlock = ops?.freeBlock;
+    this.freeCheckedBlock = ops?.freeCheckedBlock;
   }
 
   /**

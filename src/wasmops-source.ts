@@ -20,6 +20,71 @@ function bitmapWordWat(offset: number): string {
 const BIT_WAT = 'i32.const 1 local.get $w i32.const 1 i32.shr_u i32.shl';
 
 /**
+ * WebAssembly text of heap.ts's free of a small block, whole: exported as freeBlock, or as freeCheckedBlock
+ * for a checked heap. Parameters: `$p` an address (as u32); the views' base, words and segment table (word
+ * indexes); `$tag` the calling thread's owner tag; checked, `$recordW` the thread's T_BLOCK record. It
+ * finds the block as heap.ts's sliceOf, spanHeadOf and isCarvedBlock do. Checked, it then begins the free as
+ * beginCheckedFree does (the record names the block, the segment is still a normal one, the live bit is
+ * cleared), and clears the record once the block is on a list. Returns:
+ * - 0 when freed (onto its page's list when the page is the caller's, else in its remote bitmap);
+ * - the page's descriptor (a word index) when freed onto a page of the caller's that needs localFreeSlow;
+ * - -2 when the block's remote bit was set already: a double free (nothing changed, but for a checked heap's
+ *   live bit and record, as the JS path leaves them);
+ * - -1 when it is none of these (not a carved block of a small page the views cover; unchecked, a page parked
+ *   on its owner's full list): nothing changed, the JS path decides;
+ * - checked only: -4 when the page is parked on its owner's full list (the live bit cleared: the JS path
+ *   tells the owner, then clears the record), -5 when the segment is no longer a normal one and -6 when the
+ *   live bit was clear (refused: the JS path clears the record and throws).
+ */
+function freeBlockWat(checked: boolean): string {
+  const clearRecord = checked ? 'local.get $recordW i32.const 2 i32.shl i32.const 0 i32.store' : '';
+  return `  (func (export "${checked ? 'freeCheckedBlock' : 'freeBlock'}") (param $p i32) (param $baseW i32) (param $heapWords i32) (param $segTableW i32) (param $tag i32)${checked ? ' (param $recordW i32)' : ''} (result i32)
+    (local $w i32) (local $off i32) (local $dwB i32) (local $bound i32) (local $used i32) (local $owner i32) (local $kind i32) (local $done i32)${checked ? ' (local $segW i32)' : ''}
+    local.get $p i32.const 7 i32.and if i32.const -1 return end
+    local.get $p i32.const 2 i32.shr_u local.tee $w local.get $baseW i32.sub local.tee $off
+    local.get $heapWords i32.ge_u if i32.const -1 return end
+    local.get $off i32.const ${L.SEGMENT_WORDS_SHIFT} i32.shr_u i32.const ${L.S_WORDS} i32.mul local.get $segTableW i32.add${checked ? ' local.tee $segW' : ''}
+    i32.const 2 i32.shl i32.load i32.const ${L.SEG_NORMAL} i32.ne if i32.const -1 return end
+    local.get $w local.get $off i32.const ${L.SEGMENT_WORDS_MASK} i32.and i32.sub
+    local.get $off i32.const ${L.SLICE_WORDS_SHIFT} i32.shr_u i32.const 15 i32.and i32.const ${L.DESC_WORDS} i32.mul i32.add
+    i32.const ${L.DESC_OFFSET / 4} i32.add i32.const 2 i32.shl local.tee $dwB
+    i32.load offset=${L.P_OWNER * L.WORD} local.tee $owner local.get $tag i32.ne
+    if
+      ;; Not the caller's slice: a later slice of a page (its head's descriptor), or another thread's page.
+      local.get $dwB i32.load offset=${L.P_KIND * L.WORD} local.tee $kind i32.const ${L.KIND_TAIL} i32.eq
+      if
+        local.get $dwB local.get $dwB i32.load offset=${L.P_SPAN * L.WORD} i32.const ${L.DESC_SIZE} i32.mul i32.sub local.tee $dwB
+        i32.load offset=${L.P_KIND * L.WORD} local.set $kind
+        local.get $dwB i32.load offset=${L.P_OWNER * L.WORD} local.set $owner
+      end
+      local.get $kind i32.const ${L.KIND_SMALL} i32.ne if i32.const -1 return end
+    end
+    local.get $w local.get $dwB i32.load offset=${L.P_AREA * L.WORD} i32.sub local.get $dwB i32.load offset=${L.P_DIVISOR * L.WORD} i32.mul
+    local.get $dwB i32.load offset=${L.P_CARVED_BOUND * L.WORD} local.tee $bound i32.rotr
+    local.get $bound i32.const 5 i32.shr_u i32.ge_u if i32.const -1 return end${checked ? `
+    ;; Checked: the record, the segment's state, the live bit (beginCheckedFree); 1 and 2 are refusals.
+    local.get $recordW local.get $w local.get $baseW local.get $segW call $beginCheckedFree local.tee $done
+    if i32.const -4 local.get $done i32.sub return end` : ''}
+    local.get $owner local.get $tag i32.ne
+    if
+      ;; Another thread's page: its remote bitmap.
+      local.get $dwB i32.const 2 i32.shr_u i32.const ${L.P_REMOTE} i32.add local.get $w local.get $baseW call $setRemoteBit
+      local.tee $done i32.eqz if ${clearRecord} i32.const 0 return end
+      local.get $done i32.const 2 i32.eq if i32.const -2 return end
+      i32.const ${checked ? -4 : -1} return
+    end
+    ;; The caller's page: a push onto its free list.
+    local.get $p local.get $dwB i32.load offset=${L.P_FREE * L.WORD} i32.store
+    local.get $dwB local.get $w i32.store offset=${L.P_FREE * L.WORD}
+    ${clearRecord}
+    local.get $dwB local.get $dwB i32.load offset=${L.P_USED * L.WORD} i32.const 1 i32.sub local.tee $used i32.store offset=${L.P_USED * L.WORD}
+    local.get $used i32.eqz if local.get $dwB i32.load offset=${L.P_PREV * L.WORD} if local.get $dwB i32.const 2 i32.shr_u return end end
+    local.get $dwB i32.load offset=${L.P_FLAGS * L.WORD} i32.const ${L.PF_SLOW_FREE} i32.and
+    if local.get $dwB i32.const 2 i32.shr_u return end
+    i32.const 0)`;
+}
+
+/**
  * The module for a memory that is `shared` or not. The import must say which, and a shared one must declare a
  * maximum (65536 pages, which every shared memory meets); a memory that is not shared gets limits with no
  * maximum, which any such memory meets.
@@ -99,7 +164,7 @@ export function wasmOpsWat(shared: boolean): string {
   ;; SEG_NORMAL, else 1 (the segment was reused: the block was freed by another thread meanwhile); then its
   ;; live bit is cleared with an atomic and, whose old value must have it, else 2 (already freed). 0: the
   ;; block was live and is now the caller's to free. (The caller clears the record.)
-  (func (export "beginCheckedFree") (param $recordW i32) (param $w i32) (param $baseW i32) (param $segW i32) (result i32)
+  (func $beginCheckedFree (export "beginCheckedFree") (param $recordW i32) (param $w i32) (param $baseW i32) (param $segW i32) (result i32)
     (local $inSegment i32) (local $bit i32)
     local.get $recordW i32.const 2 i32.shl local.get $w i32.atomic.store
     local.get $segW i32.const 2 i32.shl i32.atomic.load i32.const ${L.SEG_NORMAL} i32.ne
@@ -162,52 +227,8 @@ export function wasmOpsWat(shared: boolean): string {
     end
     local.get $n)
 
-  ;; heap.ts's free of a small block, whole: $p an address (as u32); the views' base, words and segment table
-  ;; (word indexes); $tag the calling thread's owner tag. 0 when freed (onto its page's list when the page is
-  ;; the caller's, else in its remote bitmap); the page's descriptor (a word index) when freed onto a page of
-  ;; the caller's that needs localFreeSlow; -2 when the block's remote bit was set already (a double free:
-  ;; nothing changed); -1 when it is none of these (not a carved block of a small page the views cover, or a
-  ;; page parked on its owner's full list): nothing changed, the JS path decides.
-  (func (export "freeBlock") (param $p i32) (param $baseW i32) (param $heapWords i32) (param $segTableW i32) (param $tag i32) (result i32)
-    (local $w i32) (local $off i32) (local $dwB i32) (local $bound i32) (local $used i32) (local $owner i32) (local $kind i32) (local $done i32)
-    local.get $p i32.const 7 i32.and if i32.const -1 return end
-    local.get $p i32.const 2 i32.shr_u local.tee $w local.get $baseW i32.sub local.tee $off
-    local.get $heapWords i32.ge_u if i32.const -1 return end
-    local.get $off i32.const ${L.SEGMENT_WORDS_SHIFT} i32.shr_u i32.const ${L.S_WORDS} i32.mul local.get $segTableW i32.add
-    i32.const 2 i32.shl i32.load i32.const ${L.SEG_NORMAL} i32.ne if i32.const -1 return end
-    local.get $w local.get $off i32.const ${L.SEGMENT_WORDS_MASK} i32.and i32.sub
-    local.get $off i32.const ${L.SLICE_WORDS_SHIFT} i32.shr_u i32.const 15 i32.and i32.const ${L.DESC_WORDS} i32.mul i32.add
-    i32.const ${L.DESC_OFFSET / 4} i32.add i32.const 2 i32.shl local.tee $dwB
-    i32.load offset=${L.P_OWNER * L.WORD} local.tee $owner local.get $tag i32.ne
-    if
-      ;; Not the caller's slice: a later slice of a page (its head's descriptor), or another thread's page.
-      local.get $dwB i32.load offset=${L.P_KIND * L.WORD} local.tee $kind i32.const ${L.KIND_TAIL} i32.eq
-      if
-        local.get $dwB local.get $dwB i32.load offset=${L.P_SPAN * L.WORD} i32.const ${L.DESC_SIZE} i32.mul i32.sub local.tee $dwB
-        i32.load offset=${L.P_KIND * L.WORD} local.set $kind
-        local.get $dwB i32.load offset=${L.P_OWNER * L.WORD} local.set $owner
-      end
-      local.get $kind i32.const ${L.KIND_SMALL} i32.ne if i32.const -1 return end
-    end
-    local.get $w local.get $dwB i32.load offset=${L.P_AREA * L.WORD} i32.sub local.get $dwB i32.load offset=${L.P_DIVISOR * L.WORD} i32.mul
-    local.get $dwB i32.load offset=${L.P_CARVED_BOUND * L.WORD} local.tee $bound i32.rotr
-    local.get $bound i32.const 5 i32.shr_u i32.ge_u if i32.const -1 return end
-    local.get $owner local.get $tag i32.ne
-    if
-      ;; Another thread's page: its remote bitmap.
-      local.get $dwB i32.const 2 i32.shr_u i32.const ${L.P_REMOTE} i32.add local.get $w local.get $baseW call $setRemoteBit
-      local.tee $done i32.eqz if i32.const 0 return end
-      local.get $done i32.const 2 i32.eq if i32.const -2 return end
-      i32.const -1 return
-    end
-    ;; The caller's page: a push onto its free list.
-    local.get $p local.get $dwB i32.load offset=${L.P_FREE * L.WORD} i32.store
-    local.get $dwB local.get $w i32.store offset=${L.P_FREE * L.WORD}
-    local.get $dwB local.get $dwB i32.load offset=${L.P_USED * L.WORD} i32.const 1 i32.sub local.tee $used i32.store offset=${L.P_USED * L.WORD}
-    local.get $used i32.eqz if local.get $dwB i32.load offset=${L.P_PREV * L.WORD} if local.get $dwB i32.const 2 i32.shr_u return end end
-    local.get $dwB i32.load offset=${L.P_FLAGS * L.WORD} i32.const ${L.PF_SLOW_FREE} i32.and
-    if local.get $dwB i32.const 2 i32.shr_u return end
-    i32.const 0)
+${freeBlockWat(false)}
+${freeBlockWat(true)}
 )
 `;
 }

@@ -19,7 +19,11 @@
 //   pairs-16 took 4.2 ns per call, its six accesses cheaper than one call more.
 // - Checked mode's live bits (heap.ts): malloc sets one (an atomic or), and a free stores its record, reads its
 //   segment's state and clears the bit, three atomics in one call. Checked malloc(64)/free pairs took 16.7 ns
-//   per call instead of 26.6 with the Atomics calls (medians of four alternated processes).
+//   per call instead of 26.6 with the Atomics calls (medians of four alternated processes). The checked free
+//   of a small block now runs whole, as the unchecked one does (freeCheckedBlock): checked pairs-64 took
+//   13.7-13.9 ns per call instead of 16.4-17.2, random-512 42-51 instead of 70-78, the producer/consumer
+//   benchmark with 2 workers 19.1-20.3 instead of 26.8-33.5 (three alternated processes each). Its malloc's
+//   pop in wasm as well did not gain (13.0-14.0 against 13.1-13.7).
 // - Large and huge blocks (spanblocks.ts): the publish and the record's clearing (an atomic store), a huge
 //   free's CAS, and a large free's record, segment check and CAS in one call. Blocks of 1 to 64 MiB took 28.7
 //   ns per call instead of 33.2, of 64 KiB to 1 MiB 57 instead of 80 (medians of ten and five processes).
@@ -59,9 +63,12 @@ export type AtomicCompareExchange = (w: number, expected: number, value: number)
 /**
  * heap.ts's free of a small block: the address (a u32), the views' base, their words and the segment table's
  * word, the caller's owner tag. 0 when freed; a page descriptor that needs the owner's slow path; -2 for a
- * double free seen in the remote bitmap; -1 when the JS path decides (see wasmops-source.ts).
+ * double free seen in the remote bitmap; -1 when the JS path decides; a checked heap's -4, -5, -6 (see
+ * wasmops-source.ts).
  */
 export type FreeBlock = (p: number, baseW: number, heapWords: number, segTableW: number, tag: number) => number;
+/** A checked heap's FreeBlock, with the word of the thread's T_BLOCK record last. */
+export type FreeCheckedBlock = (p: number, baseW: number, heapWords: number, segTableW: number, tag: number, recordW: number) => number;
 
 export interface WasmOps {
   copy: CopyBytes;
@@ -74,6 +81,7 @@ export interface WasmOps {
   atomicCompareExchange: AtomicCompareExchange;
   beginLargeFree: BeginLargeFree;
   freeBlock: FreeBlock;
+  freeCheckedBlock: FreeCheckedBlock;
 }
 
 /** The compiled modules (for a shared memory, and for one that is not), compiled once per thread. */
@@ -110,6 +118,7 @@ export function wasmOps(memory: unknown): WasmOps | undefined {
       atomicCompareExchange: e.atomicCompareExchange,
       beginLargeFree: e.beginLargeFree,
       freeBlock: e.freeBlock,
+      freeCheckedBlock: e.freeCheckedBlock,
     };
   } catch {
     return undefined; // no bulk memory or atomics in this engine, or a content security policy without wasm

@@ -1262,6 +1262,29 @@ describe('threads on one thread (attach / detach)', () => {
     }
   });
 
+  it("another thread's free of a block whose page its owner parked as full reaches the owner (its delayed list), checked or not, over each memory", () => {
+    for (const checked of [false, true]) {
+      for (const memory of [undefined, new SharedArrayBuffer(16 * MiB)]) {
+        const a = createAllocator(memory === undefined ? { checked } : { memory, checked });
+        const b = attach(a.memory);
+        // More 48-byte blocks than a page holds (1,365): the first page runs full and is parked on a's full list.
+        const blocks = Array.from({ length: 3000 }, () => a.malloc(48));
+        const p = blocks[0]!;
+        b.free(p);
+        assertCheckOk(a, 'check() after the free');
+        const seen = new Map<number, number>();
+        for (let i = 0; i < 3000 && !seen.has(p); i++) {
+          const q = a.malloc(48);
+          seen.set(q, (seen.get(q) ?? 0) + 1);
+        }
+        assert.equal(seen.get(p), 1, `p handed out again (checked: ${checked}, ${memory === undefined ? 'default memory' : 'SharedArrayBuffer'})`);
+        assert.ok([...seen.keys()].every((q) => q === p || !blocks.includes(q)), 'no live block handed out');
+        assertCheckOk(a);
+        b.detach();
+      }
+    }
+  });
+
   it('blocks move freely between instances; detach keeps blocks valid and freeable by others', () => {
     const a = createAllocator();
     const b = attach(a.memory);

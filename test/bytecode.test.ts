@@ -18,7 +18,7 @@ import { describe, it } from 'node:test';
 const RECORDED: Record<string, number> = {
   malloc: 144,
   free: 80,
-  freeAfterBlock: 77,
+  freeAfterBlock: 97,
   freeInJs: 107,
   sliceOf: 121,
   isCarvedBlock: 79,
