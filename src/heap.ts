@@ -351,8 +351,8 @@ export abstract class Heap {
 
   /**
    * What wasm's freeBlock left to do for `p`, by its result `r` (see wasmops-source.ts): the owner's slow path
-   * for page `r`, a double free, or (-1, nothing changed) the JS path: 0, a large or huge block, a bad pointer,
-   * or a page parked on its owner's full list.
+   * for page `r`, a double free, the JS path (-1, nothing changed: 0, a large or huge block, a bad pointer, or
+   * unchecked, a page parked on its owner's full list), or a checked heap's rest (-4 to -6).
    */
   private freeAfterBlock(p: number, r: number): void {
     // The views first: wasm reads and writes the memory as it is now, so a free there can succeed while this
@@ -378,7 +378,7 @@ export abstract class Heap {
     this.m[this.threadW + L.T_BLOCK] = 0;
   }
 
-  /** free in JS: over memories that are not a WebAssembly.Memory, in checked mode, and every unusual case. */
+  /** free in JS: over memories that are not a WebAssembly.Memory, and every case wasm's freeBlock leaves to it. */
   private freeInJs(p: number): void {
     // The views are passed down: V8 then checks them once for the whole path, not in every helper.
     const m = this.m;
