@@ -20,6 +20,37 @@ function bitmapWordWat(offset: number): string {
 const BIT_WAT = 'i32.const 1 local.get $w i32.const 1 i32.shr_u i32.shl';
 
 /**
+ * WebAssembly text of threadfree.ts's setBit for block `$w` (word index) of the page whose flags are at byte
+ * `$rwB`, the heap's base in words `$baseW` (scratch locals `$flags`, `$seen`, `$inSegment`, `$bw`, `$bit`):
+ * the text given for each outcome ends the function (see setRemoteBit).
+ */
+function remoteBitWat(freed: string, twice: string, delayed: string): string {
+  return `${bitmapWordWat(L.REMOTE_BITMAP_OFFSET)} local.set $bw
+    ${BIT_WAT} local.set $bit
+    local.get $bw i32.const 2 i32.shl local.get $bit i32.atomic.rmw.or
+    local.get $bit i32.and
+    if ${twice} return end
+    local.get $rwB i32.atomic.load local.set $flags
+    block $parked
+      loop $retry
+        local.get $flags i32.const ${L.TF_PENDING} i32.and
+        if ${freed} return end
+        local.get $flags i32.const ${L.TF_DELAYED} i32.and
+        br_if $parked
+        local.get $rwB local.get $flags local.get $flags i32.const ${L.TF_PENDING} i32.or i32.atomic.rmw.cmpxchg
+        local.tee $seen local.get $flags i32.eq
+        if ${freed} return end
+        local.get $seen local.set $flags
+        br $retry
+      end
+    end
+    local.get $bw i32.const 2 i32.shl local.get $bit i32.const -1 i32.xor i32.atomic.rmw.and
+    local.get $bit i32.and
+    if ${delayed} return end
+    ${freed}`;
+}
+
+/**
  * WebAssembly text of heap.ts's free of a small block, whole: exported as freeBlock, or as freeCheckedBlock
  * for a checked heap. Parameters: `$p` an address (as u32); the views' base, words and segment table (word
  * indexes); `$tag` the calling thread's owner tag; checked, `$recordW` the thread's T_BLOCK record. It
@@ -39,7 +70,8 @@ const BIT_WAT = 'i32.const 1 local.get $w i32.const 1 i32.shr_u i32.shl';
 function freeBlockWat(checked: boolean): string {
   const clearRecord = checked ? 'local.get $recordW i32.const 2 i32.shl i32.const 0 i32.store' : '';
   return `  (func (export "${checked ? 'freeCheckedBlock' : 'freeBlock'}") (param $p i32) (param $baseW i32) (param $heapWords i32) (param $segTableW i32) (param $tag i32)${checked ? ' (param $recordW i32)' : ''} (result i32)
-    (local $w i32) (local $off i32) (local $dwB i32) (local $bound i32) (local $used i32) (local $owner i32) (local $kind i32) (local $done i32)${checked ? ' (local $segW i32)' : ''}
+    (local $w i32) (local $off i32) (local $dwB i32) (local $bound i32) (local $used i32) (local $owner i32) (local $kind i32)${checked ? ' (local $done i32) (local $segW i32)' : ''}
+    (local $rwB i32) (local $flags i32) (local $seen i32) (local $inSegment i32) (local $bw i32) (local $bit i32)
     local.get $p i32.const 7 i32.and if i32.const -1 return end
     local.get $p i32.const 2 i32.shr_u local.tee $w local.get $baseW i32.sub local.tee $off
     local.get $heapWords i32.ge_u if i32.const -1 return end
@@ -68,10 +100,8 @@ function freeBlockWat(checked: boolean): string {
     local.get $owner local.get $tag i32.ne
     if
       ;; Another thread's page: its remote bitmap.
-      local.get $dwB i32.const 2 i32.shr_u i32.const ${L.P_REMOTE} i32.add local.get $w local.get $baseW call $setRemoteBit
-      local.tee $done i32.eqz if ${clearRecord} i32.const 0 return end
-      local.get $done i32.const 2 i32.eq if i32.const -2 return end
-      i32.const ${checked ? -4 : -1} return
+      local.get $dwB i32.const ${L.P_REMOTE * L.WORD} i32.add local.set $rwB
+      ${remoteBitWat(`${clearRecord} i32.const 0`, 'i32.const -2', `i32.const ${checked ? -4 : -1}`)} return
     end
     ;; The caller's page: a push onto its free list.
     local.get $p local.get $dwB i32.load offset=${L.P_FREE * L.WORD} i32.store
@@ -104,32 +134,10 @@ export function wasmOpsWat(shared: boolean): string {
   ;; with an atomic or, then TF_PENDING in the page's flags unless they say so already. 0 when freed; 2 when
   ;; the bit was set already (nothing changed); 1 when the page carries TF_DELAYED, whose owner the JS code
   ;; must tell: the bit is then taken back first, unless the owner took it meanwhile (then 0: the block is free).
-  (func $setRemoteBit (export "setRemoteBit") (param $rw i32) (param $w i32) (param $baseW i32) (result i32)
+  (func (export "setRemoteBit") (param $rw i32) (param $w i32) (param $baseW i32) (result i32)
     (local $rwB i32) (local $flags i32) (local $seen i32) (local $inSegment i32) (local $bw i32) (local $bit i32)
-    ${bitmapWordWat(L.REMOTE_BITMAP_OFFSET)} local.set $bw
-    ${BIT_WAT} local.set $bit
-    local.get $bw i32.const 2 i32.shl local.get $bit i32.atomic.rmw.or
-    local.get $bit i32.and
-    if i32.const 2 return end
-    local.get $rw i32.const 2 i32.shl local.tee $rwB
-    i32.atomic.load local.set $flags
-    block $parked
-      loop $retry
-        local.get $flags i32.const ${L.TF_PENDING} i32.and
-        if i32.const 0 return end
-        local.get $flags i32.const ${L.TF_DELAYED} i32.and
-        br_if $parked
-        local.get $rwB local.get $flags local.get $flags i32.const ${L.TF_PENDING} i32.or i32.atomic.rmw.cmpxchg
-        local.tee $seen local.get $flags i32.eq
-        if i32.const 0 return end
-        local.get $seen local.set $flags
-        br $retry
-      end
-    end
-    local.get $bw i32.const 2 i32.shl local.get $bit i32.const -1 i32.xor i32.atomic.rmw.and
-    local.get $bit i32.and
-    if i32.const 1 return end
-    i32.const 0)
+    local.get $rw i32.const 2 i32.shl local.set $rwB
+    ${remoteBitWat('i32.const 0', 'i32.const 2', 'i32.const 1')})
 
   ;; Atomics.store and Atomics.compareExchange on word $w (memory.ts's store and compareExchange: the in-flight
   ;; records and the atomics of large and huge blocks): one locked instruction each, where a JS Atomics call
