@@ -772,8 +772,8 @@ describe('invalid arguments', () => {
 
 describe('invalid pointers', () => {
   // A heap with a spread of live blocks: small, medium, large, huge and over-aligned; each holds a pattern. Over
-  // a SharedArrayBuffer (free's JS path) or a shared WebAssembly.Memory (where an unchecked heap's free of a
-  // small block runs in wasm: wasmops.ts's freeBlock).
+  // a SharedArrayBuffer (free's JS path) or a shared WebAssembly.Memory (where the free of a small block runs
+  // in wasm, checked or not: wasmops.ts's freeBlock and freeCheckedBlock).
   function setup(checked: boolean, wasm: boolean, start = 0) {
     const memory = wasm
       ? new WebAssembly.Memory({ initial: 384, maximum: 4096, shared: true })

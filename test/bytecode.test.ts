@@ -1,14 +1,14 @@
-// The fast paths' bytecode stays as small as it is. V8 inlines the functions a loop calls only while the
-// bytecode inlined so far stays within a budget (920 bytes; a candidate counts 1.2 times its size), so a few
-// bytes more in malloc or in free's helpers can leave them calls in a user's loop: at 168 bytes malloc stayed
-// a call in the aligned benchmark's loop, and the loop took 8.6 ns per call instead of 7.7 (docs/design.md,
-// "Bytecode within V8's inlining budget"). Another thread's free (freeOther, freeSmall, freeRemote) is the
-// fast path of a consumer's loop: inlined there whole, it took the producer/consumer benchmark from 9.4 to
-// 7.9 ns per call with 4 workers. Over a WebAssembly.Memory (the default) free is a call into wasm (free,
-// freeAfterBlock); over any other memory it goes on to freeInJs and the helpers below it. Sizes are V8's own and change with its version: the test measures
-// them on the version they were recorded on (Node 20's V8 11.3), and only reports them on any other.
-// A change that must grow one of them updates the figure here, after looking at what the benchmark's loops
-// inline (`--trace-turbo-inlining`).
+// The fast paths' bytecode stays as small as it is. V8 inlines the functions a loop calls only while the bytecode
+// inlined so far stays within a budget (920 bytes; a candidate counts 1.2 times its size), so a few bytes more in
+// malloc or in free's helpers can leave them calls in a user's loop: at 168 bytes malloc stayed a call in the
+// aligned benchmark's loop, and the loop took 8.6 ns per call instead of 7.7 (docs/design.md, "Bytecode within V8's
+// inlining budget"). Another thread's free (freeOther, freeSmall, freeRemote) is the fast path of a consumer's loop:
+// inlined there whole, it took the producer/consumer benchmark from 9.4 to 7.9 ns per call with 4 workers. Over a
+// WebAssembly.Memory (the default) free is a call into wasm (free, freeAfterBlock); over any other memory it goes on
+// to freeInJs and the helpers below it. Sizes are V8's own and change with its version: the test measures them on
+// the version they were recorded on (Node 20's V8 11.3), and only reports them on any other. A change that must grow
+// one of them updates the figure here, after looking at what the benchmark's loops inline
+// (`--trace-turbo-inlining`).
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
