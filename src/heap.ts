@@ -117,8 +117,8 @@ export abstract class Heap {
     this.slot = this.threadId % ID_SLOTS;
     this.ownerTag = this.slot + 1;
     this.fastFreeTag = this.checked ? -1 : this.ownerTag;
-    this.freeBlock = this.checked ? checkedFreeBlock(ctx.mem.freeCheckedBlock, ctx.threadW(this.slot) + L.T_BLOCK) : ctx.mem.freeBlock;
     this.threadW = ctx.threadW(this.slot);
+    this.freeBlock = this.checked ? checkedFreeBlock(ctx.mem.freeCheckedBlock, this.threadW + L.T_BLOCK) : ctx.mem.freeBlock;
     this.queueW = this.threadW + L.T_QUEUES;
     this.tailW = this.threadW + L.T_QUEUE_TAILS;
     this.othersAttached = othersAttachedWatch(ctx, this.slot);
@@ -370,12 +370,8 @@ export abstract class Heap {
    * on its owner's full list (-4: the owner told, as the JS path's freeSmall does, then the record cleared).
    */
   private freeCheckedRest(p: number, r: number): void {
-    if (r !== -4) {
-      this.m[this.threadW + L.T_BLOCK] = 0;
-      doubleFree(p, r === -5 ? 'freed by another thread meanwhile' : 'already freed');
-    }
-    this.freeSmall(this.m, p >>> 2, this.locate(p));
-    this.m[this.threadW + L.T_BLOCK] = 0;
+    if (r !== -4) this.refuseCheckedFree(p, -4 - r); // -5, -6: beginCheckedFree's 1, 2
+    this.finishCheckedFree(p >>> 2, this.locate(p));
   }
 
   /** free in JS: over memories that are not a WebAssembly.Memory, and every case wasm's freeBlock leaves to it. */
@@ -444,10 +440,18 @@ export abstract class Heap {
     // per call instead of 26.6, random-512 53 instead of 79 (medians of alternated processes).
     const begin = this.mem.beginCheckedFree;
     const refused = begin !== undefined ? begin(this.threadW + L.T_BLOCK, w, this.baseW, this.segmentWordOf(w)) : this.beginCheckedFree(w);
-    if (refused !== 0) {
-      this.m[this.threadW + L.T_BLOCK] = 0;
-      doubleFree(p, refused === 1 ? 'freed by another thread meanwhile' : 'already freed');
-    }
+    if (refused !== 0) this.refuseCheckedFree(p, refused);
+    this.finishCheckedFree(w, dw);
+  }
+
+  /** Checked mode: the free of `p` was refused (beginCheckedFree's 1 or 2): the record cleared, then the error. */
+  private refuseCheckedFree(p: number, refused: number): never {
+    this.m[this.threadW + L.T_BLOCK] = 0;
+    doubleFree(p, refused === 1 ? 'freed by another thread meanwhile' : 'already freed');
+  }
+
+  /** Checked mode: block `w` of page `dw`, its live bit cleared, goes onto a list; then the record is cleared. */
+  private finishCheckedFree(w: number, dw: number): void {
     this.freeSmall(this.m, w, dw);
     this.m[this.threadW + L.T_BLOCK] = 0;
   }
