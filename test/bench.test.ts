@@ -13,6 +13,7 @@ import { CONTENDERS, makeContender, type ContenderName } from '../bench/contende
 import { FLOOR_BYTES, FLOOR_SINGLE, FloorAllocator, FloorList, FLOORS } from '../bench/floors.js';
 import { measure, TINY, turnsScaling, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
+import { wasmExportNames } from '../bench/profile.js';
 import { recompile } from '../bench/placement.js';
 import { PHASE_CONTENDERS, timePhases } from '../bench/phases.js';
 import { repoRoot } from '../bench/peers/types.js';
@@ -225,6 +226,26 @@ describe('benchmark workloads at a tiny size', () => {
     const r = spawnSync(process.execPath, [join(repoRoot(), 'build/bench/instructions.js'), '--child', 'webmalloc', 'batch-64', '5000'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.ok(Number(r.stdout) >= 5000, `calls made: ${r.stdout}`);
+  });
+});
+
+describe('bench:profile', () => {
+  it("names a module's wasm functions by their exports, imported functions counted first (as V8 numbers them)", async () => {
+    const { default: wabtInit } = await import('wabt');
+    const wabt = await wabtInit();
+    const wat = '(module (import "e" "f" (func)) (func (export "first")) (memory (export "mem") 1) (func) (func (export "third") (export "again")))';
+    const module = wabt.parseWat('t.wat', wat);
+    const bytes = module.toBinary({}).buffer;
+    module.destroy();
+    assert.deepEqual([...wasmExportNames(bytes)].sort((x, y) => x[0] - y[0]), [
+      [1, 'first'],
+      [3, 'third'],
+    ]);
+    // webmalloc's own module: every exported function named, none twice.
+    const { WASM_OPS_SHARED } = (await import(new URL('../../dist/wasmops-binary.js', import.meta.url).href)) as { WASM_OPS_SHARED: string };
+    const ops = Uint8Array.from(WASM_OPS_SHARED.match(/../g)!, (h) => parseInt(h, 16));
+    const exported = WebAssembly.Module.exports(new WebAssembly.Module(ops)).filter((e) => e.kind === 'function').map((e) => e.name);
+    assert.deepEqual([...wasmExportNames(ops).values()].sort(), exported.sort());
   });
 });
 
