@@ -128,15 +128,25 @@ if (process.argv[1] === SELF) {
     const rows = [...report.matchAll(/^\s+([\d.]+)%\s+\[[.k]\]\s+(.+?)\s*$/gm)].map((m) => ({ percent: Number(m[1]), symbol: m[2]! }));
     console.log('share of all samples (every thread), by function:');
     for (const r of rows.slice(0, 20)) console.log(`${r.percent.toFixed(2).padStart(7)}%  ${readable(r.symbol, wasm)}`);
-    for (const r of rows.filter((r) => r.symbol.startsWith('JS:') && /turbofan|^JS:\*/.test(r.symbol)).slice(0, annotate)) {
+    // A function compiled more than once (the benchmark recompiles its bodies: placement.ts) has one symbol for
+    // all its code objects: each is annotated on its own, and the one with the most samples shown.
+    const seen = new Set<string>();
+    for (const r of rows.filter((r) => r.symbol.startsWith('JS:') && /turbofan|^JS:\*/.test(r.symbol))) {
+      if (seen.has(r.symbol)) continue;
+      seen.add(r.symbol);
+      if (seen.size > annotate) break;
       const text = run('perf', ['annotate', '-i', 'jit.data', '--stdio', '-s', r.symbol], dir);
-      const lines = [...text.matchAll(/^\s+([\d.]+)\s+:\s+([0-9a-f]+):\s+(.+?)\s*$/gm)].map((m) => ({
+      const objects = text.split(/^(?=\s*Percent \|)/m).filter((b) => /Percent \|/.test(b));
+      const samples = (b: string) => Number(/\((\d+) samples/.exec(b)?.[1] ?? 0);
+      const busiest = objects.sort((a, b) => samples(b) - samples(a))[0] ?? '';
+      const lines = [...busiest.matchAll(/^\s+([\d.]+)\s+:\s+([0-9a-f]+):\s+(.+?)\s*$/gm)].map((m) => ({
         percent: Number(m[1]),
         offset: m[2]!,
         instruction: m[3]!.replace(/\s+/g, ' ').replace(/ <.*$/, '').replace(/ ;;.*$/, ''),
       }));
       const hottest = lines.map((l, i) => ({ ...l, before: lines[i - 1]?.instruction ?? '' })).sort((a, b) => b.percent - a.percent);
-      console.log(`\n${readable(r.symbol, wasm)}: ${r.percent.toFixed(2)}% of all samples. Its hottest instructions, each after the one before it (a sample lands on the instruction after one that waits):`);
+      const share = objects.length > 1 ? `; of its ${objects.length} compiled copies, the busiest (${samples(busiest)} samples)` : '';
+      console.log(`\n${readable(r.symbol, wasm)}: ${r.percent.toFixed(2)}% of all samples${share}. Its hottest instructions, each after the one before it (a sample lands on the instruction after one that waits):`);
       for (const l of hottest.slice(0, 8).filter((l) => l.percent > 0)) console.log(`${l.percent.toFixed(2).padStart(7)}%  +0x${l.offset.padEnd(5)} ${l.before.padEnd(40)} | ${l.instruction}`);
     }
   } finally {
