@@ -17,6 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { makeContender, type ContenderName } from './contenders.js';
+import { ensureInstalled } from './apt.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { FLOOR_SINGLE } from './floors.js';
 import { primeBody, singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
@@ -49,16 +50,6 @@ function option(name: string): string[] | undefined {
   return i >= 0 ? (argv[i + 1] ?? '').split(',').filter(Boolean) : undefined;
 }
 
-function ensureValgrind(): void {
-  if (spawnSync('valgrind', ['--version']).status === 0) return;
-  console.log('valgrind is not installed: installing it with apt-get');
-  const [cmd, ...pre] = process.getuid?.() === 0 ? ['apt-get'] : ['sudo', '-n', 'apt-get'];
-  const apt = (args: string[]) => spawnSync(cmd!, [...pre, ...args], { stdio: 'ignore' }).status === 0;
-  if (!apt(['install', '-y', '--no-install-recommends', 'valgrind']) && !(apt(['update']) && apt(['install', '-y', '--no-install-recommends', 'valgrind']))) {
-    console.error('bench:instructions needs valgrind, and apt-get could not install it (not root, or no package source): install valgrind and run again.');
-    process.exit(1);
-  }
-}
 
 /** One run under cachegrind: [instructions executed, calls made]. */
 function count(contender: string, workload: string, calls: number): [number, number] {
@@ -75,7 +66,7 @@ function count(contender: string, workload: string, calls: number): [number, num
 
 const status = rerunUnderBenchLock(SELF, argv, 1800); // it loads a core for minutes: not beside a timed run
 if (status !== undefined) process.exit(status);
-ensureValgrind();
+ensureInstalled('valgrind', ['--version'], 'valgrind', 'bench:instructions');
 const workloads = (option('--only') ?? [...SINGLE_WORKLOADS]) as WorkloadName[];
 const contenders = (option('--contenders') ?? DEFAULT_CONTENDERS) as ContenderName[];
 for (const w of workloads) if (!(SINGLE_WORKLOADS as readonly string[]).includes(w)) throw new Error(`not a single-thread workload: ${w}`);

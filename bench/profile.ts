@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureInstalled } from './apt.js';
 import { rerunUnderBenchLock } from './lock.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -82,16 +83,6 @@ function run(cmd: string, args: string[], cwd: string): string {
   return r.stdout;
 }
 
-function ensurePerf(): void {
-  if (spawnSync('perf', ['version']).status === 0) return;
-  console.log('perf is not installed: installing it with apt-get (Debian package linux-perf)');
-  const [cmd, ...pre] = process.getuid?.() === 0 ? ['apt-get'] : ['sudo', '-n', 'apt-get'];
-  const apt = (args: string[]) => spawnSync(cmd!, [...pre, ...args], { stdio: 'ignore' }).status === 0;
-  if (!apt(['install', '-y', '--no-install-recommends', 'linux-perf']) && !(apt(['update']) && apt(['install', '-y', '--no-install-recommends', 'linux-perf']))) {
-    console.error('bench:profile needs perf, and apt-get could not install it (not root, or no package source): install linux-perf and run again.');
-    process.exit(1);
-  }
-}
 
 function option(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(name);
@@ -107,7 +98,7 @@ if (process.argv[1] === SELF) {
   }
   const status = rerunUnderBenchLock(SELF, argv, 1800);
   if (status !== undefined) process.exit(status);
-  ensurePerf();
+  ensureInstalled('perf', ['version'], 'linux-perf', 'bench:profile');
   const spec = { contender: option(argv, '--contender', 'webmalloc'), workload, threads: Number(option(argv, '--threads', '1')) };
   const annotate = Number(option(argv, '--annotate', '3'));
   // Named only when webmalloc runs: a peer's wasm functions are numbered too.
