@@ -83,7 +83,6 @@ function run(cmd: string, args: string[], cwd: string): string {
   return r.stdout;
 }
 
-
 function option(argv: string[], name: string, fallback: string): string {
   const i = argv.indexOf(name);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
@@ -109,7 +108,7 @@ if (process.argv[1] === SELF) {
     console.log(`profiling ${JSON.stringify(spec)} (one.js full mode, perf record -e cpu-clock -F ${FREQUENCY})...`);
     const result = run(
       'perf',
-      ['record', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-k', 'mono', '-o', 'perf.data', process.execPath, '--perf-prof', '--perf-prof-unwinding-info', ONE, JSON.stringify(spec), 'full'],
+      ['record', '-e', 'cpu-clock', '-F', String(FREQUENCY), '-k', 'mono', '-o', 'perf.data', process.execPath, '--perf-prof', ONE, JSON.stringify(spec), 'full'],
       dir,
     );
     const measured = JSON.parse(result.trim().split('\n').at(-1)!) as { nsPerOp: number };
