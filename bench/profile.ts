@@ -62,10 +62,8 @@ export function wasmExportNames(bytes: Uint8Array): Map<number, string> {
 
 /** webmalloc's wasm functions (wasmops.ts's module), by index. */
 async function wasmopsNames(): Promise<Map<number, string>> {
-  const { WASM_OPS_SHARED } = (await import(new URL('../../dist/wasmops-binary.js', import.meta.url).href)) as { WASM_OPS_SHARED: string };
-  const bytes = new Uint8Array(WASM_OPS_SHARED.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(WASM_OPS_SHARED.slice(i * 2, i * 2 + 2), 16);
-  return wasmExportNames(bytes);
+  const { wasmOpsBytes } = (await import(new URL('../../dist/wasmops.js', import.meta.url).href)) as { wasmOpsBytes(shared: boolean): Uint8Array<ArrayBuffer> };
+  return wasmExportNames(wasmOpsBytes(true));
 }
 
 /** A symbol of perf's report made readable: V8's `JS:*name file:///…/dist/x.js:12:3` as `name (dist/x.js:12)`. */

@@ -87,14 +87,19 @@ export interface WasmOps {
 /** The compiled modules (for a shared memory, and for one that is not), compiled once per thread. */
 const modules = new Map<boolean, WebAssembly.Module>();
 
+/** The module's bytes, for a shared memory or for one that is not (decoded from wasmops-binary.ts's hex). */
+export function wasmOpsBytes(shared: boolean): Uint8Array<ArrayBuffer> {
+  const hex = shared ? WASM_OPS_SHARED : WASM_OPS_UNSHARED;
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return bytes;
+}
+
 function compiled(shared: boolean): WebAssembly.Module {
   let module = modules.get(shared);
   if (module === undefined) {
-    const hex = shared ? WASM_OPS_SHARED : WASM_OPS_UNSHARED;
-    const bytes = new Uint8Array(hex.length / 2);
-    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
     // Synchronous: the module is about 1.5 KB, far below what browsers allow to compile on the main thread.
-    module = new WebAssembly.Module(bytes);
+    module = new WebAssembly.Module(wasmOpsBytes(shared));
     modules.set(shared, module);
   }
   return module;

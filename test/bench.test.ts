@@ -242,8 +242,8 @@ describe('bench:profile', () => {
       [3, 'third'],
     ]);
     // webmalloc's own module: every exported function named, none twice.
-    const { WASM_OPS_SHARED } = (await import(new URL('../../dist/wasmops-binary.js', import.meta.url).href)) as { WASM_OPS_SHARED: string };
-    const ops = Uint8Array.from(WASM_OPS_SHARED.match(/../g)!, (h) => parseInt(h, 16));
+    const { wasmOpsBytes } = (await import(new URL('../../dist/wasmops.js', import.meta.url).href)) as { wasmOpsBytes(shared: boolean): Uint8Array<ArrayBuffer> };
+    const ops = wasmOpsBytes(true);
     const exported = WebAssembly.Module.exports(new WebAssembly.Module(ops)).filter((e) => e.kind === 'function').map((e) => e.name);
     assert.deepEqual([...wasmExportNames(ops).values()].sort(), exported.sort());
   });
