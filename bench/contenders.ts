@@ -11,13 +11,14 @@ import { createDlmallocWasmSync, ensureDlmallocWasm } from './peers/dlmalloc-was
 import { PlainJs } from './peers/plain-js.js';
 import { ThingMalloc } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
-import { BareAllocator, FloorList, type FloorName } from './floors.js';
+import { BareAllocator, FloorClasses, FloorList, type FloorName } from './floors.js';
 
 export const CONTENDERS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js'] as const;
 /** Not allocators: 'none' hands out one fixed block and frees nothing, to show what the workload's own
  *  loop costs (the xmalloc ring above all); the floors show, on xmalloc, what handing blocks between the
- *  cores costs, three ways (FloorAllocator), and on the single-thread workloads of one size, what the loops
- *  cost with one bare free list (floor-list, FloorList). */
+ *  cores costs, three ways (FloorAllocator), on the single-thread workloads of one size, what the loops
+ *  cost with one bare free list (floor-list, FloorList), and on the random sizes, with one bare free list per
+ *  size class (floor-classes, FloorClasses). */
 export type ContenderName = (typeof CONTENDERS)[number] | 'none' | FloorName;
 
 /** The native contenders (bench/native/workloads.c via scripts/bench-native.sh), named as in the report. */
@@ -79,6 +80,8 @@ export function makeContender(name: ContenderName, poolBytes = 128 << 20): Bench
       return new NoAllocator();
     case 'floor-list':
       return new FloorList(); // single-thread: one bare list (xmalloc's floor-list is made by measure.ts)
+    case 'floor-classes':
+      return new FloorClasses();
     case 'floor':
     case 'floor-batch':
       throw new Error(`${name} runs xmalloc only: a producer and its consumer share its memory (measure.ts makes it)`);

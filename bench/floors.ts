@@ -1,15 +1,17 @@
 // The floors: not allocators, but what the benchmark's loops cost with the least an allocator can do. For
 // xmalloc, what handing blocks between two cores costs on this machine when freed blocks come back to the
 // producer in one of three ways (FloorAllocator); for the single-thread workloads of one size (pairs, batch),
-// one bare free list (FloorList). A module of their own, so that the report can name them without loading the
-// contenders' allocators.
+// one bare free list (FloorList); for the random sizes, one bare free list per size class (FloorClasses). A
+// module of their own, so that the report can name them without loading the contenders' allocators.
 
 import type { BenchAllocator } from './peers/types.js';
 import { XM_MAX } from './workloads.js';
 
 /** The floors of xmalloc (FloorAllocator): how freed blocks come back to the producer. */
 export const FLOORS = ['floor', 'floor-list', 'floor-batch'] as const;
-export type FloorName = (typeof FLOORS)[number];
+/** Every floor's name: xmalloc's (of which floor-list also runs the workloads of one size), and the random
+ *  workloads' floor-classes. */
+export type FloorName = (typeof FLOORS)[number] | 'floor-classes';
 
 /** Bytes a producer/consumer pair's FloorAllocator takes: blocks, and the batches handed back. */
 export const FLOOR_BYTES = 8 << 20;
@@ -208,7 +210,106 @@ export class FloorList extends BareAllocator {
   }
 }
 
+/** The random workloads, which FloorClasses runs (at their default block counts). */
+export const FLOOR_RANDOM = ['random-512', 'random-64k'] as const;
+
+/** FloorClasses: the largest request it serves (the random workloads' largest), its memory, its chunks. */
+export const FLOOR_CLASSES_MAX = 65536;
+export const FLOOR_CLASSES_BYTES = 1 << 30;
+const CHUNK_SHIFT = 16;
+const CHUNK = 1 << CHUNK_SHIFT;
+/** Classes 1..80 (floorClassOf); 0 is no class. */
+const FLOOR_CLASSES = 81;
+
+/**
+ * Size class of a request of `size` bytes (1..FLOOR_CLASSES_MAX) in FloorClasses: 16-byte steps up to 128
+ * bytes (classes 1 to 8), then eight per doubling (9 to 80), webmalloc's spacing (sizeclass.ts; its 8-byte
+ * class aside: here every block is 16-aligned). Worked out, not looked up in a table.
+ */
+export function floorClassOf(size: number): number {
+  if (size <= 128) return (size + 15) >>> 4 || 1;
+  const s = size - 1;
+  const e = 31 - Math.clz32(s); // 7..15: 2^e <= s < 2^(e+1)
+  return 9 + ((e - 7) << 3) + ((s >>> (e - 3)) & 7);
+}
+
+/** The block size of class `c` (floorClassOf's inverse: the largest request of the class). */
+export function floorClassSize(c: number): number {
+  if (c <= 8) return c << 4;
+  const k = c - 9;
+  return (9 + (k & 7)) << ((k >>> 3) + 4);
+}
+
+/**
+ * The floor of the random workloads (FLOOR_RANDOM), 'floor-classes': the cheapest segregated-fit allocator JS
+ * can have, called through the benchmark's own loops. One free list per size class (floorClassOf), linked
+ * through the blocks in an Int32Array over a SharedArrayBuffer, as webmalloc's are, its heads in a small array
+ * of its own; malloc pops (or carves a fresh block), free pushes, both plain. Each class carves its blocks from
+ * chunks of its own (64 KiB, or eight blocks' worth rounded up to 64 KiB), so that a class's blocks lie together
+ * as on a page, and free finds the class from one byte per 64 KiB. No pages, no counts, no checks of any kind:
+ * what webmalloc does above it (the pointer's validation, its page's descriptor, the count that tells an empty
+ * page, the call into wasm) is webmalloc's own cost.
+ */
+export class FloorClasses extends BareAllocator {
+  readonly name = 'floor-classes';
+  protected readonly alignment = 16;
+  readonly u8: Uint8Array;
+  private readonly m: Int32Array;
+  /** The class of each 64 KiB chunk of the memory (0: not carved). */
+  private readonly chunkClass: Uint8Array;
+  /** Per class: the free list's head (0: empty), and where its chunk's next fresh block is and ends. */
+  private readonly heads = new Int32Array(FLOOR_CLASSES);
+  private readonly carve = new Float64Array(FLOOR_CLASSES);
+  private readonly carveEnd = new Float64Array(FLOOR_CLASSES);
+  /** Memory carved into chunks so far (the first chunk is left out: 0 is no block). */
+  private top = CHUNK;
+
+  constructor(bytes = FLOOR_CLASSES_BYTES) {
+    super();
+    const memory = new SharedArrayBuffer(bytes);
+    this.u8 = new Uint8Array(memory);
+    this.m = new Int32Array(memory);
+    this.chunkClass = new Uint8Array(bytes >>> CHUNK_SHIFT);
+  }
+
+  malloc(size: number): number {
+    if (size > FLOOR_CLASSES_MAX) return 0;
+    const c = floorClassOf(size);
+    const b = this.heads[c]!;
+    if (b !== 0) {
+      this.heads[c] = this.m[b >>> 2]!;
+      return b;
+    }
+    return this.fresh(c);
+  }
+
+  free(ptr: number): void {
+    const c = this.chunkClass[ptr >>> CHUNK_SHIFT]!;
+    this.m[ptr >>> 2] = this.heads[c]!;
+    this.heads[c] = ptr;
+  }
+
+  private fresh(c: number): number {
+    const size = floorClassSize(c);
+    let p = this.carve[c]!;
+    if (p === 0 || p + size > this.carveEnd[c]!) {
+      const bytes = Math.max(CHUNK, Math.ceil((8 * size) / CHUNK) * CHUNK);
+      if (this.top + bytes > this.u8.length) return 0;
+      p = this.top;
+      this.top += bytes;
+      this.chunkClass.fill(c, p >>> CHUNK_SHIFT, this.top >>> CHUNK_SHIFT);
+      this.carveEnd[c] = this.top;
+    }
+    this.carve[c] = p + size;
+    return p;
+  }
+
+  footprint(): number {
+    return this.top;
+  }
+}
+
 /** Whether contender `name` is one of the floors. */
 export function isFloor(name: string): name is FloorName {
-  return (FLOORS as readonly string[]).includes(name);
+  return (FLOORS as readonly string[]).includes(name) || name === 'floor-classes';
 }

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { makeContender, type ContenderName } from './contenders.js';
 import { ensureInstalled } from './apt.js';
 import { rerunUnderBenchLock } from './lock.js';
-import { FLOOR_SINGLE } from './floors.js';
+import { FLOOR_RANDOM, FLOOR_SINGLE } from './floors.js';
 import { primeBody, singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -76,8 +76,8 @@ console.log(['workload'.padEnd(14), ...contenders.map((c) => c.padStart(16))].jo
 for (const w of workloads) {
   const cells: string[] = [];
   for (const c of contenders) {
-    // The single-thread floor serves one size: the workloads of one size only (as npm run bench plans it).
-    if (c === 'floor-list' && !(FLOOR_SINGLE as readonly string[]).includes(w)) {
+    // The single-thread floors: floor-list serves one size, floor-classes the random sizes (as npm run bench plans them).
+    if ((c === 'floor-list' && !(FLOOR_SINGLE as readonly string[]).includes(w)) || (c === 'floor-classes' && !(FLOOR_RANDOM as readonly string[]).includes(w))) {
       cells.push(''.padStart(16));
       continue;
     }

@@ -1,7 +1,8 @@
 // The random workloads with their two phases timed apart: allocating the blocks and touching each (the
 // allocation phase), then reading each block's first byte and freeing it, in random order (the free phase).
-// Beside the allocators, "no allocator": the addresses one of webmalloc's rounds got, handed out again and
-// never freed, so what the loops and their touching alone cost over the same memory; and the native
+// Beside the allocators, "floor-classes" (floors.ts: one bare free list per size class, what the loops cost with
+// the least a segregated allocator can do) and "no allocator": the addresses one of webmalloc's rounds got,
+// handed out again and never freed, so what the loops and their touching alone cost over the same memory; and the native
 // allocators, from the C program's own clocks around its phases (bench/native/workloads.c, run_random).
 // docs/design.md ("random-512, phase by phase") says what it showed.
 //
@@ -23,7 +24,7 @@ import { median } from './report.js';
 import { repoRoot, type BenchAllocator } from './peers/types.js';
 import { RANDOM_BLOCKS, RANDOM_MAX_SIZE, RANDOM_WARM_PASSES, randomDraws, sink, toucher, type Toucher } from './workloads.js';
 
-export const PHASE_CONTENDERS = ['webmalloc', 'dlmalloc-wasm', 'no allocator'] as const;
+export const PHASE_CONTENDERS = ['webmalloc', 'dlmalloc-wasm', 'floor-classes', 'no allocator'] as const;
 export type PhaseContender = (typeof PHASE_CONTENDERS)[number];
 
 export interface PhaseTimes {

@@ -3,7 +3,7 @@
 // can run them on a tiny run.
 
 import type { Result } from './measure.js';
-import { FLOOR_BATCH, FLOOR_SINGLE, FLOORS, isFloor } from './floors.js';
+import { FLOOR_BATCH, FLOOR_RANDOM, FLOOR_SINGLE, FLOORS, isFloor } from './floors.js';
 
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {
@@ -51,7 +51,7 @@ export function medianOfPasses(passes: Row[][]): Row[] {
   });
 }
 
-export const COLUMNS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js', 'glibc', 'mimalloc', 'none', 'floor', 'floor-list', 'floor-batch'] as const;
+export const COLUMNS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js', 'glibc', 'mimalloc', 'none', 'floor', 'floor-list', 'floor-classes', 'floor-batch'] as const;
 
 export const COLORS: Record<string, string> = {
   webmalloc: '#1f77b4',
@@ -64,6 +64,7 @@ export const COLORS: Record<string, string> = {
   none: '#c7c7c7',
   floor: '#e0e0e0',
   'floor-list': '#b0b0b0',
+  'floor-classes': '#a0a0a0',
   'floor-batch': '#d8d8d8',
 };
 
@@ -280,11 +281,13 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       const passes = passRange(wm, mi);
       return { what: w, value: v, met: v <= 1.5, ...(passes ? { passes } : {}) };
     });
-    // The loops' floor (FloorList): what the same loops cost with one bare free list, against mimalloc. Where it
-    // exceeds 1.5x, no allocator called from JS through these loops can meet the target.
-    const floors = FLOOR_SINGLE.flatMap((w) => {
-      const f = find(rows, 'floor-list', w);
-      const mi = find(rows, 'mimalloc', w);
+    // The loops' floor (FloorList; FloorClasses on the random sizes): what the same loops cost with bare free
+    // lists, against mimalloc. Where it exceeds 1.5x, no allocator called from JS through these loops can meet
+    // the target.
+    const floorRuns = [...FLOOR_SINGLE.map((w) => ['floor-list', w] as const), ...FLOOR_RANDOM.map((w) => ['floor-classes', w] as const)];
+    const floors = floorRuns.flatMap(([floor, w]) => {
+      const f = find(rows, floor, w, 1, blocksOf(w));
+      const mi = find(rows, 'mimalloc', w, 1, blocksOf(w));
       if (!f || !mi) return [];
       const v = f.nsPerOp / mi.nsPerOp;
       return [{ w, text: `${w} ${fmtTime(f.nsPerOp)} (${ratio(v)})`, below: v > 1.5 }];
@@ -294,7 +297,8 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       ...(checks.every((c) => c.met === undefined) ? ['mimalloc was not available: no native mimalloc figures in this run'] : []),
       ...(floors.length
         ? [
-            `the loops' floor in this run ("floor-list": one bare free list of one size through the same loops, no allocator), ` +
+            `the loops' floor in this run ("floor-list": one bare free list of one size through the same loops, no allocator; ` +
+              `on the random sizes "floor-classes", one bare free list per size class), ` +
               `ratio to mimalloc in parentheses: ${floors.map((f) => f.text).join(', ')}` +
               (below.length ? `; ${below.join(', ')}: the target lies below the floor itself` : ''),
           ]

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONTENDERS, makeContender, type ContenderName } from '../bench/contenders.js';
-import { FLOOR_BYTES, FLOOR_SINGLE, FloorAllocator, FloorList, FLOORS } from '../bench/floors.js';
+import { FLOOR_BYTES, FLOOR_CLASSES_MAX, FLOOR_RANDOM, FLOOR_SINGLE, FloorAllocator, FloorClasses, floorClassOf, floorClassSize, FloorList, FLOORS } from '../bench/floors.js';
 import { measure, TINY, turnsScaling, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { wasmExportNames } from '../bench/profile.js';
@@ -65,6 +65,7 @@ describe('benchmark workloads at a tiny size', () => {
         await run({ contender: c, workload: w, threads: 1, ...(blocks ? { blocks } : {}) });
       }
       if ((FLOOR_SINGLE as readonly string[]).includes(w)) await run({ contender: 'floor-list', workload: w, threads: 1 });
+      if ((FLOOR_RANDOM as readonly string[]).includes(w)) await run({ contender: 'floor-classes', workload: w, threads: 1, blocks: TINY_BLOCKS[w]! });
     });
   }
 
@@ -174,6 +175,43 @@ describe('benchmark workloads at a tiny size', () => {
     assert.ok(n > FLOOR_BYTES / 48 - 8 && n < FLOOR_BYTES / 48, `0 when its memory is used up (${n} slots)`);
   });
 
+  it('the random sizes\' floor: classes that fit each request, blocks that do not overlap, a freed block back to its own class', () => {
+    // The classes: every size up to the largest in the smallest class that holds it, 16-byte aligned sizes.
+    let prev = 0;
+    for (let size = 1; size <= FLOOR_CLASSES_MAX; size++) {
+      const c = floorClassOf(size);
+      const bytes = floorClassSize(c);
+      assert.ok(bytes >= size && bytes % 16 === 0 && c <= 80, `size ${size}: class ${c} of ${bytes} bytes`);
+      if (c !== prev) {
+        assert.equal(c, prev + 1, `size ${size}: classes in order, none skipped`);
+        assert.equal(floorClassSize(prev), size - 1, `size ${size}: class ${prev} held up to the size before`);
+        prev = c;
+      }
+    }
+    assert.ok(floorClassSize(floorClassOf(1025)) <= 1025 * 1.125 && floorClassSize(floorClassOf(40000)) <= 40000 * 1.125, 'eight classes per doubling');
+
+    const f = new FloorClasses(64 << 20);
+    const sizes = [8, 16, 17, 500, 1024, 1025, 4000, 65536, 8, 3000];
+    const blocks = sizes.map((n) => [f.malloc(n), floorClassSize(floorClassOf(n))] as const);
+    const sorted = [...blocks].sort((a, b) => a[0] - b[0]);
+    for (const [i, [p]] of sorted.entries()) {
+      assert.ok(p > 0 && p % 16 === 0, `block at ${p}`);
+      if (i > 0) assert.ok(sorted[i - 1]![0] + sorted[i - 1]![1] <= p, `blocks at ${sorted[i - 1]![0]} and ${p} do not overlap`);
+    }
+    // 8, 16 and 8 bytes again: one class, its blocks side by side
+    assert.deepEqual([blocks[1]![0] - blocks[0]![0], blocks[8]![0] - blocks[1]![0]], [16, 16], "a class's blocks lie together");
+    f.free(blocks[3]![0]); // 500 bytes
+    f.free(blocks[6]![0]); // 4000 bytes
+    assert.equal(f.malloc(4000), blocks[6]![0], 'back to its class');
+    assert.equal(f.malloc(497), blocks[3]![0], 'any size of the class (497..512 bytes)');
+    assert.notEqual(f.malloc(500), blocks[3]![0], 'then a fresh block');
+    assert.equal(f.malloc(FLOOR_CLASSES_MAX + 1), 0, 'nothing above the largest class');
+    let n = 0;
+    while (f.malloc(65536) !== 0) n++;
+    assert.ok(n > 900 && n < 1024, `0 when its memory is used up (${n} more blocks of 64 KiB)`);
+    assert.ok(f.footprint() <= 64 << 20);
+  });
+
   it('a body run with no work (as primeBody does before timing it) calls no allocator method', () => {
     const a = makeContender('webmalloc');
     let calls = 0;
@@ -217,7 +255,8 @@ describe('benchmark workloads at a tiny size', () => {
         assert.equal(t.alloc.length, 2, what);
         assert.equal(t.free.length, 2, what);
         for (const x of [...t.alloc, ...t.free]) assert.ok(Number.isFinite(x) && x > 0 && x < 1e7, `${what}: ${x} ns per call`);
-        if (c !== 'dlmalloc-wasm') assert.deepEqual(t.checkErrors, [], `${what}: check() after every block was freed`);
+        // webmalloc's heap (also under "no allocator", which replays its addresses) is checked; the peers have no check()
+        if (c === 'webmalloc' || c === 'no allocator') assert.deepEqual(t.checkErrors, [], `${what}: check() after every block was freed`);
       }
     }
   });
