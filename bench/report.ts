@@ -290,7 +290,11 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       const mi = find(rows, 'mimalloc', w, 1, blocksOf(w));
       if (!f || !mi) return [];
       const v = f.nsPerOp / mi.nsPerOp;
-      return [{ w, text: `${w} ${fmtTime(f.nsPerOp)} (${ratio(v)})`, below: v > 1.5 }];
+      // A floor moves from pass to pass as any contender does: its range beside the median's ratio.
+      const passes = passRange(f, mi);
+      const range = passes ? `; passes ${ratioDigits(passes[0])}-${ratio(passes[1])}` : '';
+      // Below the floor only if every pass says so.
+      return [{ w, text: `${w} ${fmtTime(f.nsPerOp)} (${ratio(v)}${range})`, below: (passes ? passes[0] : v) > 1.5 }];
     });
     const below = floors.filter((f) => f.below).map((f) => f.w);
     const notes = [

@@ -321,6 +321,12 @@ describe('benchmark report', () => {
     const note = withNative[0]!.note ?? '';
     assert.match(note, /pairs-16 [\d.]+ [nµm]?s \(0\.50x\)/, note);
     assert.match(note, /batch-64 [\d.]+ [nµm]?s \(2\.00x\); batch-64: the target lies below the floor itself$/, note);
+    // A floor's ratio comes with its range over the passes, and the target lies below the floor only if every pass says so.
+    const b64 = { ...floorOf('batch-64'), nsPerOp: 3, passNsPerOp: [3, 3, 3] };
+    const mi64 = { ...b64, contender: 'mimalloc', nsPerOp: 1.5, passNsPerOp: [1.5, 1.5, 2.5] };
+    const ranged = evaluateTargets([...results.filter((r) => r !== floorOf('batch-64')), b64, mi64], { thingCap: TINY_BLOCKS['random-512']!, defaultBlocks: blocks })[0]!.note ?? '';
+    assert.match(ranged, /batch-64 [\d.]+ [nµm]?s \(2\.00x; passes 1\.20-2\.00x\)/, ranged);
+    assert.doesNotMatch(ranged, /below the floor/, ranged);
     assert.match(renderTargets(targets), /MET|MISSED/);
 
     const svg = renderSvg(results, blocks, 'test <chart>');
