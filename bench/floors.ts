@@ -213,6 +213,16 @@ export class FloorList extends BareAllocator {
 /** The random workloads, which FloorClasses runs (at their default block counts). */
 export const FLOOR_RANDOM = ['random-512', 'random-64k'] as const;
 
+/**
+ * The floor that runs single-thread workload `w` (npm run bench, bench:instructions, the mimalloc target's
+ * note): floor-list on the workloads of one size, floor-classes on the random sizes; undefined for the others.
+ */
+export function singleFloorOf(w: string): 'floor-list' | 'floor-classes' | undefined {
+  if ((FLOOR_SINGLE as readonly string[]).includes(w)) return 'floor-list';
+  if ((FLOOR_RANDOM as readonly string[]).includes(w)) return 'floor-classes';
+  return undefined;
+}
+
 /** FloorClasses: the largest request it serves (the random workloads' largest), its memory, its chunks. */
 export const FLOOR_CLASSES_MAX = 65536;
 export const FLOOR_CLASSES_BYTES = 1 << 30;
@@ -292,7 +302,7 @@ export class FloorClasses extends BareAllocator {
   private fresh(c: number): number {
     const size = floorClassSize(c);
     let p = this.carve[c]!;
-    if (p === 0 || p + size > this.carveEnd[c]!) {
+    if (p + size > this.carveEnd[c]!) { // (a class with no chunk yet: both 0)
       const bytes = Math.max(CHUNK, Math.ceil((8 * size) / CHUNK) * CHUNK);
       if (this.top + bytes > this.u8.length) return 0;
       p = this.top;

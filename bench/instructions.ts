@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { makeContender, type ContenderName } from './contenders.js';
 import { ensureInstalled } from './apt.js';
 import { rerunUnderBenchLock } from './lock.js';
-import { FLOOR_RANDOM, FLOOR_SINGLE } from './floors.js';
+import { singleFloorOf } from './floors.js';
 import { primeBody, singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -50,7 +50,6 @@ function option(name: string): string[] | undefined {
   return i >= 0 ? (argv[i + 1] ?? '').split(',').filter(Boolean) : undefined;
 }
 
-
 /** One run under cachegrind: [instructions executed, calls made]. */
 function count(contender: string, workload: string, calls: number): [number, number] {
   const r = spawnSync(
@@ -76,8 +75,8 @@ console.log(['workload'.padEnd(14), ...contenders.map((c) => c.padStart(16))].jo
 for (const w of workloads) {
   const cells: string[] = [];
   for (const c of contenders) {
-    // The single-thread floors: floor-list serves one size, floor-classes the random sizes (as npm run bench plans them).
-    if ((c === 'floor-list' && !(FLOOR_SINGLE as readonly string[]).includes(w)) || (c === 'floor-classes' && !(FLOOR_RANDOM as readonly string[]).includes(w))) {
+    // A single-thread floor runs only its own workloads (as npm run bench plans them).
+    if ((c === 'floor-list' || c === 'floor-classes') && singleFloorOf(w) !== c) {
       cells.push(''.padStart(16));
       continue;
     }

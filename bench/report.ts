@@ -3,7 +3,7 @@
 // can run them on a tiny run.
 
 import type { Result } from './measure.js';
-import { FLOOR_BATCH, FLOOR_RANDOM, FLOOR_SINGLE, FLOORS, isFloor } from './floors.js';
+import { FLOOR_BATCH, FLOORS, isFloor, singleFloorOf } from './floors.js';
 
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {
@@ -284,9 +284,9 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
     // The loops' floor (FloorList; FloorClasses on the random sizes): what the same loops cost with bare free
     // lists, against mimalloc. Where it exceeds 1.5x, no allocator called from JS through these loops can meet
     // the target.
-    const floorRuns = [...FLOOR_SINGLE.map((w) => ['floor-list', w] as const), ...FLOOR_RANDOM.map((w) => ['floor-classes', w] as const)];
-    const floors = floorRuns.flatMap(([floor, w]) => {
-      const f = find(rows, floor, w, 1, blocksOf(w));
+    const floors = SINGLE_TIMED.flatMap((w) => {
+      const floor = singleFloorOf(w);
+      const f = floor && find(rows, floor, w, 1, blocksOf(w));
       const mi = find(rows, 'mimalloc', w, 1, blocksOf(w));
       if (!f || !mi) return [];
       const v = f.nsPerOp / mi.nsPerOp;

@@ -25,7 +25,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTENDERS, type ContenderName } from './contenders.js';
-import { FLOOR_RANDOM, FLOOR_SINGLE, FLOORS } from './floors.js';
+import { FLOORS, singleFloorOf } from './floors.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { machineInfo, parallelScaling } from './machine.js';
 import { FULL, QUICK, type Result, type Spec } from './measure.js';
@@ -84,10 +84,12 @@ function plan(): Spec[] {
       if (c === 'thing-malloc' && w in RANDOM_BLOCKS) continue; // capped: the rows below
       add(c, w, 1);
     }
-  // The loops' floor: one bare free list, on the workloads of one size (floors.ts).
-  for (const w of FLOOR_SINGLE) add('floor-list', w, 1);
-  // and on the random sizes, one bare free list per size class.
-  for (const w of FLOOR_RANDOM) add('floor-classes', w, 1);
+  // The loops' floor (floors.ts): one bare free list on the workloads of one size, one per size class on the
+  // random sizes.
+  for (const w of SINGLE_WORKLOADS) {
+    const floor = singleFloorOf(w);
+    if (floor) add(floor, w, 1);
+  }
   // The random workloads at @thi.ng/malloc's cap, every contender (so its figure has company).
   for (const w of ['random-512', 'random-64k'] as const) for (const c of CONTENDERS) add(c, w, 1, THING_CAP);
   if (full) for (const c of ['webmalloc', 'thing-malloc'] as const) add(c, 'random-512', 1, 4 * THING_CAP);

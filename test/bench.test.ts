@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONTENDERS, makeContender, type ContenderName } from '../bench/contenders.js';
-import { FLOOR_BYTES, FLOOR_CLASSES_MAX, FLOOR_RANDOM, FLOOR_SINGLE, FloorAllocator, FloorClasses, floorClassOf, floorClassSize, FloorList, FLOORS } from '../bench/floors.js';
+import { FLOOR_BYTES, FLOOR_CLASSES_MAX, FLOOR_SINGLE, FloorAllocator, FloorClasses, floorClassOf, floorClassSize, FloorList, FLOORS, singleFloorOf } from '../bench/floors.js';
 import { measure, TINY, turnsScaling, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
 import { wasmExportNames } from '../bench/profile.js';
@@ -64,8 +64,8 @@ describe('benchmark workloads at a tiny size', () => {
         const blocks = TINY_BLOCKS[w];
         await run({ contender: c, workload: w, threads: 1, ...(blocks ? { blocks } : {}) });
       }
-      if ((FLOOR_SINGLE as readonly string[]).includes(w)) await run({ contender: 'floor-list', workload: w, threads: 1 });
-      if ((FLOOR_RANDOM as readonly string[]).includes(w)) await run({ contender: 'floor-classes', workload: w, threads: 1, blocks: TINY_BLOCKS[w]! });
+      const floor = singleFloorOf(w);
+      if (floor) await run({ contender: floor, workload: w, threads: 1, ...(TINY_BLOCKS[w] ? { blocks: TINY_BLOCKS[w] } : {}) });
     });
   }
 
