@@ -4,7 +4,7 @@
 // the least a segregated allocator can do) and "no allocator": the addresses one of webmalloc's rounds got,
 // handed out again and never freed, so what the loops and their touching alone cost over the same memory; and the native
 // allocators, from the C program's own clocks around its phases (bench/native/workloads.c, run_random).
-// docs/design.md ("random-512, phase by phase") says what it showed.
+// docs/performance.md ("random-512, phase by phase") says what it showed.
 //
 //   node build/bench/phases.js [random-512|random-64k] [--rounds N] [--no-native]
 //
@@ -38,7 +38,7 @@ export interface PhaseTimes {
 /**
  * The two phases as closures over the allocator and the requests, as the benchmark's bodies are (workloads.ts):
  * with the allocator passed to each call as an argument instead, webmalloc's phases took longer (in scratch
- * loops, 22.5-28.7 and 40.8-46.6 ns per call against 17.9-21.2 and 30.9-32.6; docs/design.md, "random-512,
+ * loops, 22.5-28.7 and 40.8-46.6 ns per call against 17.9-21.2 and 30.9-32.6; docs/performance.md, "random-512,
  * phase by phase").
  */
 function phaseBodies(a: BenchAllocator, t: Toucher, sizes: Uint32Array, orders: Uint32Array[], ptrs: Float64Array) {

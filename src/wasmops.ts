@@ -15,8 +15,8 @@
 //   another thread's bit, in one call where the JS path makes a dozen typed-array accesses, each with its
 //   bounds check. pairs-16 took 3.62-3.68 ns per call instead of 4.11-4.23, batch-64 4.60-4.77 instead of
 //   5.04-5.50, the producer/consumer benchmark with 2 workers 13.0-13.1 instead of 15.4-16.4 (three alternated
-//   processes each; docs/design.md, "free in wasm"). malloc stays in JS: with its pop in wasm as well,
-//   pairs-16 took 4.2 ns per call, its six accesses cheaper than one call more.
+//   processes each; docs/performance.md, "free in wasm"). malloc stays in JS: with its pop in wasm as
+//   well, pairs-16 took 4.2 ns per call, its six accesses cheaper than one call more.
 // - Checked mode's live bits (heap.ts): malloc sets one (an atomic or), and a free stores its record, reads its
 //   segment's state and clears the bit, three atomics in one call. Checked malloc(64)/free pairs took 16.7 ns
 //   per call instead of 26.6 with the Atomics calls (medians of four alternated processes). The checked free
