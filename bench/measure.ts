@@ -3,7 +3,8 @@
 // last round samples memory at the workload's peak. For webmalloc, the heap is checked afterwards (check()
 // must pass, and every block must have been freed).
 //
-// Single-thread workloads run in the calling thread. larson and xmalloc run in worker_threads (worker.ts):
+// Single-thread workloads run in the calling thread. larson, xmalloc and the single-thread workloads asked for
+// with several workers (each worker runs the workload on blocks of its own) run in worker_threads (worker.ts):
 // webmalloc's workers attach to one heap made here; a peer gets one instance per worker. Workers time
 // themselves with process.hrtime (one clock for every thread of the process) and a round's time is from the
 // first worker's start to the last worker's end. The main thread waits on Atomics.waitAsync meanwhile, and
@@ -201,10 +202,7 @@ function checkHeap(heap: Allocator): NonNullable<Result['check']> {
 
 export async function measure(spec: Spec, settings: Settings): Promise<Result> {
   const info = describe(spec.workload, spec.blocks);
-  if (info.kind === 'single') {
-    if (spec.threads !== 1) throw new Error(`${spec.workload} is single-threaded`);
-    return measureSingle(spec, settings);
-  }
+  if (info.kind === 'single' && spec.threads === 1) return measureSingle(spec, settings);
   return measureThreads(spec, settings);
 }
 
@@ -279,7 +277,7 @@ export interface WorkerData {
   index: number;
   /** How many workers the measurement has. */
   workers: number;
-  role: 'larson' | 'producer' | 'consumer' | 'local';
+  role: 'single' | 'larson' | 'producer' | 'consumer' | 'local';
   memory?: LinearMemory;
   control: SharedArrayBuffer;
   figures: SharedArrayBuffer;
@@ -365,13 +363,13 @@ export function turnsScaling(alone: number[], aloneOps: number, all: number[], a
 const ROUND_LIMIT_MS = 60_000;
 
 async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
-  const info = describe(spec.workload);
+  const info = describe(spec.workload, spec.blocks);
   const n = spec.threads;
   const webmalloc = spec.contender === 'webmalloc' || spec.contender === 'webmalloc-checked';
   const floor = isFloor(spec.contender);
   if (info.kind === 'xmalloc' && ((!webmalloc && spec.contender !== 'none' && !floor) || n % 2 !== 0))
     throw new Error('xmalloc runs on webmalloc only (and on none and the floors: contenders.ts, floors.ts), with an even number of workers');
-  if (floor && info.kind !== 'xmalloc') throw new Error(`${spec.contender} runs xmalloc only`);
+  if (floor && info.kind !== 'xmalloc') throw new Error(`${spec.contender} runs xmalloc only (and, single-threaded, its single-thread workloads)`);
   const heap = webmalloc ? createAllocator({ checked: spec.contender === 'webmalloc-checked' }) : undefined;
   const control = new SharedArrayBuffer(C.WORDS * 4);
   const ctrl = new Int32Array(control);
@@ -396,7 +394,7 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       spec,
       index: i,
       workers: n,
-      role: info.kind === 'larson' ? 'larson' : info.kind === 'xmalloc-local' ? 'local' : i % 2 === 0 ? 'producer' : 'consumer',
+      role: info.kind === 'single' ? 'single' : info.kind === 'larson' ? 'larson' : info.kind === 'xmalloc-local' ? 'local' : i % 2 === 0 ? 'producer' : 'consumer',
       control,
       figures,
       poolBytes: poolBytesFor(spec.workload),
@@ -441,7 +439,8 @@ async function measureThreads(spec: Spec, s: Settings): Promise<Result> {
       }
       return end - start;
     };
-    const reps = await calibrate(round, s);
+    // The random workloads' warm-up passes (see measureSingle), in every worker.
+    const reps = await calibrate(round, s, RANDOM_WARM_PASSES[spec.workload] ?? 0);
     // Every worker compiles its body anew, then all run an untimed round on the new code.
     const recompileAll = () => round(reps, false, n, 0, true);
     const turns = spec.workload === 'larson-turns' ? await takeTurns(round, recompileAll, reps, s, n, () => ops) : undefined;

@@ -78,7 +78,7 @@ export function groupKey(r: { workload: string; threads: number; blocks?: number
 
 export function groupLabel(r: { workload: string; threads: number; blocks?: number }, defaultBlocks: Record<string, number>): string {
   let s = r.workload;
-  if (THREADED.has(r.workload)) s += ` x${r.threads}`;
+  if (THREADED.has(r.workload) || r.threads > 1) s += ` x${r.threads}`;
   if (RANDOM.has(r.workload) && r.blocks !== undefined && r.blocks !== defaultBlocks[r.workload]) s += ` @${r.blocks.toLocaleString('en-US')}`;
   return s;
 }

@@ -44,7 +44,7 @@ import {
   renderTargetsMarkdown,
   type Row,
 } from './report.js';
-import { describe, RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
+import { describe, PARALLEL_WORKLOADS, RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = repoRoot();
@@ -93,6 +93,8 @@ function plan(): Spec[] {
   // The random workloads at @thi.ng/malloc's cap, every contender (so its figure has company).
   for (const w of ['random-512', 'random-64k'] as const) for (const c of CONTENDERS) add(c, w, 1, THING_CAP);
   if (full) for (const c of ['webmalloc', 'thing-malloc'] as const) add(c, 'random-512', 1, 4 * THING_CAP);
+  // Single-thread workloads with several workers: webmalloc sharing one heap, dlmalloc-wasm an instance each.
+  for (const t of [2, 4]) for (const w of PARALLEL_WORKLOADS) for (const c of ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm'] as const) add(c, w, t);
   for (const t of [1, 2, 4]) for (const c of CONTENDERS) add(c, 'larson', t);
   // The scaling target's measurement (see workloads.ts); dlmalloc-wasm, which shares nothing, for comparison.
   for (const c of ['webmalloc', 'dlmalloc-wasm'] as const) add(c, 'larson-turns', 2);
@@ -110,7 +112,7 @@ function plan(): Spec[] {
 function specLabel(s: Spec): string {
   const info = describe(s.workload, s.blocks);
   let w: string = s.workload;
-  if (info.kind !== 'single') w += ` x${s.threads}`;
+  if (info.kind !== 'single' || s.threads > 1) w += ` x${s.threads}`;
   if (s.blocks !== undefined && s.blocks !== RANDOM_BLOCKS[s.workload]) w += ` @${s.blocks.toLocaleString('en-US')}`;
   return `${w.padEnd(20)} ${s.contender.padEnd(18)}`;
 }

@@ -8,7 +8,7 @@ import { FloorAllocator, type FloorName } from './floors.js';
 import { C, footprintOf, jsBaseline, W, type WorkerData } from './measure.js';
 import { recompile } from './placement.js';
 import type { BenchAllocator } from './peers/types.js';
-import { larsonBody, primeBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';
+import { larsonBody, primeBody, singleBody, xmConsumer, xmLocal, xmProducer, type Body } from './workloads.js';
 
 const d = workerData as WorkerData;
 const ctrl = new Int32Array(d.control);
@@ -24,6 +24,10 @@ const a: BenchAllocator = d.memory
 let body: Body;
 let release = (): void => {};
 switch (d.role) {
+  case 'single':
+    // A single-thread workload in each of several workers, each on blocks of its own.
+    body = singleBody(d.spec.workload, a, d.spec.blocks);
+    break;
   case 'larson': {
     const l = larsonBody(a, d.index);
     body = l.run;

@@ -18,7 +18,7 @@ import { recompile } from '../bench/placement.js';
 import { PHASE_CONTENDERS, timePhases } from '../bench/phases.js';
 import { repoRoot } from '../bench/peers/types.js';
 import { evaluateTargets, medianOfPasses, renderMatrix, renderMemory, renderSvg, renderTable, renderTargets, type Row } from '../bench/report.js';
-import { larsonBody, primeBody, RANDOM_BLOCKS, singleBody, SINGLE_WORKLOADS, xmLocal, type Body, type WorkloadName } from '../bench/workloads.js';
+import { larsonBody, PARALLEL_WORKLOADS, primeBody, RANDOM_BLOCKS, singleBody, SINGLE_WORKLOADS, xmLocal, type Body, type WorkloadName } from '../bench/workloads.js';
 
 const results: Row[] = [];
 /** Tiny live-block counts for the random workloads (the benchmark's are 100,000 and 10,000). */
@@ -68,6 +68,21 @@ describe('benchmark workloads at a tiny size', () => {
       if (floor) await run({ contender: floor, workload: w, threads: 1, ...(TINY_BLOCKS[w] ? { blocks: TINY_BLOCKS[w] } : {}) });
     });
   }
+
+  it('single-thread workloads with 2 and 4 workers, each on blocks of its own (webmalloc: one heap; peers: an instance per worker)', async () => {
+    for (const w of PARALLEL_WORKLOADS) {
+      const blocks = TINY_BLOCKS[w];
+      const one = results.find((r) => r.contender === 'webmalloc' && r.workload === w && r.threads === 1 && r.blocks === blocks);
+      assert.ok(one, `${w}: measured with one thread above`);
+      for (const c of ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm'] as const) {
+        await run({ contender: c, workload: w, threads: 2, ...(blocks ? { blocks } : {}) });
+        // Every worker ran the whole workload: the same requests (one seed), so twice the bytes live at the peak.
+        assert.equal(results[results.length - 1]!.peakLiveBytes, 2 * one.peakLiveBytes, `${c} on ${w} x2: each worker's blocks live at once`);
+      }
+      await run({ contender: 'webmalloc', workload: w, threads: 4, ...(blocks ? { blocks } : {}) });
+      assert.equal(results[results.length - 1]!.peakLiveBytes, 4 * one.peakLiveBytes, `webmalloc on ${w} x4`);
+    }
+  });
 
   it('larson with 1, 2 and 4 workers (peers: an instance per worker)', async () => {
     for (const t of [1, 2]) for (const c of CONTENDERS) await run({ contender: c, workload: 'larson', threads: t });
@@ -242,9 +257,9 @@ describe('benchmark workloads at a tiny size', () => {
     assert.ok(calls > setUp, 'the counting wrapper sees the calls');
   });
 
-  it('refuses what cannot run: xmalloc on a peer that cannot be shared, a threaded single workload', async () => {
+  it('refuses what cannot run: xmalloc on a peer that cannot be shared, a floor with several workers on its own workload', async () => {
     await assert.rejects(measure({ contender: 'dlmalloc-wasm', workload: 'xmalloc', threads: 2 }, TINY));
-    await assert.rejects(measure({ contender: 'webmalloc', workload: 'pairs-64' as WorkloadName, threads: 2 }, TINY));
+    await assert.rejects(measure({ contender: 'floor-list', workload: 'pairs-64' as WorkloadName, threads: 2 }, TINY), /xmalloc only/);
   });
 
   it('bench/phases.ts times both phases of the random workloads for each of its contenders', () => {
@@ -297,6 +312,10 @@ describe('benchmark report', () => {
     for (const w of SINGLE_WORKLOADS) assert.match(table, new RegExp(`^${w}\\b`, 'm'));
     assert.match(renderMatrix(results, blocks), /^\| larson x2 \|/m);
     assert.match(renderMemory(results, blocks), /random-512/);
+    // A single-thread workload run with several workers is a row of its own, named with its workers.
+    assert.match(renderMatrix(results, blocks), /^\| pairs-64 x2 \|/m);
+    assert.match(renderMatrix(results, blocks), /^\| pairs-64 \|/m);
+    assert.match(renderMemory(results, blocks), /^\| random-64k x4 \|/m);
 
     const targets = evaluateTargets(results, { thingCap: TINY_BLOCKS['random-512']!, defaultBlocks: blocks, parallelScaling: { '2': 2, '4': 2 } });
     assert.deepEqual(
