@@ -44,16 +44,15 @@ function summaryWord(ctx: HeapContext, bin: number, index: number): number {
  * the owner and the bit leaves a page nobody can take, which reclaim() republishes.
  */
 export function abandonPage(ctx: HeapContext, threadW: number, dw: number): void {
-  const m = ctx.mem.m;
   nameHandover(ctx.mem, threadW, dw);
-  Atomics.store(m, dw + L.P_OWNER, L.ABANDONED);
+  ctx.mem.store(dw + L.P_OWNER, L.ABANDONED);
   publishAbandoned(ctx, dw);
   clearRecord(ctx.mem, threadW, L.T_HANDOVER);
 }
 
 /** Set the bit and the class summary bit of page `dw`, whose owner is ABANDONED already. */
 export function publishAbandoned(ctx: HeapContext, dw: number): void {
-  Atomics.or(ctx.mem.m, bitWordOf(ctx, dw), bitOf(ctx, dw));
+  ctx.mem.or(bitWordOf(ctx, dw), bitOf(ctx, dw));
   markClassSummary(ctx, dw);
 }
 
@@ -64,9 +63,8 @@ export function isPublished(ctx: HeapContext, dw: number): boolean {
 
 /** Set the summary bit of abandoned page `dw`'s class and segment (a hint: setting it needlessly is harmless). */
 export function markClassSummary(ctx: HeapContext, dw: number): void {
-  const m = ctx.mem.m;
   const index = ctx.segmentOfWord(dw);
-  Atomics.or(m, summaryWord(ctx, m[dw + L.P_BIN], index), 1 << (index & 31));
+  ctx.mem.or(summaryWord(ctx, ctx.mem.m[dw + L.P_BIN], index), 1 << (index & 31));
 }
 
 /**
@@ -85,13 +83,24 @@ function take(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): 
       clearRecord(ctx.mem, threadW, L.T_HANDOVER);
       return false;
     }
-    const seen = Atomics.compareExchange(m, word, v, v & ~bit);
+    const seen = ctx.mem.compareExchange(word, v, v & ~bit);
     if (seen === v) break;
     v = seen;
   }
-  Atomics.store(m, dw + L.P_OWNER, ownerTag);
+  ctx.mem.store(dw + L.P_OWNER, ownerTag);
   clearRecord(ctx.mem, threadW, L.T_HANDOVER);
   return true;
+}
+
+/**
+ * Take back page `dw`, which this thread offered (kept.ts, OfferedPages), if its slice's abandoned bit is still
+ * set: the bit is read plainly first, so that an entry gone stale costs no record; then as take. Whatever
+ * page heads the slice now is the caller's then (another thread may have adopted the page meanwhile, given
+ * it back to the pool, and a page of another class may have been abandoned there since).
+ */
+export function retake(ctx: HeapContext, threadW: number, dw: number, ownerTag: number): boolean {
+  if ((ctx.mem.m[bitWordOf(ctx, dw)] & bitOf(ctx, dw)) === 0) return false;
+  return take(ctx, threadW, dw, ownerTag);
 }
 
 /**

@@ -9,11 +9,11 @@
 // (a subclass: this one declares what it calls).
 
 import { Layout as L } from './layout.js';
-import { abandonPage, adoptAbandoned, takeAbandoned } from './abandoned.js';
+import { abandonPage, adoptAbandoned, retake, takeAbandoned } from './abandoned.js';
 import { reclaimThread } from './reclaim.js';
 import type { HeapContext } from './context.js';
 import { doubleFree, invalidPointer, WebmallocError } from './errors.js';
-import { KeptPages, STAMP_SHIFT } from './kept.js';
+import { KeptPages, OfferedPages, STAMP_SHIFT } from './kept.js';
 import { HeapMemory } from './memory.js';
 import type { FreeBlock, FreeCheckedBlock } from './wasmops.js';
 import { bitOf, collect, initSmallPage, liveWordOf, refill, releaseSpan } from './pages.js';
@@ -93,6 +93,8 @@ export abstract class Heap {
   protected readonly othersAttached: () => boolean;
   /** Emptied pages this thread keeps for reuse (see kept.ts). */
   private readonly kept: KeptPages;
+  /** Kept pages this thread offered to every thread, per class, for its own next pages (see kept.ts). */
+  private readonly offered = new OfferedPages();
   /** Slice where releaseEmptyAbandoned looks for abandoned pages next. */
   private abandonedCursor = 0;
   /** The size-class table, as a field: a field load is cheaper than a module binding's. */
@@ -306,11 +308,24 @@ export abstract class Heap {
     return this.releaseHeldBlocks() + this.releaseAllKept() + this.releaseEmptyAbandoned(budget) + this.releaseEmptyHeads(forBin) + releaseCachedHuge(this.ctx, this.threadW, this.slot);
   }
 
-  /** Adopt a page of class `bin` that a leaving thread abandoned; 0 when there is none. */
+  /**
+   * Adopt an abandoned page of class `bin`: one this thread offered, else any (a leaving thread's, another's
+   * offered one); 0 when there is none.
+   */
   private adoptAbandoned(bin: number): number {
-    const dw = adoptAbandoned(this.ctx, this.threadW, bin, this.ownerTag, this.m[this.threadW + L.T_SEGMENT_HINT] >>> 5);
-    if (dw === 0) return 0;
-    this.syncViews();
+    let dw = 0;
+    while (dw === 0) {
+      const p = this.offered.pop(bin);
+      if (p === 0) break;
+      if (retake(this.ctx, this.threadW, p, this.ownerTag)) dw = p;
+    }
+    // A page this thread offered lies within its views already (they never shrink; renewDetachedViews has
+    // renewed them if the memory replaced its buffer); one that another thread abandoned may lie beyond.
+    if (dw === 0) {
+      dw = adoptAbandoned(this.ctx, this.threadW, bin, this.ownerTag, this.m[this.threadW + L.T_SEGMENT_HINT] >>> 5);
+      if (dw === 0) return 0;
+      this.syncViews();
+    }
     this.m[dw + L.P_FLAGS] &= L.PF_ALL & ~L.PF_KEPT; // its previous owner's kept-list entry
     // The class was read before the page was taken: in between it may have been adopted, released, made a
     // page of another class and abandoned again. Ours either way; it goes to the queue of its class.
@@ -631,6 +646,7 @@ export abstract class Heap {
     this.queueRemove(bin, dw);
     if (offer) {
       abandonPage(this.ctx, this.threadW, dw);
+      this.offered.push(bin, dw);
       return 0;
     }
     releaseSpan(this.ctx, this.threadW, dw);

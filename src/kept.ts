@@ -10,11 +10,12 @@
 //   after a number of cycles, likewise): back to the pool;
 // - the kept pages spanning more than a share of the heap (1/64, see share.ts) while other threads are attached:
 //   the oldest is offered to every thread as an abandoned page (abandoned.ts). Any thread may adopt it for
-//   its class, this one included, and any thread gives it back to the pool before the memory grows. So what
-//   a thread keeps for itself alone stays small, and another thread that runs out of pages does not grow
-//   the memory because of it. A thread that is the heap's only one keeps a larger share (1/8):
-//   offering a page and adopting it back costs nine Atomics calls, for nobody (random-64k ran 559
-//   instructions per call with the small share, 396 with the large one). Whether others are attached is
+//   its class, and any thread gives it back to the pool before the memory grows; this one lists what it
+//   offered (OfferedPages, below) and takes its own back first. So what a thread keeps for itself alone
+//   stays small, and another thread that runs out of pages does not grow the memory because of it. A
+//   thread that is the heap's only one keeps a larger share (1/8): offering a page and taking it back costs
+//   nine atomic operations, for nobody (random-64k ran 559 instructions per call with the small share, 396
+//   with the large one, when they were Atomics calls and a search). Whether others are attached is
 //   asked each time the small share is exceeded (one plain read unless a slot changed hands, see
 //   registry.ts), so a thread that attaches later is seen at the thread's next frees and mallocs; a thread
 //   that goes idle keeps what it kept (up to the large share) until it calls collect();
@@ -23,6 +24,7 @@
 // page it takes a block from). The list is this thread's own (JS memory): a thread that dies leaves its
 // kept pages empty in its queues, and reclaim() releases them like any other empty page.
 
+import { NBINS } from './sizeclass.js';
 import { ThreadShare } from './share.js';
 
 /** Slow-path calls after which a kept page that is still empty goes back to the pool. */
@@ -104,5 +106,62 @@ export class KeptPages {
     this.ticks = ticks;
     this.stamps = stamps;
     this.first = 0;
+  }
+}
+
+/** Pages per class that OfferedPages remembers at most (the oldest is forgotten first). */
+const OFFERED_MAX = 1024;
+
+/**
+ * The pages this thread offered (its kept pages beyond its share, abandoned for every thread to adopt),
+ * per class, newest first: its own next page of the class is taken back from here, by the abandoned bit's
+ * CAS as any adopter takes one (abandoned.ts, retake), without the search of the abandoned pages that
+ * adoptAbandoned makes. That search reads the descriptors of the segments' abandoned pages of every class to
+ * find one of its own, misses mostly, and drops a segment's summary bit (an atomic AND, then atomic loads)
+ * about once per adoption. An entry goes stale when another thread adopted the page, or it went back to the
+ * pool: then the CAS fails, or takes whatever page heads that slice now, which the caller queues in its own
+ * class. In JS memory, a ring per class that grows as pages are offered, up to OFFERED_MAX: only this thread
+ * reads it, and a page forgotten here is still found by the search.
+ */
+export class OfferedPages {
+  private readonly rings: Int32Array[] = [];
+  /** Per class: the newest entry's place plus one (modulo the ring's length), and the entries held. */
+  private readonly top = new Int32Array(NBINS);
+  private readonly held = new Int32Array(NBINS);
+
+  constructor() {
+    for (let bin = 0; bin < NBINS; bin++) this.rings.push(new Int32Array(4));
+  }
+
+  push(bin: number, dw: number): void {
+    let ring = this.rings[bin]!;
+    const held = this.held[bin]!;
+    if (held === ring.length && ring.length < OFFERED_MAX) ring = this.grow(bin);
+    const top = this.top[bin]! % ring.length;
+    ring[top] = dw;
+    this.top[bin] = top + 1;
+    if (held < ring.length) this.held[bin] = held + 1;
+  }
+
+  /** The newest page offered of class `bin` still listed, or 0. */
+  pop(bin: number): number {
+    const held = this.held[bin]!;
+    if (held === 0) return 0;
+    const ring = this.rings[bin]!;
+    this.held[bin] = held - 1;
+    const top = (this.top[bin]! - 1 + ring.length) % ring.length;
+    this.top[bin] = top;
+    return ring[top]!;
+  }
+
+  /** Class `bin`'s ring, full, twice as long: its entries oldest first, then room. */
+  private grow(bin: number): Int32Array {
+    const old = this.rings[bin]!;
+    const ring = new Int32Array(old.length * 2);
+    const top = this.top[bin]!;
+    for (let k = 0; k < old.length; k++) ring[k] = old[(top + k) % old.length]!;
+    this.rings[bin] = ring;
+    this.top[bin] = old.length;
+    return ring;
   }
 }

@@ -8,6 +8,7 @@ import { Layout as L } from './layout.js';
 import {
   wasmOps,
   type AtomicCompareExchange,
+  type AtomicOr,
   type AtomicStore,
   type BeginCheckedFree,
   type BeginLargeFree,
@@ -53,9 +54,10 @@ export class HeapMemory {
   /** Checked mode's atomics on the live bitmap, in wasm over a WebAssembly.Memory (heap.ts). */
   readonly setLiveBit: SetLiveBit | undefined;
   readonly beginCheckedFree: BeginCheckedFree | undefined;
-  /** wasm's atomic store and compare-exchange (see store and compareExchange). */
+  /** wasm's atomic store, compare-exchange and or (see store, compareExchange and or). */
   private readonly wasmStore: AtomicStore | undefined;
   private readonly wasmCompareExchange: AtomicCompareExchange | undefined;
+  private readonly wasmOr: AtomicOr | undefined;
   /** A large block's free (spanblocks.ts): its record, its segment's state and its owner word, in one call. */
   readonly beginLargeFree: BeginLargeFree | undefined;
   /** The free of a small block, whole, in wasm over a WebAssembly.Memory (heap.ts's free): unchecked, checked. */
@@ -91,6 +93,7 @@ export class HeapMemory {
     this.beginCheckedFree = ops?.beginCheckedFree;
     this.wasmStore = ops?.atomicStore;
     this.wasmCompareExchange = ops?.atomicCompareExchange;
+    this.wasmOr = ops?.atomicOr;
     this.beginLargeFree = ops?.beginLargeFree;
     this.freeBlock = ops?.freeBlock;
     this.freeCheckedBlock = ops?.freeCheckedBlock;
@@ -98,8 +101,8 @@ export class HeapMemory {
 
   /**
    * Atomics.store of word `w`, in wasm over a WebAssembly.Memory: one locked instruction, where a JS Atomics
-   * call is a builtin call. For the in-flight records (inflight.ts) and the atomics of large and huge blocks'
-   * malloc and free (spanblocks.ts).
+   * call is a builtin call. For the in-flight records (inflight.ts), the atomics of large and huge blocks'
+   * malloc and free (spanblocks.ts), and of abandoning and adopting pages (abandoned.ts).
    */
   store(w: number, value: number): void {
     if (this.wasmStore !== undefined) this.wasmStore(w, value);
@@ -109,6 +112,11 @@ export class HeapMemory {
   /** Atomics.compareExchange of word `w` (the old value), in wasm over a WebAssembly.Memory (as store). */
   compareExchange(w: number, expected: number, value: number): number {
     return this.wasmCompareExchange !== undefined ? this.wasmCompareExchange(w, expected, value) : Atomics.compareExchange(this.m, w, expected, value);
+  }
+
+  /** Atomics.or of word `w` (the old value), in wasm over a WebAssembly.Memory (as store). */
+  or(w: number, bits: number): number {
+    return this.wasmOr !== undefined ? this.wasmOr(w, bits) : Atomics.or(this.m, w, bits);
   }
 
   static bufferOf(memory: LinearMemory): ArrayBufferLike {

@@ -139,13 +139,15 @@ export function wasmOpsWat(shared: boolean): string {
     local.get $rw i32.const 2 i32.shl local.set $rwB
     ${remoteBitWat('i32.const 0', 'i32.const 2', 'i32.const 1')})
 
-  ;; Atomics.store and Atomics.compareExchange on word $w (memory.ts's store and compareExchange: the in-flight
-  ;; records and the atomics of large and huge blocks): one locked instruction each, where a JS Atomics call
-  ;; is a builtin call.
+  ;; Atomics.store, Atomics.compareExchange and Atomics.or on word $w (memory.ts's store, compareExchange and
+  ;; or: the in-flight records, the atomics of large and huge blocks, and of abandoning and adopting pages):
+  ;; one locked instruction each, where a JS Atomics call is a builtin call.
   (func (export "atomicStore") (param $w i32) (param $value i32)
     local.get $w i32.const 2 i32.shl local.get $value i32.atomic.store)
   (func (export "atomicCompareExchange") (param $w i32) (param $expected i32) (param $value i32) (result i32)
     local.get $w i32.const 2 i32.shl local.get $expected local.get $value i32.atomic.rmw.cmpxchg)
+  (func (export "atomicOr") (param $w i32) (param $bits i32) (result i32)
+    local.get $w i32.const 2 i32.shl local.get $bits i32.atomic.rmw.or)
 
   ;; A large block's free begins (spanblocks.ts's freeSpanBlock): the thread's record (word $recordW) names its
   ;; descriptor $dw, an atomic store; then, read atomically, its segment's table word (word $segW) must say

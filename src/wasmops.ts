@@ -59,6 +59,8 @@ export type BeginLargeFree = (recordW: number, dw: number, segW: number, owner: 
 export type AtomicStore = (w: number, value: number) => void;
 /** Word index, expected, replacement: Atomics.compareExchange (the old value). */
 export type AtomicCompareExchange = (w: number, expected: number, value: number) => number;
+/** Word index, bits: Atomics.or (the old value). */
+export type AtomicOr = (w: number, bits: number) => number;
 
 /**
  * heap.ts's free of a small block: the address (a u32), the views' base, their words and the segment table's
@@ -79,6 +81,7 @@ export interface WasmOps {
   beginCheckedFree: BeginCheckedFree;
   atomicStore: AtomicStore;
   atomicCompareExchange: AtomicCompareExchange;
+  atomicOr: AtomicOr;
   beginLargeFree: BeginLargeFree;
   freeBlock: FreeBlock;
   freeCheckedBlock: FreeCheckedBlock;
@@ -121,6 +124,7 @@ export function wasmOps(memory: unknown): WasmOps | undefined {
       beginCheckedFree: e.beginCheckedFree,
       atomicStore: e.atomicStore,
       atomicCompareExchange: e.atomicCompareExchange,
+      atomicOr: e.atomicOr,
       beginLargeFree: e.beginLargeFree,
       freeBlock: e.freeBlock,
       freeCheckedBlock: e.freeCheckedBlock,

@@ -2088,6 +2088,84 @@ describe('emptied pages are kept for their class a while', () => {
     b.detach();
   });
 
+  /** A heap of `limit` bytes with a second thread attached (so each keeps at most 1/64 of it), and `n` blocks of
+   *  SIZE that `a` allocated and freed again: most of their pages offered, abandoned for any thread. */
+  function offeredPages(limit: number, n: number) {
+    const a = createAllocator({ limit });
+    const b = attach(a.memory);
+    const first = Array.from({ length: n }, () => a.malloc(SIZE));
+    for (const p of first) a.free(p);
+    const offered = a.stats();
+    assert.ok(offered.abandonedPages > n / 8 / 2, `most pages offered (${offered.abandonedPages} of ${n / 8})`);
+    return { a, b, first, offered };
+  }
+
+  it('pages a thread offered (beyond its share) come back to it when its class needs pages again, without the memory growing', () => {
+    const { a, b, first, offered } = offeredPages(256 * MiB, 8 * 256); // 64 MiB of blocks; 4 MiB may stay kept
+    const again = Array.from({ length: first.length }, () => a.malloc(SIZE));
+    const before = new Set(first);
+    const elsewhere = again.filter((p) => !before.has(p)).length;
+    assert.ok(elsewhere <= 8, `the same pages serve the class again (${elsewhere} blocks elsewhere)`);
+    const s = a.stats();
+    assert.equal(s.memorySize, offered.memorySize, 'the memory did not grow');
+    assert.equal(s.abandonedPages, 0, 'every offered page was taken back');
+    for (const p of again) a.free(p);
+    assertCheckOk(a);
+    b.detach();
+  });
+
+  it('an offered page that another thread adopted meanwhile is not taken back: both threads keep blocks of their own', () => {
+    const { a, b, first } = offeredPages(256 * MiB, 8 * 128);
+    const theirs = Array.from({ length: first.length / 2 }, (_, i) => {
+      const p = b.malloc(SIZE);
+      fillPattern(b.u8, p, SIZE, 1000 + i);
+      return p;
+    });
+    const mine = Array.from({ length: first.length }, (_, i) => {
+      const p = a.malloc(SIZE);
+      fillPattern(a.u8, p, SIZE, 5000 + i);
+      return p;
+    });
+    assert.equal(new Set([...theirs, ...mine]).size, theirs.length + mine.length, 'no block handed out twice');
+    theirs.forEach((p, i) => assertPattern(b.u8, p, SIZE, 1000 + i, "the other thread's block"));
+    mine.forEach((p, i) => assertPattern(a.u8, p, SIZE, 5000 + i, "this thread's block"));
+    assertCheckOk(a);
+    for (const p of theirs) b.free(p);
+    for (const p of mine) a.free(p);
+    assertBalanced(a.stats());
+    assertCheckOk(a);
+    b.detach();
+  });
+
+  it("an offered page's slice that heads another class's abandoned page since: taken, and served in that class", () => {
+    // a offers its pages; b adopts them all, frees and gives them back to the pool, fills their slices with
+    // pages of 2 KiB blocks (one slice each: every slice a page head) and leaves with those blocks live, so the
+    // slices a remembers as offered now head abandoned pages of another class.
+    const { a, b, first } = offeredPages(64 * MiB, 8 * 64); // 1 MiB may stay kept
+    const adopted = Array.from({ length: first.length }, () => b.malloc(SIZE));
+    for (const p of adopted) b.free(p);
+    b.collect();
+    const small: number[] = [];
+    for (let i = 0; i < (8 * MiB) / (2 * KiB); i++) {
+      const p = b.malloc(2 * KiB);
+      fillPattern(b.u8, p, 2 * KiB, i);
+      small.push(p);
+    }
+    b.detach();
+    const mine = Array.from({ length: first.length }, (_, i) => {
+      const p = a.malloc(SIZE);
+      assert.notEqual(p, 0);
+      fillPattern(a.u8, p, SIZE, 9000 + i);
+      return p;
+    });
+    small.forEach((p, i) => assertPattern(a.u8, p, 2 * KiB, i, 'a block of the pages left behind'));
+    mine.forEach((p, i) => assertPattern(a.u8, p, SIZE, 9000 + i));
+    assertCheckOk(a);
+    for (const p of [...small, ...mine]) a.free(p);
+    assertBalanced(a.stats());
+    assertCheckOk(a);
+  });
+
   it('a page reused and emptied again stays kept: a cycle of the same blocks takes no new memory', () => {
     const a = createAllocator();
     const r = rng(5);
