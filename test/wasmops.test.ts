@@ -15,6 +15,7 @@ type Ops = {
   beginCheckedFree: (recordW: number, w: number, baseW: number, segW: number) => number;
   atomicStore: (w: number, value: number) => void;
   atomicCompareExchange: (w: number, expected: number, value: number) => number;
+  atomicOr: (w: number, bits: number) => number;
   beginLargeFree: (recordW: number, dw: number, segW: number, owner: number) => number;
 };
 const { bitmapWordOf, bitOf } = (await import(new URL('../../dist/pages.js', import.meta.url).href)) as {
@@ -145,9 +146,10 @@ function checkLiveBits(memory: WebAssembly.Memory): void {
 }
 
 /**
- * The atomics of large and huge blocks over `memory` (memory.ts's store and compareExchange, spanblocks.ts's
- * beginLargeFree): a store and a compare-exchange of one word (the old value back, the word changed only when
- * it held the expected one); a large free names the descriptor in the thread's record, then is refused with
+ * The atomics of large and huge blocks, and of abandoning and adopting pages, over `memory` (memory.ts's store,
+ * compareExchange and or, spanblocks.ts's beginLargeFree): a store and a compare-exchange of one word (the old
+ * value back, the word changed only when it held the expected one), an or of bits into one word (the old value
+ * back); a large free names the descriptor in the thread's record, then is refused with
  * 1 when the segment is not normal (the owner word untouched), with 2 when the owner word is not LIVE_BLOCK,
  * and otherwise swaps in the owner it is given.
  */
@@ -162,6 +164,10 @@ function checkLargeAtomics(memory: WebAssembly.Memory): void {
   assert.equal(m[1000], -7, 'and the word unchanged');
   assert.equal(ops.atomicCompareExchange(1000, -7, 0x10003), -7);
   assert.equal(m[1000], 0x10003, 'swapped');
+  assert.equal(ops.atomicOr(1000, 0x40000004), 0x10003, 'or: the old value back');
+  assert.equal(m[1000], 0x40010007, 'the bits set, the others kept');
+  assert.equal(m[1001], 0, 'and nothing beside it');
+  ops.atomicStore(1000, 0x10003);
   const recordW = 100;
   const segW = 101;
   const dw = 2048;
@@ -193,7 +199,7 @@ describe('wasm operations (wasmops.ts)', () => {
     checkLiveBits(new WebAssembly.Memory({ initial: 2, maximum: 4, shared: true }));
     checkLiveBits(new WebAssembly.Memory({ initial: 2 }));
   });
-  it('stores and compare-exchanges a word, and begins a large free: named, then refused (segment not normal, not live) or swapped', () => {
+  it('stores, compare-exchanges and ors a word, and begins a large free: named, then refused (segment not normal, not live) or swapped', () => {
     checkLargeAtomics(new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true }));
     checkLargeAtomics(new WebAssembly.Memory({ initial: 1 }));
   });
