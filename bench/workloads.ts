@@ -133,9 +133,10 @@ export const THREAD_WORKLOADS = ['larson', 'larson-turns', 'xmalloc', 'xmalloc-l
 /**
  * Single-thread workloads that also run with 2 and 4 workers, each worker running the workload on blocks of
  * its own (webmalloc's workers on one heap, a peer's on an instance each): the fast paths side by side
- * (pairs-64), and pages coming and going through the heap's shared pool (the random sizes).
+ * (pairs-64), pages coming and going through the heap's shared pool (the random sizes), and huge blocks
+ * through its shared segments (large).
  */
-export const PARALLEL_WORKLOADS = ['pairs-64', 'random-512', 'random-64k'] as const;
+export const PARALLEL_WORKLOADS = ['pairs-64', 'random-512', 'random-64k', 'large'] as const;
 export type WorkloadName = (typeof SINGLE_WORKLOADS)[number] | (typeof THREAD_WORKLOADS)[number];
 
 export const RANDOM_BLOCKS: Record<string, number> = { 'random-512': 100_000, 'random-64k': 10_000 };

@@ -11,11 +11,15 @@
 //   of that run, then the held head's count is rewritten (a plain store).
 // A malloc/free pair then costs two Atomics calls (the publish and the free's CAS) and no scan.
 //
-// Bounds: a thread holds at most MAX_RUNS runs, and only while it is the heap's only thread, spanning at most
-// 1/8 of the heap's segments (see share.ts). With other threads attached it holds no more: what it held would
-// be memory they cannot use, and they would grow the memory instead (with 1/64 of the heap each, as for kept
-// pages, the peak memory of npm start's 4 workers went from 495 to 546-552 MiB). Whether others are attached
-// is asked at every free (one plain read of the heap's count of slot changes; see registry.ts). Held runs go
+// Bounds: a thread holds at most MAX_RUNS runs, spanning at most 1/8 of the heap's segments while it is the
+// heap's only thread, and 1/64 while other threads are attached (see share.ts), as for kept pages: what it
+// holds is memory they cannot use, and they grow the memory instead. Holding nothing while others were
+// attached cost the most: two workers allocating and freeing blocks of 1..64 MiB (the `large` workload x2)
+// took 213-218 ns per call, every block claimed from the shared cache with a scan of the segment table that
+// both threads write, and raced each other into growing the memory (252-256 MiB for 118-128 MiB live); with
+// 1/64, 15.1-15.8 ns and 142-167 MiB. npm start's 4 workers, whose mix has a few huge blocks, peaked at
+// 571-578 MiB instead of 518-545. Whether others are attached is asked at every free (one plain read of the
+// heap's count of slot changes; see registry.ts). Held runs go
 // back to the cache, where every thread finds them, when no held run fits a huge block, before the memory
 // grows, on collect() and on detach(); so what a thread held before others attached stays with it until then.
 // A thread that dies leaves its runs held, and reclaim() releases them with its other claimed runs.
@@ -29,7 +33,7 @@ const MAX_RUNS = 4;
 export class HeldRuns extends HeldList {
   /** `othersAttached` looks up whether another thread is attached to the heap (see ThreadShare). */
   constructor(heapSegments: number, othersAttached: () => boolean) {
-    super(MAX_RUNS, new ThreadShare(heapSegments, 0, 1 / 8, othersAttached), 1);
+    super(MAX_RUNS, new ThreadShare(heapSegments, 1 / 64, 1 / 8, othersAttached), 1);
   }
 
   /** Whether a run of `k` more segments may be held (a run that joins a held one takes no entry). */

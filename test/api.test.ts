@@ -1710,7 +1710,8 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
       const first = Math.floor((h - a.heapBase) / MiB);
       a.u8.fill(0xff, h, h + 2.5 * MiB); // the rest's descriptor will lie in this data
       a.free(h);
-      assert.equal(segmentKind(a, first), CACHED, 'cached: with b attached, a holds no run');
+      a.collect(); // what a holds goes to the cache
+      assert.equal(segmentKind(a, first), CACHED, 'cached');
       const p = b.malloc(MiB - 64 * KiB + 16); // a huge block of one segment: the run is split
       assert.equal(p, h, 'set up at the start of the cached run');
       assert.equal(segmentKind(a, first + 1), CACHED, 'the rest is a cached run of its own');
@@ -1726,10 +1727,11 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
   it('whether another thread is attached is seen at the next free: a slot taken, handed back by detach() or by reclaim()', () => {
     // H_SLOT_CHANGES (heap header word 15, docs/design.md) counts every slot taken and handed back; a thread
     // reads the thread table again only when it changed.
+    // A heap of 256 segments: a thread holds runs of up to 32 segments alone (1/8), 4 with others attached (1/64).
     const a = createAllocator({ limit: 256 * MiB });
     const changes = () => heapHeaderWord(a, 15);
     const heldAfterFree = () => {
-      const h = a.malloc(3.5 * MiB);
+      const h = a.malloc(7.5 * MiB); // 8 segments
       a.free(h);
       const kind = segmentKind(a, Math.floor((h - a.heapBase) / MiB));
       a.collect(); // the run goes to the cache: the next block finds no held run
@@ -1739,7 +1741,7 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.equal(heldAfterFree(), true, 'alone: held');
     const b = attach(a.memory);
     assert.equal(changes(), c0 + 1, 'attach counts');
-    assert.equal(heldAfterFree(), false, 'another thread attached: cached');
+    assert.equal(heldAfterFree(), false, 'another thread attached: 8 segments, beyond its 4, cached');
     b.detach();
     assert.equal(changes(), c0 + 2, 'detach counts');
     assert.equal(heldAfterFree(), true, 'alone again: held');
@@ -1751,8 +1753,8 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assertCheckOk(a);
   });
 
-  it('a thread holds runs only while it is alone, and they stay with it until collect(), detach() or the memory would grow', () => {
-    // A heap of 256 segments: a thread alone holds up to 32 of them (1/8); with another thread attached, none.
+  it('a thread holds runs of up to 1/8 of the heap alone and 1/64 with others attached, and they stay with it until collect(), detach() or the memory would grow', () => {
+    // A heap of 256 segments: a thread alone holds up to 32 of them (1/8); with another thread attached, 4.
     const a = createAllocator({ limit: 256 * MiB });
     const h = a.malloc(7.5 * MiB); // 8 segments
     const first = Math.floor((h - a.heapBase) / MiB);
@@ -1770,11 +1772,16 @@ describe('huge blocks: freed segments are kept whole for the next one', () => {
     assert.equal(segmentKind(a, first), CACHED, 'with another thread attached, a freed run is cached');
     other.free(o);
     const again = a.malloc(7.5 * MiB);
-    // `a` sees at its first free since that another thread is attached (a slot changed hands): it holds no more.
-    const q = a.malloc(3.5 * MiB);
+    // `a` sees at its first free since that another thread is attached (a slot changed hands): it holds up to
+    // 4 segments, no more.
+    const q = a.malloc(7.5 * MiB);
     const qFirst = Math.floor((q - a.heapBase) / MiB);
     a.free(q);
-    assert.equal(segmentKind(a, qFirst), CACHED, 'with another thread attached: cached, not held');
+    assert.equal(segmentKind(a, qFirst), CACHED, 'with another thread attached, 8 segments: cached, not held');
+    const r = a.malloc(2.5 * MiB);
+    const rFirst = Math.floor((r - a.heapBase) / MiB);
+    a.free(r);
+    assert.equal(segmentKind(a, rFirst), HELD, 'with another thread attached, 3 segments: held');
     other.detach();
     a.free(a.malloc(3.5 * MiB));
     let held = 0;
