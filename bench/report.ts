@@ -253,9 +253,9 @@ function passRange(num: Row, den: Row): [number, number] | undefined {
   return rangeOf(a.map((x, i) => x / b[i]!));
 }
 
-/** A check's passes, for the report: "passes 1.31-2.24x", or nothing. */
-function passesText(c: TargetCheck): string {
-  return c.passes ? `passes ${ratioDigits(c.passes[0])}-${ratio(c.passes[1])}` : '';
+/** A ratio's range over the passes, for the report: "passes 1.31-2.24x", or nothing. */
+function passesText(passes: [number, number] | undefined): string {
+  return passes ? `passes ${ratioDigits(passes[0])}-${ratio(passes[1])}` : '';
 }
 
 function verdict(checks: TargetCheck[]): boolean | undefined {
@@ -292,7 +292,7 @@ export function evaluateTargets(rows: Row[], ctx: TargetContext): Target[] {
       const v = f.nsPerOp / mi.nsPerOp;
       // A floor moves from pass to pass as any contender does: its range beside the median's ratio.
       const passes = passRange(f, mi);
-      const range = passes ? `; passes ${ratioDigits(passes[0])}-${ratio(passes[1])}` : '';
+      const range = passes ? `; ${passesText(passes)}` : '';
       // Below the floor only if every pass says so.
       return [{ w, text: `${w} ${fmtTime(f.nsPerOp)} (${ratio(v)}${range})`, below: (passes ? passes[0] : v) > 1.5 }];
     });
@@ -506,7 +506,7 @@ export function renderTargets(targets: Target[]): string {
     for (const c of t.checks)
       lines.push(
         `    ${c.met === undefined ? '  -   ' : c.met ? '  met ' : 'missed'}  ${c.what}: ${c.value === undefined ? '-' : ratio(c.value)}` +
-          [c.note, passesText(c)].filter(Boolean).map((x) => `  (${x})`).join(''),
+          [c.note, passesText(c.passes)].filter(Boolean).map((x) => `  (${x})`).join(''),
       );
     if (t.note) lines.push(`    note: ${t.note}`);
   }
@@ -518,7 +518,7 @@ export function renderTargetsMarkdown(targets: Target[]): string {
   for (const t of targets) {
     const measured = t.checks
       .map((c) => {
-        const notes = [c.met === false ? 'missed' : '', passesText(c)].filter(Boolean).join('; ');
+        const notes = [c.met === false ? 'missed' : '', passesText(c.passes)].filter(Boolean).join('; ');
         return `${c.what}: ${c.value === undefined ? '-' : ratio(c.value)}${notes ? ` (${notes})` : ''}`;
       })
       .join('; ');
