@@ -114,7 +114,7 @@ export const enum Layout {
   R_VERSION = 1,
   R_HEADER = 2, // byte offset of the heap header
   MAGIC = 0x6d426557, // "WeBm"
-  LAYOUT_VERSION = 17,
+  LAYOUT_VERSION = 18,
 
   // ---------------------------------------------------------------------------------------------------------
   // Heap header: in segment 0 after its segment header; covered by a META span.
@@ -127,7 +127,7 @@ export const enum Layout {
   H_TOP = 6, //            segments claimed from the memory so far (atomic; only grows)
   H_FRESH_FROM = 7, //     memory at and above this byte offset read as zero when first claimed
   H_HEADER_SIZE = 8, //    bytes of the heap header
-  H_SCAN_HINT = 9, //      where the next search for free slices starts (a segment index; a hint)
+  H_UNUSED = 9, //         unused (up to layout 17 where the pool's search started; it starts at the lowest segment now)
   H_SEGMENT_TABLE = 10, // byte offset of the segment table
   H_THREADS = 11, //       byte offset of the thread table
   H_ABANDONED = 12, //     byte offset of the abandoned-page bitmap (one bit per slice)

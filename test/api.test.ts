@@ -1608,6 +1608,49 @@ describe("large blocks: a freed block's span is held for the thread's next one",
   });
 });
 
+describe("the pool's search for free slices", () => {
+  it('takes the lowest segment in use that has room, and an entirely free segment only when none has', () => {
+    const a = createAllocator();
+    const segmentOf = (p: number) => Math.floor((p - a.heapBase) / MiB);
+    // Fill segment 0 (the heap's header takes its first slices): blocks of two slices until one lands beyond it.
+    const filler: number[] = [];
+    for (;;) {
+      const p = a.malloc(64 * KiB + 1);
+      assert.notEqual(p, 0);
+      if (segmentOf(p) !== 0) {
+        a.free(p);
+        break;
+      }
+      filler.push(p);
+    }
+    a.collect(); // (a freed large block's span is held for the thread's next one: collect() gives it back)
+    // Forty segments, each taken whole by a block of 15 slices.
+    const whole = Array.from({ length: 40 }, () => a.malloc(960 * KiB));
+    assert.deepEqual(whole.map(segmentOf), Array.from({ length: 40 }, (_, i) => i + 1));
+    const memorySize = a.stats().memorySize;
+    const freeSegment = (i: number) => {
+      a.free(whole[i - 1]!);
+      a.collect();
+    };
+    // Segment 5 in use with 6 slices free; then segment 35, in the summary's second word, freed and half used.
+    freeSegment(5);
+    const low = a.malloc(600 * KiB);
+    assert.equal(segmentOf(low), 5);
+    freeSegment(35);
+    const high = a.malloc(600 * KiB); // does not fit segment 5's 6 slices: the free segment 35
+    assert.equal(segmentOf(high), 35);
+    // Both have 6 slices free now: the lower one, although the last search found room in the higher one.
+    assert.equal(segmentOf(a.malloc(300 * KiB)), 5);
+    // Segment 3 entirely free, segment 35 in use with room: segment 35.
+    freeSegment(3);
+    assert.equal(segmentOf(a.malloc(300 * KiB)), 35);
+    // No segment in use has room for 10 slices: the lowest free one.
+    assert.equal(segmentOf(a.malloc(600 * KiB)), 3);
+    assert.equal(a.stats().memorySize, memorySize, 'the memory did not grow');
+    assertCheckOk(a);
+  });
+});
+
 describe('huge blocks: freed segments are kept whole for the next one', () => {
   it('a cached run that the limit cuts short serves a block up to the limit, and nothing past it', () => {
     const limit = 8 * MiB + 512 * KiB; // the heap's last segment is half a segment
