@@ -6,8 +6,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { createAllocator, type LinearMemory } from 'webmalloc';
 import { fileURLToPath } from 'node:url';
+import { readArgs } from './args.js';
 
-const full = process.argv.includes('--full');
+const full = readArgs(process.argv.slice(2), { full: { type: 'boolean' } }, 'node build/bench/blowup.js [--full]').values.full === true;
 const MiB = 2 ** 20;
 const workerUrl = new URL('./blowup-worker.js', import.meta.url);
 const exit = (w: Worker) => new Promise<void>((resolve, reject) => { w.once('exit', () => resolve()); w.once('error', reject); });

@@ -11,7 +11,7 @@ import { createDlmallocWasmSync, ensureDlmallocWasm } from './peers/dlmalloc-was
 import { PlainJs } from './peers/plain-js.js';
 import { ThingMalloc } from './peers/thing-malloc.js';
 import type { BenchAllocator } from './peers/types.js';
-import { BareAllocator, FloorClasses, FloorList, type FloorName } from './floors.js';
+import { BareAllocator, FloorClasses, FLOORS, FloorList, type FloorName } from './floors.js';
 
 export const CONTENDERS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 'thing-malloc', 'plain-js'] as const;
 /** Not allocators: 'none' hands out one fixed block and frees nothing, to show what the workload's own
@@ -20,6 +20,8 @@ export const CONTENDERS = ['webmalloc', 'webmalloc-checked', 'dlmalloc-wasm', 't
  *  cost with one bare free list (floor-list, FloorList), and on the random sizes, with one bare free list per
  *  size class (floor-classes, FloorClasses). */
 export type ContenderName = (typeof CONTENDERS)[number] | 'none' | FloorName;
+/** Every name a JS measurement takes (what the scripts' --contenders lists may name). */
+export const ALL_CONTENDERS: readonly ContenderName[] = [...CONTENDERS, 'none', ...FLOORS, 'floor-classes'];
 
 /** The native contenders (bench/native/workloads.c via scripts/bench-native.sh), named as in the report. */
 export const NATIVE = ['glibc', 'mimalloc'] as const;

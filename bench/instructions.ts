@@ -16,7 +16,8 @@
 
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { makeContender, type ContenderName } from './contenders.js';
+import { ALL_CONTENDERS, makeContender, type ContenderName } from './contenders.js';
+import { namesOf, readArgs } from './args.js';
 import { ensureInstalled } from './apt.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { singleFloorOf } from './floors.js';
@@ -45,10 +46,6 @@ if (argv[0] === '--child') {
   process.exit(0);
 }
 
-function option(name: string): string[] | undefined {
-  const i = argv.indexOf(name);
-  return i >= 0 ? (argv[i + 1] ?? '').split(',').filter(Boolean) : undefined;
-}
 
 /** One run under cachegrind: [instructions executed, calls made]. */
 function count(contender: string, workload: string, calls: number): [number, number] {
@@ -63,12 +60,13 @@ function count(contender: string, workload: string, calls: number): [number, num
   return [Number(refs[1]!.replaceAll(',', '')), made];
 }
 
+const USAGE = 'npm run bench:instructions -- [--only WORKLOAD[,WORKLOAD]] [--contenders A[,B]]';
+const { values: args } = readArgs(argv, { only: { type: 'string' }, contenders: { type: 'string' } }, USAGE);
+const workloads = namesOf(args.only, SINGLE_WORKLOADS, USAGE) ?? [...SINGLE_WORKLOADS];
+const contenders = namesOf(args.contenders, ALL_CONTENDERS, USAGE) ?? DEFAULT_CONTENDERS;
 const status = rerunUnderBenchLock(SELF, argv, 1800); // it loads a core for minutes: not beside a timed run
 if (status !== undefined) process.exit(status);
 ensureInstalled('valgrind', ['--version'], 'valgrind', 'bench:instructions');
-const workloads = (option('--only') ?? [...SINGLE_WORKLOADS]) as WorkloadName[];
-const contenders = (option('--contenders') ?? DEFAULT_CONTENDERS) as ContenderName[];
-for (const w of workloads) if (!(SINGLE_WORKLOADS as readonly string[]).includes(w)) throw new Error(`not a single-thread workload: ${w}`);
 
 console.log(`Instructions per allocator call (valgrind, Node ${process.version}); the workload's own loop and touching included, as in npm run bench.\n`);
 console.log(['workload'.padEnd(14), ...contenders.map((c) => c.padStart(16))].join(''));

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeContender, WebmallocBench } from './contenders.js';
+import { countOf, namesOf, readArgs, usageError } from './args.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { median } from './report.js';
 import { repoRoot, type BenchAllocator } from './peers/types.js';
@@ -170,11 +171,17 @@ function nativeFigures(workload: string): Map<string, Figures> {
   return out;
 }
 
-function main(argv: string[]): void {
-  const workload = argv.find((x) => x.startsWith('random-')) ?? 'random-512';
-  const ri = argv.indexOf('--rounds');
-  const rounds = ri >= 0 ? Number(argv[ri + 1]) : 30;
-  if (!(rounds >= 1)) throw new Error('phases: --rounds needs a positive count');
+const USAGE = 'npm run bench:phases -- [random-512|random-64k] [--rounds N] [--no-native]';
+
+/** The command line: the workload, the JS rounds, and whether the native figures are measured too. */
+function options(argv: string[]): { workload: string; rounds: number; native: boolean } {
+  const { values: args, positionals } = readArgs(argv, { rounds: { type: 'string' }, 'no-native': { type: 'boolean' } }, USAGE, true);
+  if (positionals.length > 1) usageError(`one workload at a time, not "${positionals.join(' ')}"`, USAGE);
+  const workload = namesOf(positionals[0], ['random-512', 'random-64k'], USAGE)?.[0] ?? 'random-512';
+  return { workload, rounds: countOf(args.rounds, 30, 'rounds', USAGE), native: args['no-native'] !== true };
+}
+
+function main({ workload, rounds, native }: { workload: string; rounds: number; native: boolean }): void {
   const rows = new Map<string, Figures>();
   for (const c of PHASE_CONTENDERS) {
     const child = [SELF, '--child', c, workload, String(rounds)];
@@ -185,7 +192,7 @@ function main(argv: string[]): void {
     rows.set(c, { alloc: median(times.alloc), free: median(times.free) });
     console.log(`${c}: done`);
   }
-  if (!argv.includes('--no-native')) for (const [name, f] of nativeFigures(workload)) rows.set(name, f);
+  if (native) for (const [name, f] of nativeFigures(workload)) rows.set(name, f);
   console.log('\n' + renderPhases(workload, rounds, rows));
 }
 
@@ -219,8 +226,9 @@ if (process.argv[1] === SELF) {
     const times = timePhases(contender, workload, Number(rounds), RANDOM_WARM_PASSES[workload]!);
     process.stdout.write(JSON.stringify(times) + '\n');
   } else {
+    const opts = options(argv);
     const status = rerunUnderBenchLock(SELF, argv, 900);
     if (status !== undefined) process.exit(status);
-    main(argv);
+    main(opts);
   }
 }

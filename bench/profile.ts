@@ -18,7 +18,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureInstalled } from './apt.js';
+import { countOf, namesOf, readArgs, usageError } from './args.js';
+import { ALL_CONTENDERS } from './contenders.js';
 import { rerunUnderBenchLock } from './lock.js';
+import { ALL_WORKLOADS } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ONE = fileURLToPath(new URL('./one.js', import.meta.url));
@@ -81,23 +84,24 @@ function run(cmd: string, args: string[], cwd: string): string {
   return r.stdout;
 }
 
-function option(argv: string[], name: string, fallback: string): string {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-}
+const USAGE = 'npm run bench:profile -- <workload> [--threads N] [--contender NAME] [--annotate K]';
 
 if (process.argv[1] === SELF) {
   const argv = process.argv.slice(2);
-  const workload = argv[0];
-  if (!workload || workload.startsWith('--')) {
-    console.error('usage: npm run bench:profile -- <workload> [--threads N] [--contender NAME] [--annotate K]');
-    process.exit(2);
-  }
+  const { values: args, positionals } = readArgs(
+    argv,
+    { threads: { type: 'string' }, contender: { type: 'string' }, annotate: { type: 'string' } },
+    USAGE,
+    true,
+  );
+  if (positionals.length !== 1) usageError(positionals.length === 0 ? 'which workload?' : `one workload at a time, not "${positionals.join(' ')}"`, USAGE);
+  const workload = namesOf(positionals[0], ALL_WORKLOADS, USAGE)![0]!;
+  const contender = namesOf(args.contender, ALL_CONTENDERS, USAGE)?.[0] ?? 'webmalloc';
+  const spec = { contender, workload, threads: countOf(args.threads, 1, 'threads', USAGE) };
+  const annotate = countOf(args.annotate, 3, 'annotate', USAGE, 0);
   const status = rerunUnderBenchLock(SELF, argv, 1800);
   if (status !== undefined) process.exit(status);
   ensureInstalled('perf', ['version'], 'linux-perf', 'bench:profile');
-  const spec = { contender: option(argv, '--contender', 'webmalloc'), workload, threads: Number(option(argv, '--threads', '1')) };
-  const annotate = Number(option(argv, '--annotate', '3'));
   // Named only when webmalloc runs: a peer's wasm functions are numbered too.
   const wasm = spec.contender.startsWith('webmalloc') ? await wasmopsNames() : new Map<number, string>();
   // V8 writes its code maps (jit-*.dump) into the working directory: a directory of our own.

@@ -24,7 +24,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONTENDERS, type ContenderName } from './contenders.js';
+import { ALL_CONTENDERS, CONTENDERS, type ContenderName } from './contenders.js';
+import { namesOf, readArgs } from './args.js';
 import { FLOORS, singleFloorOf } from './floors.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { machineInfo, parallelScaling } from './machine.js';
@@ -44,20 +45,30 @@ import {
   renderTargetsMarkdown,
   type Row,
 } from './report.js';
-import { describe, PARALLEL_WORKLOADS, RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
+import { ALL_WORKLOADS, describe, PARALLEL_WORKLOADS, RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = repoRoot();
 const RESULTS = join(ROOT, 'bench', 'results');
 const argv = process.argv.slice(2);
-const full = argv.includes('--full');
+const USAGE = 'npm run bench -- [--full] [--no-native] [--no-dropin] [--no-blowup] [--only WORKLOAD[,WORKLOAD]] [--contenders A[,B]] | --render';
+const { values: args } = readArgs(
+  argv,
+  {
+    full: { type: 'boolean' },
+    'no-native': { type: 'boolean' },
+    'no-dropin': { type: 'boolean' },
+    'no-blowup': { type: 'boolean' },
+    only: { type: 'string' },
+    contenders: { type: 'string' },
+    render: { type: 'boolean' },
+  },
+  USAGE,
+);
+const full = args.full === true;
 const mode = full ? 'full' : 'quick';
-const valueOf = (flag: string): string | undefined => {
-  const i = argv.indexOf(flag);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const only = valueOf('--only')?.split(',');
-const onlyContenders = valueOf('--contenders')?.split(',');
+const only = namesOf(args.only, ALL_WORKLOADS, USAGE);
+const onlyContenders = namesOf(args.contenders, ALL_CONTENDERS, USAGE);
 /** @thi.ng/malloc's live-block cap on the random workloads (see peers/thing-malloc.ts). */
 const THING_CAP = 2000;
 /** Passes over the native and JS measurements (see step 4 above). */
@@ -65,7 +76,7 @@ const PASSES = full ? 3 : 1;
 
 // ------------------------------------------------------------------------------------------------ lock
 
-if (!argv.includes('--render')) {
+if (args.render !== true) {
   const status = rerunUnderBenchLock(SELF, argv, 1800);
   if (status !== undefined) process.exit(status);
 }
@@ -194,7 +205,7 @@ function measureInChild(spec: Spec): Result | Failure {
 
 function runDropin(): { data?: unknown; note?: string } {
   const out = join(RESULTS, 'wasm-dropin.json');
-  if (argv.includes('--no-dropin')) {
+  if (args['no-dropin'] === true) {
     if (!existsSync(out)) return { note: 'the wasm drop-in step was skipped (--no-dropin) and there is no earlier result' };
     const data = JSON.parse(readFileSync(out, 'utf8')) as { date?: string };
     return { data, note: `the wasm drop-in figures are from an earlier run (${data.date ?? 'date unknown'}): --no-dropin` };
@@ -210,7 +221,7 @@ function runDropin(): { data?: unknown; note?: string } {
 
 /** Issue 3's bounded-memory cases and reclaim cost (blowup.js prints them and writes blowup.json). */
 function runBlowup(): string | undefined {
-  if (argv.includes('--no-blowup')) return 'the bounded-memory step was skipped (--no-blowup)';
+  if (args['no-blowup'] === true) return 'the bounded-memory step was skipped (--no-blowup)';
   say('\n== bounded memory: producer/consumer, phases, a long random workload; reclaim cost (blowup.js)');
   const r = spawnSync(process.execPath, [join(dirname(SELF), 'blowup.js'), ...(full ? ['--full'] : [])], {
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -352,7 +363,7 @@ async function main(): Promise<void> {
   let nativeNote: string | undefined;
   for (let pass = 0; pass < PASSES; pass++) {
     if (PASSES > 1) say(`\n==== pass ${pass + 1} of ${PASSES}`);
-    const native = argv.includes('--no-native') ? { rows: [] as Row[], note: 'native step skipped (--no-native)' } : runNative();
+    const native = args['no-native'] === true ? { rows: [] as Row[], note: 'native step skipped (--no-native)' } : runNative();
     nativeNote = native.note;
     const order = pass % 2 === 0 ? specs : [...specs].reverse();
     passes.push([...measureJs(order, failures), ...native.rows]);
@@ -392,7 +403,7 @@ async function main(): Promise<void> {
   process.exitCode = failures.length ? 1 : 0;
 }
 
-if (argv.includes('--render')) {
+if (args.render === true) {
   // Re-render the report and its files from bench/results/latest.json (no measurement, no lock needed).
   const run = JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8')) as RunRecord;
   run.targets = evaluateTargets(run.results, { parallelScaling: run.machine.parallelScaling, thingCap: THING_CAP, defaultBlocks: RANDOM_BLOCKS });

@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { countOf, readArgs } from './args.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { median } from './report.js';
 
@@ -80,11 +81,11 @@ function runOnce(variant: Variant, program: string, args: string[]): Sample[] {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const quick = argv.includes('--quick');
-  const runsAt = argv.indexOf('--runs');
-  const runs = runsAt >= 0 ? Number(argv[runsAt + 1]) : quick ? 3 : 5;
-  const outAt = argv.indexOf('--out');
-  const outFile = outAt >= 0 ? argv[outAt + 1] : join(ROOT, 'bench', 'results', 'wasm-dropin.json');
+  const usage = 'npm run bench:wasm -- [--quick] [--runs N] [--out FILE]';
+  const { values: args } = readArgs(argv, { quick: { type: 'boolean' }, runs: { type: 'string' }, out: { type: 'string' } }, usage);
+  const quick = args.quick === true;
+  const runs = countOf(args.runs, quick ? 3 : 5, 'runs', usage);
+  const outFile = args.out ?? join(ROOT, 'bench', 'results', 'wasm-dropin.json');
 
   const status = rerunUnderBenchLock(SELF, argv, 900);
   if (status !== undefined) {

@@ -138,6 +138,7 @@ export const THREAD_WORKLOADS = ['larson', 'larson-turns', 'xmalloc', 'xmalloc-l
  */
 export const PARALLEL_WORKLOADS = ['pairs-64', 'random-512', 'random-64k', 'large'] as const;
 export type WorkloadName = (typeof SINGLE_WORKLOADS)[number] | (typeof THREAD_WORKLOADS)[number];
+export const ALL_WORKLOADS: readonly WorkloadName[] = [...SINGLE_WORKLOADS, ...THREAD_WORKLOADS];
 
 export const RANDOM_BLOCKS: Record<string, number> = { 'random-512': 100_000, 'random-64k': 10_000 };
 /** The random workloads' largest block (their smallest is 8 bytes). */

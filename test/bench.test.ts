@@ -283,6 +283,32 @@ describe('benchmark workloads at a tiny size', () => {
   });
 });
 
+describe("the benchmark scripts' command lines", () => {
+  it('an option, a value or a name a script does not know stops it with its usage, before it measures anything', () => {
+    const cases: [string, string[], RegExp][] = [
+      ['run.js', ['--ful'], /Unknown option '--ful'/],
+      ['run.js', ['--only', 'pairs16'], /unknown name\(s\) "pairs16"; known: pairs-16, /],
+      ['run.js', ['--contenders', 'webmalloc,mimalloc-wasm'], /unknown name\(s\) "mimalloc-wasm"/],
+      ['run.js', ['--only'], /argument missing/],
+      ['instructions.js', ['--only', 'larson'], /unknown name\(s\) "larson"/],
+      ['phases.js', ['random-1k'], /unknown name\(s\) "random-1k"/],
+      ['phases.js', ['--rounds', '0'], /--rounds takes a whole number of at least 1, not "0"/],
+      ['profile.js', [], /which workload\?/],
+      ['profile.js', ['xmalloc', '--threads', 'two'], /--threads takes a whole number/],
+      ['wasm-dropin.js', ['--runs'], /argument missing/],
+      ['blowup.js', ['--ful'], /Unknown option '--ful'/],
+    ];
+    for (const [script, args, message] of cases) {
+      const what = `${script} ${args.join(' ')}`;
+      const r = spawnSync(process.execPath, [join(repoRoot(), 'build/bench', script), ...args], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 2, `${what}: exit code (stderr: ${r.stderr})`);
+      assert.match(r.stderr, message, what);
+      assert.match(r.stderr, /usage: /, what);
+      assert.equal(r.stdout, '', `${what}: printed nothing else`);
+    }
+  });
+});
+
 describe('bench:profile', () => {
   it("names a module's wasm functions by their exports, imported functions counted first (as V8 numbers them)", async () => {
     const { default: wabtInit } = await import('wabt');
