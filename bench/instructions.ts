@@ -20,7 +20,7 @@ import { ALL_CONTENDERS, makeContender, type ContenderName } from './contenders.
 import { namesOf, readArgs } from './args.js';
 import { ensureInstalled } from './apt.js';
 import { rerunUnderBenchLock } from './lock.js';
-import { singleFloorOf } from './floors.js';
+import { isFloor, singleFloorOf } from './floors.js';
 import { primeBody, singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -73,8 +73,8 @@ console.log(['workload'.padEnd(14), ...contenders.map((c) => c.padStart(16))].jo
 for (const w of workloads) {
   const cells: string[] = [];
   for (const c of contenders) {
-    // A single-thread floor runs only its own workloads (as npm run bench plans them).
-    if ((c === 'floor-list' || c === 'floor-classes') && singleFloorOf(w) !== c) {
+    // A floor runs only its own workloads (as npm run bench plans them): none here for xmalloc's.
+    if (isFloor(c) && singleFloorOf(w) !== c) {
       cells.push(''.padStart(16));
       continue;
     }
