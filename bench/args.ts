@@ -25,6 +25,13 @@ export function namesOf<T extends string>(value: string | undefined, known: read
   return names as T[];
 }
 
+/** One name of `known` (an option's value or a positional argument); undefined when not given. */
+export function nameOf<T extends string>(value: string | undefined, known: readonly T[], usage: string): T | undefined {
+  const names = namesOf(value, known, usage);
+  if (names !== undefined && names.length !== 1) usageError(`one name only, not "${value}"`, usage);
+  return names?.[0];
+}
+
 /** A whole number of at least `least` (an option's value), else a usage error; `fallback` when not given. */
 export function countOf(value: string | undefined, fallback: number, option: string, usage: string, least = 1): number {
   if (value === undefined) return fallback;

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeContender, WebmallocBench } from './contenders.js';
-import { countOf, namesOf, readArgs, usageError } from './args.js';
+import { countOf, nameOf, readArgs, usageError } from './args.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { median } from './report.js';
 import { repoRoot, type BenchAllocator } from './peers/types.js';
@@ -177,7 +177,7 @@ const USAGE = 'npm run bench:phases -- [random-512|random-64k] [--rounds N] [--n
 function options(argv: string[]): { workload: string; rounds: number; native: boolean } {
   const { values: args, positionals } = readArgs(argv, { rounds: { type: 'string' }, 'no-native': { type: 'boolean' } }, USAGE, true);
   if (positionals.length > 1) usageError(`one workload at a time, not "${positionals.join(' ')}"`, USAGE);
-  const workload = namesOf(positionals[0], ['random-512', 'random-64k'], USAGE)?.[0] ?? 'random-512';
+  const workload = nameOf(positionals[0], ['random-512', 'random-64k'], USAGE) ?? 'random-512';
   return { workload, rounds: countOf(args.rounds, 30, 'rounds', USAGE), native: args['no-native'] !== true };
 }
 

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureInstalled } from './apt.js';
-import { countOf, namesOf, readArgs, usageError } from './args.js';
+import { countOf, nameOf, readArgs, usageError } from './args.js';
 import { ALL_CONTENDERS } from './contenders.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { ALL_WORKLOADS } from './workloads.js';
@@ -95,8 +95,8 @@ if (process.argv[1] === SELF) {
     true,
   );
   if (positionals.length !== 1) usageError(positionals.length === 0 ? 'which workload?' : `one workload at a time, not "${positionals.join(' ')}"`, USAGE);
-  const workload = namesOf(positionals[0], ALL_WORKLOADS, USAGE)![0]!;
-  const contender = namesOf(args.contender, ALL_CONTENDERS, USAGE)?.[0] ?? 'webmalloc';
+  const workload = nameOf(positionals[0], ALL_WORKLOADS, USAGE)!;
+  const contender = nameOf(args.contender, ALL_CONTENDERS, USAGE) ?? 'webmalloc';
   const spec = { contender, workload, threads: countOf(args.threads, 1, 'threads', USAGE) };
   const annotate = countOf(args.annotate, 3, 'annotate', USAGE, 0);
   const status = rerunUnderBenchLock(SELF, argv, 1800);

@@ -295,6 +295,7 @@ describe("the benchmark scripts' command lines", () => {
       ['phases.js', ['--rounds', '0'], /--rounds takes a whole number of at least 1, not "0"/],
       ['profile.js', [], /which workload\?/],
       ['profile.js', ['xmalloc', '--threads', 'two'], /--threads takes a whole number/],
+      ['profile.js', ['xmalloc', '--contender', 'webmalloc,dlmalloc-wasm'], /one name only/],
       ['wasm-dropin.js', ['--runs'], /argument missing/],
       ['blowup.js', ['--ful'], /Unknown option '--ful'/],
     ];
