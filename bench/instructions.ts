@@ -46,7 +46,6 @@ if (argv[0] === '--child') {
   process.exit(0);
 }
 
-
 /** One run under cachegrind: [instructions executed, calls made]. */
 function count(contender: string, workload: string, calls: number): [number, number] {
   const r = spawnSync(

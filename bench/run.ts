@@ -37,6 +37,7 @@ import {
   fmtBytes,
   medianOfPasses,
   fmtTime,
+  groupLabel,
   renderMatrix,
   renderMemory,
   renderSvg,
@@ -45,7 +46,7 @@ import {
   renderTargetsMarkdown,
   type Row,
 } from './report.js';
-import { ALL_WORKLOADS, describe, PARALLEL_WORKLOADS, RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
+import { ALL_WORKLOADS, PARALLEL_WORKLOADS, RANDOM_BLOCKS, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = repoRoot();
@@ -120,12 +121,9 @@ function plan(): Spec[] {
   return specs;
 }
 
+/** A measurement as the progress lines and the failures name it: its row's label (the report's), then its contender. */
 function specLabel(s: Spec): string {
-  const info = describe(s.workload, s.blocks);
-  let w: string = s.workload;
-  if (info.kind !== 'single' || s.threads > 1) w += ` x${s.threads}`;
-  if (s.blocks !== undefined && s.blocks !== RANDOM_BLOCKS[s.workload]) w += ` @${s.blocks.toLocaleString('en-US')}`;
-  return `${w.padEnd(20)} ${s.contender.padEnd(18)}`;
+  return `${groupLabel(s, RANDOM_BLOCKS).padEnd(20)} ${s.contender.padEnd(18)}`;
 }
 
 // ------------------------------------------------------------------------------------------------ steps
