@@ -4,6 +4,7 @@
 
 import type { Result } from './measure.js';
 import { FLOOR_BATCH, FLOORS, isFloor, singleFloorOf } from './floors.js';
+import { RANDOM_BLOCKS, THREAD_WORKLOADS } from './workloads.js';
 
 /** A result of any contender; native ones come from scripts/bench-native.sh. */
 export interface Row extends Result {
@@ -68,8 +69,9 @@ export const COLORS: Record<string, string> = {
   'floor-batch': '#d8d8d8',
 };
 
-const RANDOM = new Set(['random-512', 'random-64k']);
-const THREADED = new Set(['larson', 'larson-turns', 'xmalloc', 'xmalloc-local']);
+/** The workloads whose rows differ by their count of live blocks, and those that always name their workers. */
+const RANDOM: ReadonlySet<string> = new Set(Object.keys(RANDOM_BLOCKS));
+const THREADED: ReadonlySet<string> = new Set(THREAD_WORKLOADS);
 
 /** Rows that compare with each other: same workload, threads and (random workloads) live-block count. */
 export function groupKey(r: { workload: string; threads: number; blocks?: number }): string {
