@@ -83,8 +83,6 @@ export abstract class Heap {
   protected readonly segTableW: number;
   /** Words from base that claimed segments and this thread's views both cover. */
   protected heapWords = 0;
-  /** Pages on this thread's full list: only then can remote frees arrive through the delayed list. */
-  private fullPages = 0;
   /** Counts slow-path calls: the clock by which an empty page's class counts as unused. */
   private tick = 0;
   /** Per class, the tick of its last slow-path call. */
@@ -178,14 +176,12 @@ export abstract class Heap {
     }
     this.lastUse[bin] = ++this.tick;
     if (this.kept.oldestDue(this.tick)) this.releaseOldestKept(false);
-    // The delayed list fills only while this thread has full pages; it is looked at then, and now and
-    // then anyway (a remote free can land there just after its page left the full list). A thread that
+    // The delayed list gets a block when another thread frees into a page that carries TF_DELAYED: one on the
+    // full list, or one back in its queue since (the owner leaves the flag; see localFreeSlow). A thread that
     // allocates one block at a time from pages that keep running dry comes here often, so this path must
     // not pay an atomic load each time, and the test is a plain read (a block pushed just now waits for the
     // next time; processDelayed takes the list with an atomic exchange).
-    if ((this.fullPages > 0 || (this.tick & 255) === 0) && this.m[this.threadW + L.T_DELAYED] !== 0) {
-      this.processDelayed();
-    }
+    if (this.m[this.threadW + L.T_DELAYED] !== 0) this.processDelayed();
     let m = this.m;
     for (;;) {
       let dw = m[this.queueW + bin];
@@ -195,8 +191,13 @@ export abstract class Heap {
           if ((m[dw + L.P_FLAGS] & L.PF_KEPT) !== 0) this.unkeep(dw);
           return this.pop(dw);
         }
-        // Full: park it on the full list, flagged so that the next remote free tells us.
-        if (Atomics.compareExchange(m, dw + L.P_REMOTE, 0, L.TF_DELAYED) !== 0) continue;
+        // Full: park it on the full list, flagged so that the next remote free tells us. A page still flagged
+        // since it was last parked (no remote free came) is parked as it is, without an atomic: only a remote
+        // free clears the flag, and it tells us through the delayed list, which brings the page back (so a
+        // stale read of the flag, cleared just now, parks the page with that block on its way). Bits waiting
+        // (TF_PENDING, which a page carries only without TF_DELAYED) fail the CAS: collected first.
+        const remote = m[dw + L.P_REMOTE];
+        if (remote !== L.TF_DELAYED && (remote !== 0 || Atomics.compareExchange(m, dw + L.P_REMOTE, 0, L.TF_DELAYED) !== 0)) continue;
         const next = m[dw + L.P_NEXT];
         this.queueRemove(bin, dw);
         this.fullPush(dw);
@@ -600,12 +601,17 @@ export abstract class Heap {
     return this.segTableW + ((w - this.baseW) >>> L.SEGMENT_WORDS_SHIFT) * L.S_WORDS;
   }
 
-  /** The owner freed into a page that is full, fresh, or now empty. */
+  /**
+   * The owner freed into a page that is full, fresh, or now empty. A full page goes back to its queue with
+   * its TF_DELAYED left as it is: the next remote free then goes through the delayed list (once: it clears
+   * the flag), and if the page fills again before any comes, parking it needs no atomic (mallocGeneric).
+   * Clearing the flag here was an atomic AND per page that filled and came back: with the park's CAS, 13 of
+   * random-64k's 271 instructions per call, and full barriers among its cache misses.
+   */
   private localFreeSlow(dw: number, used: number): void {
     const m = this.m;
     const flags = m[dw + L.P_FLAGS];
     if ((flags & L.PF_IN_FULL) !== 0) {
-      Atomics.and(m, dw + L.P_REMOTE, ~L.TF_DELAYED);
       this.fullRemove(dw);
       this.queueAppend(m[dw + L.P_BIN], dw);
     }
@@ -754,7 +760,6 @@ export abstract class Heap {
     if (head !== 0) m[head + L.P_PREV] = dw;
     m[this.threadW + L.T_FULL] = dw;
     m[dw + L.P_FLAGS] |= L.PF_IN_FULL;
-    this.fullPages++;
   }
 
   private fullRemove(dw: number): void {
@@ -767,7 +772,6 @@ export abstract class Heap {
     m[dw + L.P_NEXT] = 0;
     m[dw + L.P_PREV] = 0;
     m[dw + L.P_FLAGS] &= ~L.PF_IN_FULL;
-    this.fullPages--;
   }
 
   /**

@@ -76,7 +76,11 @@ export const enum Layout {
   KIND_TAIL = 4, //  a later slice of a span
   KIND_META = 5, //  heap header (segment 0)
 
-  /** P_REMOTE: the page is on its owner's full list; the next remote free tells the owner (threadfree.ts). */
+  /**
+   * P_REMOTE: the owner parked the page on its full list, and the next remote free tells the owner (threadfree.ts).
+   * Set by the owner's park, cleared only by that remote free (or when the page is given up): a page back in its
+   * queue through its owner's own free may still carry it.
+   */
   TF_DELAYED = 1,
   /** P_REMOTE: another thread has freed blocks of the page into the remote bitmap since the owner last looked. */
   TF_PENDING = 2,

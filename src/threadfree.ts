@@ -21,6 +21,8 @@
 // remote free to such a page clears the flag and pushes the block onto the owner thread's `delayed` list
 // instead (linked through the blocks: that list is rare), which the owner drains in its slow path: freeing
 // that block locally moves the page back into its bin queue. Later remote frees go to the bitmap as usual.
+// The owner does not clear the flag when its own free brings the page back: the page, queued, then tells it
+// of the next remote free the same way, and parking it again while no remote free came needs no atomic.
 // A freer that set its bit and then finds the page parked (the owner collected, found the page full and
 // parked it between the freer's OR and its look at the flag) takes its bit back with an atomic AND and goes
 // the delayed way, unless the owner took the bit meanwhile: then the block is on the page's free list already.

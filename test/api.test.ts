@@ -1285,6 +1285,42 @@ describe('threads on one thread (attach / detach)', () => {
     }
   });
 
+  it("a page its owner's free brought back from the full list, filled and parked again, still tells its owner of another thread's free", () => {
+    for (const checked of [false, true]) {
+      for (const memory of [undefined, new SharedArrayBuffer(16 * MiB)]) {
+        const what = `checked: ${checked}, ${memory === undefined ? 'default memory' : 'SharedArrayBuffer'}`;
+        const a = createAllocator(memory === undefined ? { checked } : { memory, checked });
+        const b = attach(a.memory);
+        // The first page of 48-byte blocks (1,365) runs full and is parked; a second page is begun.
+        const blocks = Array.from({ length: 3000 }, () => a.malloc(48));
+        const live = new Set(blocks);
+        // The owner's own free brings the first page back to its queue (its flag left set: localFreeSlow).
+        a.free(blocks[1]!);
+        live.delete(blocks[1]!);
+        // Its one free block is handed out again, and the page, full again, is parked again.
+        const handed: number[] = [];
+        for (let i = 0; i < 3000 && !handed.includes(blocks[1]!); i++) handed.push(a.malloc(48));
+        assert.ok(handed.includes(blocks[1]!), `the owner's freed block handed out again (${what})`);
+        for (const q of handed) live.add(q);
+        for (let i = 0; i < 1500; i++) live.add(a.malloc(48));
+        // Another thread's free into the parked page.
+        const p = blocks[2]!;
+        b.free(p);
+        live.delete(p);
+        assertCheckOk(a, `check() after the remote free (${what})`);
+        const seen = new Map<number, number>();
+        for (let i = 0; i < 4000 && !seen.has(p); i++) {
+          const q = a.malloc(48);
+          seen.set(q, (seen.get(q) ?? 0) + 1);
+        }
+        assert.equal(seen.get(p), 1, `the remotely freed block handed out again, once (${what})`);
+        assert.ok([...seen.keys()].every((q) => !live.has(q)), `no live block handed out (${what})`);
+        assertCheckOk(a);
+        b.detach();
+      }
+    }
+  });
+
   it('blocks move freely between instances; detach keeps blocks valid and freeable by others', () => {
     const a = createAllocator();
     const b = attach(a.memory);
