@@ -3,7 +3,7 @@
 // of a few percent in a hot path shows up here and nowhere else. It is a proxy: it does not see cache misses,
 // dependent loads or atomics' cost, so a change is judged by times too (npm run bench).
 //
-//   npm run bench:instructions [-- --only pairs-16,batch-64] [--contenders webmalloc,dlmalloc-wasm]
+//   npm run bench:instructions [-- --only pairs-16,batch-64] [--contenders webmalloc,dlmalloc-wasm] [--functions K]
 //
 // Each workload runs twice under valgrind in a process of its own, with the same warm-up and different numbers
 // of calls; the difference of the two counts over the difference of the calls is the cost of one call with
@@ -13,11 +13,21 @@
 // dlmalloc-wasm's pairs-16 counted 157 in one run and 189 in another). valgrind is installed with apt-get
 // when it is missing and the machine allows it; else the script says so and stops. It holds the benchmark
 // lock (lock.ts): it keeps a core busy for minutes, which would skew a timed run beside it.
+//
+// With --functions K, each count is followed by the K functions that take the most instructions per call
+// (callgrind.ts: the same two runs under callgrind, with V8's map of its compiled code): compiled JS by its
+// source position (all its tiers together), webmalloc's wasm functions by their exports, V8's builtins and
+// native code by name. Where a function is inlined, its instructions are its caller's.
 
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { perCallDifference, readRun } from './callgrind.js';
+import { readable, wasmopsNames } from './profile.js';
 import { ALL_CONTENDERS, makeContender, type ContenderName } from './contenders.js';
-import { namesOf, readArgs } from './args.js';
+import { countOf, namesOf, readArgs } from './args.js';
 import { ensureInstalled } from './apt.js';
 import { rerunUnderBenchLock } from './lock.js';
 import { isFloor, singleFloorOf } from './floors.js';
@@ -59,10 +69,49 @@ function count(contender: string, workload: string, calls: number): [number, num
   return [Number(refs[1]!.replaceAll(',', '')), made];
 }
 
-const USAGE = 'npm run bench:instructions -- [--only WORKLOAD[,WORKLOAD]] [--contenders A[,B]]';
-const { values: args } = readArgs(argv, { only: { type: 'string' }, contenders: { type: 'string' } }, USAGE);
+/**
+ * One run under callgrind, with V8's perf map: instructions per function name, and calls made. The files go to
+ * `dir` (callgrind's output; the map, which node writes to /tmp/perf-PID.map, is moved there).
+ */
+function countByFunction(contender: string, workload: string, calls: number, dir: string): [Map<string, number>, number] {
+  const out = join(dir, `callgrind.${calls}`);
+  const r = spawnSync(
+    'valgrind',
+    ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`, process.execPath, '--perf-basic-prof', '--single-threaded', '--no-liftoff', SELF, '--child', contender, workload, String(calls)],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  const map = `/tmp/perf-${r.pid}.map`;
+  try {
+    const made = Number(r.stdout.trim());
+    if (r.status !== 0 || !Number.isFinite(made)) throw new Error(`${contender} ${workload} under callgrind failed:\n${r.stderr.slice(-2000)}`);
+    return [readRun(out, map), made];
+  } finally {
+    rmSync(map, { force: true });
+  }
+}
+
+/** The `top` functions with the most instructions per call of `contender` on `workload`, one line each. */
+function functionLines(contender: string, workload: string, top: number, wasm: Map<number, string>): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'webmalloc-callgrind-'));
+  try {
+    const [f1, c1] = countByFunction(contender, workload, FIRST_CALLS, dir);
+    const [f2, c2] = countByFunction(contender, workload, FIRST_CALLS + EXTRA_CALLS, dir);
+    const rows = perCallDifference(f1, f2, c2 - c1, (name) => readable(name, wasm));
+    const total = rows.reduce((sum, r) => sum + r.perCall, 0);
+    return [
+      `  ${contender} on ${workload}: ${total.toFixed(1)} instructions per call (callgrind), of which:`,
+      ...rows.slice(0, top).map((r) => `  ${r.perCall.toFixed(1).padStart(8)}  ${r.name}`),
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const USAGE = 'npm run bench:instructions -- [--only WORKLOAD[,WORKLOAD]] [--contenders A[,B]] [--functions K]';
+const { values: args } = readArgs(argv, { only: { type: 'string' }, contenders: { type: 'string' }, functions: { type: 'string' } }, USAGE);
 const workloads = namesOf(args.only, SINGLE_WORKLOADS, USAGE) ?? [...SINGLE_WORKLOADS];
 const contenders = namesOf(args.contenders, ALL_CONTENDERS, USAGE) ?? DEFAULT_CONTENDERS;
+const functions = countOf(args.functions, 0, 'functions', USAGE);
 const status = rerunUnderBenchLock(SELF, argv, 1800); // it loads a core for minutes: not beside a timed run
 if (status !== undefined) process.exit(status);
 ensureInstalled('valgrind', ['--version'], 'valgrind', 'bench:instructions');
@@ -82,4 +131,12 @@ for (const w of workloads) {
     cells.push(((i2 - i1) / (c2 - c1)).toFixed(1).padStart(16));
   }
   console.log([w.padEnd(14), ...cells].join(''));
+  if (functions > 0) {
+    for (const c of contenders) {
+      if (isFloor(c) && singleFloorOf(w) !== c) continue;
+      // Named only when webmalloc runs: a peer's wasm functions are numbered too.
+      const wasm = c.startsWith('webmalloc') ? await wasmopsNames() : new Map<number, string>();
+      for (const line of functionLines(c, w, functions, wasm)) console.log(line);
+    }
+  }
 }

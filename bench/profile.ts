@@ -64,13 +64,13 @@ export function wasmExportNames(bytes: Uint8Array): Map<number, string> {
 }
 
 /** webmalloc's wasm functions (wasmops.ts's module), by index. */
-async function wasmopsNames(): Promise<Map<number, string>> {
+export async function wasmopsNames(): Promise<Map<number, string>> {
   const { wasmOpsBytes } = (await import(new URL('../../dist/wasmops.js', import.meta.url).href)) as { wasmOpsBytes(shared: boolean): Uint8Array<ArrayBuffer> };
   return wasmExportNames(wasmOpsBytes(true));
 }
 
 /** A symbol of perf's report made readable: V8's `JS:*name file:///…/dist/x.js:12:3` as `name (dist/x.js:12)`. */
-function readable(symbol: string, wasm: Map<number, string>): string {
+export function readable(symbol: string, wasm: Map<number, string>): string {
   const w = /^JS:wasm-function\[(\d+)\]/.exec(symbol);
   if (w) return `wasm ${wasm.get(Number(w[1])) ?? `function ${w[1]}`} (wasm-function[${w[1]}])`;
   const js = /^JS:[*~^]?(\S*) file:\/\/\/\S*?\/((?:dist|build)\/\S+?):(\d+):\d+$/.exec(symbol);

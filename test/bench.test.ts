@@ -13,6 +13,7 @@ import { CONTENDERS, makeContender, type ContenderName } from '../bench/contende
 import { FLOOR_BYTES, FLOOR_CLASSES_MAX, FLOOR_SINGLE, FloorAllocator, FloorClasses, floorClassOf, floorClassSize, FloorList, FLOORS, singleFloorOf } from '../bench/floors.js';
 import { measure, TINY, turnsScaling, type Result, type Spec } from '../bench/measure.js';
 import { dlmallocWasmStatus } from '../bench/peers/dlmalloc-wasm.js';
+import { parsePerfMap, perCallDifference, selfCostByFunction } from '../bench/callgrind.js';
 import { wasmExportNames } from '../bench/profile.js';
 import { recompile } from '../bench/placement.js';
 import { PHASE_CONTENDERS, timePhases } from '../bench/phases.js';
@@ -291,6 +292,7 @@ describe("the benchmark scripts' command lines", () => {
       ['run.js', ['--contenders', 'webmalloc,mimalloc-wasm'], /unknown name\(s\) "mimalloc-wasm"/],
       ['run.js', ['--only'], /argument missing/],
       ['instructions.js', ['--only', 'larson'], /unknown name\(s\) "larson"/],
+      ['instructions.js', ['--functions', 'all'], /--functions takes a whole number of at least 1, not "all"/],
       ['phases.js', ['random-1k'], /unknown name\(s\) "random-1k"/],
       ['phases.js', ['--rounds', '0'], /--rounds takes a whole number of at least 1, not "0"/],
       ['profile.js', [], /which workload\?/],
@@ -307,6 +309,48 @@ describe("the benchmark scripts' command lines", () => {
       assert.match(r.stderr, /usage: /, what);
       assert.equal(r.stdout, '', `${what}: printed nothing else`);
     }
+  });
+});
+
+describe('bench:instructions --functions', () => {
+  it("charges each instruction's count to the compiled function whose code holds it, else to callgrind's function, and subtracts two runs per call", () => {
+    const map = parsePerfMap(['1000 40 JS:*malloc file:///r/dist/heap.js:83:11', '2000 10 JS:wasm-function[10]-10-turbofan', 'junk'].join('\n'));
+    assert.deepEqual(map.map((r) => [r.start, r.size]), [[0x1000, 0x40], [0x2000, 0x10]]);
+    // Positions in full (0x...), relative (decimal), or the same (*); names compressed after their first use; the
+    // line after calls= is the call's inclusive cost, not the caller's own.
+    const run = (n: number): string =>
+      [
+        'positions: instr line',
+        'events: Ir',
+        'fn=(1) Builtins_Foo(int)',
+        '0x500 0 3',
+        `fn=(2) jit`,
+        `0x1000 0 ${n}`,
+        `+16 * ${2 * n}`,
+        'cfn=(1)',
+        'calls=1 0x500',
+        '* 0 1000',
+        `+47 0 ${n}`, // 0x103f, the last byte of malloc's code
+        `+1 0 7`, // 0x1040, past it: jit's own
+        `0x2008 0 ${n}`,
+        'fn=(1)',
+        '-2 0 4', // 0x2006, inside the wasm function: its range decides, not the name
+        'fn=(3) libc_thing',
+        '0x9000 0 5',
+      ].join('\n');
+    const first = selfCostByFunction(run(100), map);
+    assert.deepEqual(Object.fromEntries(first), {
+      'native Builtins_Foo': 3,
+      'JS:*malloc file:///r/dist/heap.js:83:11': 400,
+      'native jit': 7,
+      'JS:wasm-function[10]-10-turbofan': 104,
+      'native libc_thing': 5,
+    });
+    const rows = perCallDifference(first, selfCostByFunction(run(1100), map), 1000, (name) => name.replace(/ .*/, ''));
+    assert.deepEqual(rows.filter((r) => r.perCall !== 0), [
+      { name: 'JS:*malloc', perCall: 4 },
+      { name: 'JS:wasm-function[10]-10-turbofan', perCall: 1 },
+    ]);
   });
 });
 
