@@ -10,7 +10,10 @@
 // start-up, compilation and warm-up taken out. Node runs with --single-threaded, so that compiling on
 // background threads happens at the same points in both runs, and --no-liftoff, so that wasm runs its
 // optimized code from the start (with the baseline compiler first, the tier-up came at different points:
-// dlmalloc-wasm's pairs-16 counted 157 in one run and 189 in another). valgrind is installed with apt-get
+// dlmalloc-wasm's pairs-16 counted 157 in one run and 189 in another). And with fixed seeds for V8's hashes
+// and random numbers (NODE_FLAGS): with random ones, start-up work differed from one run to the next (a
+// primality test of the hash seed, among others), and webmalloc's batch-64 counted 129.1-133.4 in three
+// pairs of runs, against 136.3-136.9 with the seeds fixed. valgrind is installed with apt-get
 // when it is missing and the machine allows it; else the script says so and stops. It holds the benchmark
 // lock (lock.ts): it keeps a core busy for minutes, which would skew a timed run beside it.
 //
@@ -34,6 +37,8 @@ import { isFloor, singleFloorOf } from './floors.js';
 import { primeBody, singleBody, SINGLE_WORKLOADS, type WorkloadName } from './workloads.js';
 
 const SELF = fileURLToPath(import.meta.url);
+/** Node's flags under valgrind (see above). */
+const NODE_FLAGS = ['--single-threaded', '--no-liftoff', '--hash-seed=1', '--random-seed=1'];
 /** Calls made before counting starts in both runs, and the calls the second run makes beyond the first. */
 const WARM_CALLS = 200_000;
 const FIRST_CALLS = 100_000;
@@ -60,7 +65,7 @@ if (argv[0] === '--child') {
 function count(contender: string, workload: string, calls: number): [number, number] {
   const r = spawnSync(
     'valgrind',
-    ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', '--no-liftoff', SELF, '--child', contender, workload, String(calls)],
+    ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, ...NODE_FLAGS, SELF, '--child', contender, workload, String(calls)],
     { encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   const refs = /I\s+refs:\s+([\d,]+)/.exec(r.stderr);
@@ -77,7 +82,7 @@ function countByFunction(contender: string, workload: string, calls: number, dir
   const out = join(dir, `callgrind.${calls}`);
   const r = spawnSync(
     'valgrind',
-    ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`, process.execPath, '--perf-basic-prof', '--single-threaded', '--no-liftoff', SELF, '--child', contender, workload, String(calls)],
+    ['--tool=callgrind', '--dump-instr=yes', `--callgrind-out-file=${out}`, process.execPath, '--perf-basic-prof', ...NODE_FLAGS, SELF, '--child', contender, workload, String(calls)],
     { encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   const map = `/tmp/perf-${r.pid}.map`;
