@@ -75,8 +75,8 @@ function count(contender: string, workload: string, calls: number): [number, num
 }
 
 /**
- * One run under callgrind, with V8's perf map: instructions per function name, and calls made. The files go to
- * `dir` (callgrind's output; the map, which node writes to /tmp/perf-PID.map, is moved there).
+ * One run under callgrind, with V8's perf map: instructions per function name, and calls made. callgrind's
+ * output goes to `dir`; the map, which node writes to /tmp/perf-PID.map, is removed once read.
  */
 function countByFunction(contender: string, workload: string, calls: number, dir: string): [Map<string, number>, number] {
   const out = join(dir, `callgrind.${calls}`);
