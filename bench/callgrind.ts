@@ -100,8 +100,12 @@ export function perCallDifference(
   rename: (name: string) => string,
 ): { name: string; perCall: number }[] {
   const merged = new Map<string, number>();
-  for (const [name, n] of second) merged.set(rename(name), (merged.get(rename(name)) ?? 0) + n);
-  for (const [name, n] of first) merged.set(rename(name), (merged.get(rename(name)) ?? 0) - n);
+  const add = (name: string, n: number) => {
+    const key = rename(name);
+    merged.set(key, (merged.get(key) ?? 0) + n);
+  };
+  for (const [name, n] of second) add(name, n);
+  for (const [name, n] of first) add(name, -n);
   return [...merged].map(([name, d]) => ({ name, perCall: d / calls })).sort((a, b) => b.perCall - a.perCall);
 }
 

@@ -123,11 +123,16 @@ ensureInstalled('valgrind', ['--version'], 'valgrind', 'bench:instructions');
 
 console.log(`Instructions per allocator call (valgrind, Node ${process.version}); the workload's own loop and touching included, as in npm run bench.\n`);
 console.log(['workload'.padEnd(14), ...contenders.map((c) => c.padStart(16))].join(''));
+/** Whether `c` runs `w`: a floor runs only its own workloads (as npm run bench plans them), none here for xmalloc's. */
+const runs = (c: ContenderName, w: WorkloadName): boolean => !isFloor(c) || singleFloorOf(w) === c;
+// webmalloc's wasm functions by name; a peer's wasm functions stay numbered.
+const wasmNames = functions > 0 ? await wasmopsNames() : new Map<number, string>();
+const noNames = new Map<number, string>();
+
 for (const w of workloads) {
   const cells: string[] = [];
   for (const c of contenders) {
-    // A floor runs only its own workloads (as npm run bench plans them): none here for xmalloc's.
-    if (isFloor(c) && singleFloorOf(w) !== c) {
+    if (!runs(c, w)) {
       cells.push(''.padStart(16));
       continue;
     }
@@ -136,12 +141,8 @@ for (const w of workloads) {
     cells.push(((i2 - i1) / (c2 - c1)).toFixed(1).padStart(16));
   }
   console.log([w.padEnd(14), ...cells].join(''));
-  if (functions > 0) {
-    for (const c of contenders) {
-      if (isFloor(c) && singleFloorOf(w) !== c) continue;
-      // Named only when webmalloc runs: a peer's wasm functions are numbered too.
-      const wasm = c.startsWith('webmalloc') ? await wasmopsNames() : new Map<number, string>();
-      for (const line of functionLines(c, w, functions, wasm)) console.log(line);
-    }
+  if (functions === 0) continue;
+  for (const c of contenders.filter((c) => runs(c, w))) {
+    for (const line of functionLines(c, w, functions, c.startsWith('webmalloc') ? wasmNames : noNames)) console.log(line);
   }
 }
